@@ -1,0 +1,163 @@
+"""Labelled images for scoring and training: the bundled CIFAR-10 sample, CIFAR-10 on disk, an
+ImageFolder, or seeded noise. Nothing is ever downloaded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ntknas.errors import UserError
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+BUNDLED = "cifar10-sample"
+SYNTHETIC = "synthetic"
+CIFAR10 = "cifar10"
+SOURCES = (BUNDLED, CIFAR10, SYNTHETIC, "PATH (an ImageFolder)")
+SPLITS = ("train", "test")
+IMAGE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Images:
+    """A labelled image set: ``labels`` int64 (M,), class names, and a reader of uint8 pixels."""
+
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    read: Callable[[torch.Tensor], torch.Tensor]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def pixels(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 images (k, 3, H, W) at indices ``idx`` (all when None)."""
+        return self.read(torch.arange(len(self)) if idx is None else idx)
+
+    @classmethod
+    def in_memory(cls, pixels: torch.Tensor, labels: torch.Tensor, classes: tuple[str, ...]) -> Images:
+        """Images held as one uint8 tensor (M, 3, H, W)."""
+        return cls(labels, classes, lambda idx: pixels[idx])
+
+
+def normalise(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 images (M, 3, H, W) → float32 with CIFAR mean and standard deviation removed."""
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    return (pixels.float() / 255 - mean) / std
+
+
+def load(source: str, split: str = "train", root: str | Path | None = None) -> Images:
+    """The ``split`` of ``source``: ``cifar10-sample`` (bundled, 1,000 train / 300 test images),
+    ``cifar10`` (torchvision's layout under ``root``), ``synthetic`` (noise), or an ImageFolder
+    path (with ``train/`` and ``test/`` subfolders, or classes directly for ``train``)."""
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    if source == BUNDLED:
+        return _bundled(split)
+    if source == SYNTHETIC:
+        return _synthetic(split)
+    if source == CIFAR10:
+        return _cifar10(split, root)
+    return _image_folder(Path(source), split)
+
+
+def minibatch(images: Images, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A class-balanced, seeded minibatch: normalised float32 (B, 3, H, W) and labels (B,).
+
+    Classes take turns (in a seeded order) until ``batch_size`` images are drawn, so class
+    counts differ by at most one while every class has images left.
+    """
+    if batch_size < 2:
+        raise UserError(f"--batch-size must be at least 2 to form a kernel; got {batch_size}")
+    if batch_size > len(images):
+        raise UserError(
+            f"--batch-size {batch_size} is larger than the data ({len(images)} images); "
+            f"use --batch-size {len(images)} or less"
+        )
+    rng = np.random.default_rng(seed)
+    labels = images.labels.numpy()
+    queues = [list(rng.permutation(np.flatnonzero(labels == c))) for c in np.unique(labels)]
+    order = rng.permutation(len(queues))
+    chosen: list[int] = []
+    while len(chosen) < batch_size:
+        for c in order:
+            if queues[c] and len(chosen) < batch_size:
+                chosen.append(int(queues[c].pop()))
+    idx = torch.tensor(sorted(chosen))
+    return normalise(images.pixels(idx)), images.labels[idx]
+
+
+def _bundled(split: str) -> Images:
+    with resources.files("ntknas.bundled").joinpath("cifar10_sample.npz").open("rb") as f:
+        d = np.load(f)
+        return Images.in_memory(
+            torch.from_numpy(d[f"{split}_x"]), torch.from_numpy(d[f"{split}_y"]), tuple(d["classes"].tolist())
+        )
+
+
+def _synthetic(split: str, count: int = 1000, classes: int = 10) -> Images:
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    noise = torch.randn(count, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)
+    pixels = (noise * 64 + 128).clamp(0, 255).to(torch.uint8)
+    labels = torch.arange(count) % classes
+    return Images.in_memory(pixels, labels, tuple(f"class{c}" for c in range(classes)))
+
+
+def _cifar10(split: str, root: str | Path | None) -> Images:
+    import torchvision
+
+    if root is None:
+        raise UserError("--data cifar10 needs --data-root DIR (the folder holding cifar-10-batches-py)")
+    try:
+        ds = torchvision.datasets.CIFAR10(str(root), train=split == "train", download=False)
+    except RuntimeError:
+        raise UserError(
+            f"CIFAR-10 not found under {root} (expected {Path(root) / 'cifar-10-batches-py'}); "
+            "ntknas never downloads: fetch it yourself or use --data cifar10-sample"
+        ) from None
+    pixels = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return Images.in_memory(pixels, torch.tensor(ds.targets), tuple(ds.classes))
+
+
+def _image_folder(path: Path, split: str) -> Images:
+    import torchvision
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise UserError(
+            f"data path {path} does not exist; give an ImageFolder directory or one of: "
+            f"{BUNDLED}, {CIFAR10}, {SYNTHETIC}"
+        )
+    if not path.is_dir():
+        raise UserError(f"data path {path} is not a directory; give an ImageFolder (one folder per class)")
+    folder = path / split
+    if not folder.is_dir():
+        if split == "test":
+            raise UserError(f"{path} has no test/ folder; a test split needs {path}/test/<class>/*.png")
+        folder = path / "train" if (path / "train").is_dir() else path
+    try:
+        ds = torchvision.datasets.ImageFolder(str(folder))
+    except (FileNotFoundError, RuntimeError) as e:
+        raise UserError(f"no images found in {folder}: {str(e).splitlines()[0]}") from None
+    resize = torchvision.transforms.Compose(
+        [torchvision.transforms.Resize(IMAGE_SIZE), torchvision.transforms.CenterCrop(IMAGE_SIZE)]
+    )
+
+    def read(idx: torch.Tensor) -> torch.Tensor:
+        pixels = []
+        for i in idx.tolist():
+            file = ds.samples[i][0]
+            try:
+                with Image.open(file) as im:
+                    rgb = np.asarray(resize(im.convert("RGB")))
+            except (UnidentifiedImageError, OSError):
+                raise UserError(f"{file} is not a readable image; remove it or replace it") from None
+            pixels.append(torch.from_numpy(rgb.copy()).permute(2, 0, 1))
+        return torch.stack(pixels)
+
+    return Images(torch.tensor(ds.targets), tuple(ds.classes), read)

@@ -1,0 +1,5 @@
+"""The error a user can fix: the command line prints its message on one line, no traceback."""
+
+
+class UserError(Exception):
+    """Bad input, described in one line that names the problem and the fix."""

@@ -1,0 +1,151 @@
+"""BatchNorm modes: how normalisation statistics enter the kernel.
+
+Every kernel computation runs the model with dropout off and each BatchNorm in one explicit mode:
+
+- ``"eval"``: the running statistics (eval mode). Samples are independent.
+- ``"batch"``: this minibatch's statistics (mean, biased variance) used as constants, the same as
+  eval mode after setting the running statistics to the batch's. Samples are independent.
+- ``"train"``: train-mode statistics with gradients flowing through them (TE-NAS semantics).
+  Samples are coupled.
+
+The model is restored afterwards: ``training`` flags, forwards, and buffers are left as found (no
+running statistic is ever updated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BN_MODES = ("eval", "batch", "train")
+
+_STOCK_BN_FORWARDS = (nn.modules.batchnorm._BatchNorm.forward, nn.SyncBatchNorm.forward)
+
+
+def check_bn_mode(bn: str) -> None:
+    """Raise ValueError unless ``bn`` names a BatchNorm mode."""
+    if bn not in BN_MODES:
+        raise ValueError(f"unknown bn mode {bn!r}; choose one of: {', '.join(BN_MODES)}")
+
+
+def batch_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance of ``x`` (N, C, ...), detached: shapes (C,), (C,)."""
+    x = x.detach()
+    dims = [0, *range(2, x.dim())]
+    mean = x.mean(dims)
+    centred = x - mean.reshape(-1, *(1,) * (x.dim() - 2))
+    return mean, centred.square().mean(dims)
+
+
+class _BatchNormPatch:
+    """Forward of one BatchNorm module under a given mode.
+
+    In ``"batch"`` mode the statistics are computed from the batch at each call, unless
+    :meth:`BatchNormControl.freeze` has recorded them: then the recorded statistics are replayed call
+    by call, so that a per-sample (vmapped) forward normalises with the whole batch's statistics.
+    """
+
+    def __init__(self, module: nn.modules.batchnorm._BatchNorm, mode: str) -> None:
+        self.module = module
+        self.mode = mode
+        self.recorded: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.recording = False
+        self.calls = 0
+
+    def stats(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The (mean, var) this call normalises with; (None, None) means train-mode batch stats."""
+        m = self.module
+        if self.mode == "eval":
+            return m.running_mean, m.running_var
+        if self.mode == "train":
+            return None, None
+        if self.recorded is not None and not self.recording:
+            stats = self.recorded[self.calls % len(self.recorded)]
+        else:
+            stats = batch_stats(x)
+            if self.recording:
+                self.recorded.append(stats)
+        self.calls += 1
+        return stats
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.module
+        mean, var = self.stats(x)
+        return F.batch_norm(x, mean, var, m.weight, m.bias, mean is None, 0.0, m.eps)
+
+
+class BatchNormControl:
+    """Handle on the patched BatchNorm modules of a model inside :func:`bn_mode`."""
+
+    def __init__(self, patches: dict[nn.Module, _BatchNormPatch]) -> None:
+        self.patches = patches
+
+    def mode_of(self, module: nn.Module) -> str | None:
+        """The mode a BatchNorm module runs in, None for other modules."""
+        patch = self.patches.get(module)
+        return patch.mode if patch is not None else None
+
+    def stats_of(self, module: nn.Module, x: torch.Tensor):
+        """(mean, var) that ``module`` normalised ``x`` with; batch statistics when None."""
+        patch = self.patches[module]
+        if patch.mode == "eval":
+            return module.running_mean, module.running_var
+        return batch_stats(x)
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """Record the batch statistics of each BatchNorm call made inside the block."""
+        for p in self.patches.values():
+            p.recorded, p.recording, p.calls = [], True, 0
+        try:
+            yield
+        finally:
+            for p in self.patches.values():
+                p.recording = False
+
+    def restart(self) -> None:
+        """Start replaying recorded statistics from each module's first call."""
+        for p in self.patches.values():
+            p.calls = 0
+
+
+@contextmanager
+def bn_mode(model: nn.Module, mode: str) -> Iterator[BatchNormControl]:
+    """Run ``model`` with dropout off and every BatchNorm in ``mode``; restore it afterwards.
+
+    Raises ValueError for an unknown mode, for ``"eval"`` on a BatchNorm without running
+    statistics, and for BatchNorm subclasses that override ``forward``.
+    """
+    check_bn_mode(mode)
+    patches: dict[nn.Module, _BatchNormPatch] = {}
+    for name, m in model.named_modules():
+        if not isinstance(m, nn.modules.batchnorm._BatchNorm):
+            continue
+        if type(m).forward not in _STOCK_BN_FORWARDS:
+            raise ValueError(
+                f"BatchNorm subclass {type(m).__name__} at '{name}' overrides forward(), so its "
+                "statistics mode cannot be set; use a standard torch.nn BatchNorm"
+            )
+        if mode == "eval" and (m.running_mean is None or m.running_var is None):
+            raise ValueError(
+                f"bn='eval' needs running statistics, but '{name}' has track_running_stats=False; "
+                "use bn='batch' or bn='train'"
+            )
+        if "forward" in vars(m):
+            raise ValueError(f"module '{name}' has a per-instance forward; remove it before scoring")
+        patches[m] = _BatchNormPatch(m, mode)
+    flags = {m: m.training for m in model.modules()}
+    model.eval()
+    for m, patch in patches.items():
+        m.forward = patch
+    try:
+        yield BatchNormControl(patches)
+    finally:
+        for m in patches:
+            del m.forward
+        for m, training in flags.items():
+            m.training = training

@@ -1,0 +1,70 @@
+"""Checks on what a caller hands the scorer: one-line errors that name the problem and the fix."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """The model's parameters with ``requires_grad``; ValueError when there are none."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(
+            "model has no trainable parameters (none with requires_grad=True); "
+            "unfreeze some with p.requires_grad_(True)"
+        )
+    return params
+
+
+def check_inputs(model: nn.Module, inputs: object) -> None:
+    """Raise TypeError/ValueError unless ``inputs`` is a batch tensor (N ≥ 2, ...) for ``model``."""
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(
+            f"inputs must be a torch.Tensor batch of shape (N, ...); got {type(inputs).__name__} "
+            "(convert with torch.as_tensor)"
+        )
+    if inputs.dtype.is_floating_point:
+        if inputs.dim() < 2:
+            raise ValueError(
+                f"inputs must be a batch (N, ...) with at least 2 dimensions; got shape "
+                f"{tuple(inputs.shape)} (add a feature axis with inputs[:, None])"
+            )
+    elif inputs.dtype in (torch.int64, torch.int32) and any(
+        isinstance(m, nn.Embedding) for m in model.modules()
+    ):
+        if inputs.dim() < 1:
+            raise ValueError("inputs must be a batch of token indices (N, ...); got a scalar")
+    else:
+        raise TypeError(
+            f"inputs must be a floating-point batch tensor; got dtype {inputs.dtype} "
+            "(integer inputs are accepted only for models with an nn.Embedding)"
+        )
+    if inputs.shape[0] < 2:
+        raise ValueError(f"need at least 2 samples to form a kernel; got N={inputs.shape[0]}")
+
+
+def check_outputs(out: object, n: int) -> None:
+    """Raise ValueError unless the model's output is a finite (N, O) tensor."""
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != n:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"model output must be a tensor of shape (N, O) = ({n}, O); got {shape} "
+            "(return the logits, flattened to one row per sample)"
+        )
+    if out.shape[1] < 1:
+        raise ValueError(f"model output has no columns: shape {tuple(out.shape)}")
+    bad = int((~torch.isfinite(out.detach())).sum())
+    if bad:
+        raise ValueError(
+            f"model output has {bad} non-finite values (NaN/inf) of {out.numel()}; "
+            "check the model's initialisation and the input scaling"
+        )
+
+
+def check_chunk_size(chunk_size: int | None) -> None:
+    """Raise ValueError unless ``chunk_size`` is None or a positive integer."""
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")

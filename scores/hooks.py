@@ -1,0 +1,192 @@
+"""The fast implementation: one forward and one backward pass over the whole batch.
+
+Forward hooks capture each covered layer's input; tensor hooks on its outputs receive the gradient
+of ``Σ_n Σ_k f_k(x_n)`` with respect to them. With independent samples (BatchNorm ``"eval"`` or
+``"batch"``) that gradient, at sample ``n``, is sample ``n``'s own, so each layer's Gram of
+per-sample gradients is formed from (input, output gradient) as soon as the gradient arrives, and
+both are released. No parameter gradient is computed: the backward pass asks only for gradients
+with respect to layer outputs.
+
+In the coupled mode (``"train"``) the gradient of each output row reaches every sample, so rows
+are back-propagated in chunks through one batched (vmapped) backward pass each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+from torch import nn
+from torch.autograd.graph import get_gradient_edge
+
+from scores.bn import BatchNormControl
+from scores.checks import check_outputs
+from scores.layers import Handler, handler_for
+from scores.terms import Chunking, Direct, Term, combine, gram64
+
+
+class Unsupported(Exception):
+    """The fast path cannot handle this model; the message says why."""
+
+
+def uncovered(model: nn.Module) -> list[str]:
+    """Reasons the fast path does not cover ``model`` (empty when it does)."""
+    reasons: dict[str, None] = {}
+    owner: dict[nn.Parameter, str] = {}
+    for name, module in model.named_modules():
+        own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if not own:
+            continue
+        if handler_for(module) is None:
+            reasons[f"{type(module).__name__} ('{name or 'the model itself'}')"] = None
+        for p in own:
+            if p in owner:
+                reasons[f"parameter shared by '{owner[p]}' and '{name}'"] = None
+            owner[p] = name
+    return list(reasons)
+
+
+@dataclass
+class _Site:
+    """One covered module: its captured calls and, once back-propagated, their gradients."""
+
+    handler: Handler
+    params: list[nn.Parameter]
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    edges: list = field(default_factory=list)
+    grads: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+class _Capture:
+    """Hooks on every covered module of a model, for one forward pass."""
+
+    def __init__(self, model: nn.Module, bn: BatchNormControl, stream) -> None:
+        self.bn = bn
+        self.stream = stream
+        self.roots: list = []
+        self.output_elements = 0
+        self.sites: dict[nn.Module, _Site] = {}
+        for module in model.modules():
+            params = [p for p in module.parameters(recurse=False) if p.requires_grad]
+            if params:
+                self.sites[module] = _Site(handler_for(module), params)
+        self.handles = [m.register_forward_hook(self._on_forward) for m in self.sites]
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+    def _on_forward(self, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        site = self.sites[module]
+        x = args[0]
+        site.inputs.append(x)
+        site.edges.append(get_gradient_edge(out))
+        self.output_elements += out.numel()
+        if self.stream is not None:
+            out.register_hook(partial(self._on_grad, module, len(site.inputs) - 1))
+            if not x.requires_grad:
+                self.roots.append(site.edges[-1])
+
+    def _on_grad(self, module: nn.Module, call: int, g: torch.Tensor) -> None:
+        site = self.sites[module]
+        site.grads[call] = g
+        if len(site.grads) == len(site.inputs):
+            self.stream(module, site)
+
+    def terms(self, module: nn.Module, site: _Site, grads: dict[int, torch.Tensor]) -> list[Term]:
+        """Terms of ``module``'s parameters from its calls' inputs and output gradients."""
+        per_name: dict[str, list[Term]] = {}
+        for call, g in sorted(grads.items()):
+            for name, term in site.handler(module, site.inputs[call], g, self.bn).items():
+                per_name.setdefault(name, []).append(term)
+        return [combine(ts) for ts in per_name.values()]
+
+    def check_parameter_uses(self, out: torch.Tensor) -> None:
+        """Raise Unsupported if a parameter feeds the output other than through its module."""
+        uses: dict[int, int] = {}
+        seen, stack = set(), [out.grad_fn]
+        while stack:
+            node = stack.pop()
+            if node is None or node in seen:
+                continue
+            seen.add(node)
+            for nxt, _ in node.next_functions:
+                if nxt is None:
+                    continue
+                variable = getattr(nxt, "variable", None)
+                if variable is not None:
+                    uses[id(variable)] = uses.get(id(variable), 0) + 1
+                else:
+                    stack.append(nxt)
+        for module, site in self.sites.items():
+            for p in site.params:
+                if uses.get(id(p), 0) > len(site.inputs):
+                    raise Unsupported(f"a parameter of {type(module).__name__} is used outside its forward()")
+
+
+def hooks_gram(
+    model: nn.Module, x: torch.Tensor, bn: BatchNormControl, coupled: bool, chunking: Chunking
+) -> tuple[torch.Tensor, int]:
+    """``J Jᵀ`` (N, N) float64 for the per-sample gradients of the summed outputs, and O.
+
+    Raises :class:`Unsupported` when the model needs the generic path.
+    """
+    n = x.shape[0]
+    k = torch.zeros(n, n, dtype=torch.float64, device=x.device)
+    directs: list[torch.Tensor] = []
+
+    def stream(module: nn.Module, site: _Site) -> None:
+        with torch.no_grad():
+            for term in capture.terms(module, site, site.grads):
+                if isinstance(term, Direct):
+                    directs.append(term.p)
+                else:
+                    k.add_(term.gram(chunking))
+        site.inputs.clear()
+        site.grads.clear()
+
+    capture = _Capture(model, bn, None if coupled else stream)
+    try:
+        out = model(x)
+        check_outputs(out, n)
+        capture.check_parameter_uses(out)
+        if coupled:
+            rows = _coupled_rows(capture, out, chunking)
+            return sum(gram64(r) for r in rows), out.shape[1]
+        if not capture.roots:
+            raise Unsupported("no layer takes the input directly")
+        torch.autograd.grad(out.sum(), capture.roots, allow_unused=True)
+        for module, site in capture.sites.items():
+            if site.grads:  # a call whose output never reached the loss adds nothing
+                stream(module, site)
+        if directs:
+            k += gram64(torch.cat(directs, dim=1))
+        return k, out.shape[1]
+    finally:
+        capture.remove()
+
+
+def _coupled_rows(capture: _Capture, out: torch.Tensor, chunking: Chunking) -> list[torch.Tensor]:
+    """Per-row gradients (N, D) of each term, back-propagating output rows in chunks."""
+    n, o = out.shape
+    sites = list(capture.sites.items())
+    edges = [e for _, site in sites for e in site.edges]
+    per_row = capture.output_elements  # one row brings back a gradient for every output
+    step = chunking.samples or max(1, min(n, chunking.elements // max(1, per_row)))
+    chunks: dict[tuple[int, int], list[torch.Tensor]] = {}
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        seeds = out.new_zeros(r1 - r0, n, o)
+        seeds[torch.arange(r1 - r0), torch.arange(r0, r1)] = 1
+        grads = torch.autograd.grad(
+            out, edges, grad_outputs=seeds, is_grads_batched=True, retain_graph=True, allow_unused=True
+        )
+        at = 0
+        with torch.no_grad():
+            for s, (module, site) in enumerate(sites):
+                calls = {c: g for c, g in enumerate(grads[at : at + len(site.edges)]) if g is not None}
+                at += len(site.edges)
+                for t, term in enumerate(capture.terms(module, site, calls) if calls else []):
+                    chunks.setdefault((s, t), []).append(term.row_grads())
+    return [torch.cat(parts) for parts in chunks.values()]

@@ -1,0 +1,137 @@
+"""Entry points: the pseudo-NTK, the empirical NTK, and the scores a search needs."""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+
+import torch
+from torch import nn
+
+from scores.bn import bn_mode, check_bn_mode
+from scores.checks import check_chunk_size, check_inputs, trainable
+from scores.functional import func_gram
+from scores.hooks import Unsupported, hooks_gram, uncovered
+from scores.loop import loop_gram
+from scores.spectrum import spectrum
+from scores.terms import Chunking
+
+IMPLEMENTATIONS = ("auto", "hooks", "func", "loop")
+
+# Automatic cap on a temporary's elements (256 MiB of float32) when chunk_size is None.
+_BLOCK_ELEMENTS = 2**26
+
+
+def pntk(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    bn: str = "batch",
+    device: str | torch.device | None = None,
+    chunk_size: int | None = None,
+    implementation: str = "auto",
+) -> torch.Tensor:
+    """The pseudo-NTK of ``model`` on a minibatch: (N, N) float64 on the CPU.
+
+    ``K[i,j] = (1/O) <∂(Σ_k f_k(x_i))/∂θ, ∂(Σ_k f_k(x_j))/∂θ>`` over every parameter with
+    ``requires_grad`` (Mohamadi, Bae & Sutherland 2023), for ``inputs`` (N, ...) and outputs (N, O).
+
+    ``bn``: BatchNorm mode, ``"eval"``, ``"batch"`` (default) or ``"train"`` (see
+    :mod:`scores.bn`); dropout is off in every mode. ``device``: where to compute; default CUDA
+    when present, else CPU (the caller's model is copied there, never moved). ``chunk_size``:
+    samples per block of the temporaries (smaller saves memory, costs time); None sizes them
+    automatically. ``implementation``: ``"hooks"`` (one forward and one backward pass),
+    ``"func"`` (torch.func per-sample gradients), ``"loop"`` (one backward pass per sample), or
+    ``"auto"``: hooks when they cover every parametrised layer, else func with a warning.
+    The model comes back untouched: parameters, buffers, flags, ``requires_grad`` and ``.grad``.
+    """
+    k, o = _kernel(model, inputs, bn, device, chunk_size, implementation, per_output=False)
+    return k / o
+
+
+def entk(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    bn: str = "batch",
+    device: str | torch.device | None = None,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """The full empirical NTK: (N·O, N·O) float64 on the CPU, sample-major.
+
+    ``K[i*O+a, j*O+b] = <∂f_a(x_i)/∂θ, ∂f_b(x_j)/∂θ>``; for validation on small models (it
+    materialises N·O gradients of every parameter). Arguments as for :func:`pntk`.
+    """
+    k, _ = _kernel(model, inputs, bn, device, chunk_size, "func", per_output=True)
+    return k
+
+
+def score(model: nn.Module, inputs: torch.Tensor, **kwargs) -> dict[str, float]:
+    """Every spectrum score of the pNTK (see :class:`~scores.spectrum.Spectrum`) and ``seconds``.
+
+    Keyword arguments go to :func:`pntk`. ``seconds`` is the wall time of kernel and spectrum.
+    """
+    start = time.perf_counter()
+    scores = spectrum(pntk(model, inputs, **kwargs)).scores()
+    scores["seconds"] = time.perf_counter() - start
+    return scores
+
+
+def _kernel(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    bn: str,
+    device,
+    chunk_size: int | None,
+    implementation: str,
+    per_output: bool,
+) -> tuple[torch.Tensor, int]:
+    check_bn_mode(bn)
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"unknown implementation {implementation!r}; choose one of: {', '.join(IMPLEMENTATIONS)}"
+        )
+    check_chunk_size(chunk_size)
+    trainable(model)
+    check_inputs(model, inputs)
+    net, x = _placed(model, inputs, device)
+    chunking = Chunking(chunk_size, _BLOCK_ELEMENTS)
+    with torch.enable_grad(), bn_mode(net, bn) as control:
+        if implementation in ("auto", "hooks") and not per_output:
+            reasons = uncovered(net)
+            try:
+                if reasons:
+                    raise Unsupported(", ".join(reasons))
+                k, o = hooks_gram(net, x, control, bn == "train", chunking)
+            except Unsupported as why:
+                if implementation == "hooks":
+                    raise ValueError(
+                        f"implementation='hooks' cannot score this model ({why}); use implementation='auto'"
+                    ) from None
+                # Python's default filter shows a UserWarning once per message and call site.
+                warnings.warn(
+                    f"ntknas: fast path unavailable ({why}); using the slower torch.func path", stacklevel=3
+                )
+                implementation = "func"
+        if implementation == "loop":
+            k, o = loop_gram(net, x)
+        elif implementation == "func" or per_output:
+            k, o = func_gram(net, x, control, bn, per_output, chunk_size)
+    return ((k + k.T) / 2).cpu(), o
+
+
+def _placed(model: nn.Module, inputs: torch.Tensor, device) -> tuple[nn.Module, torch.Tensor]:
+    """The model and inputs on the compute device; the model is copied there if it lives elsewhere."""
+    target = (
+        torch.device(device)
+        if device is not None
+        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    if target.type == "cuda" and target.index is None:
+        target = torch.device("cuda", torch.cuda.current_device())
+    tensors = [*model.parameters(), *model.buffers()]
+    net = model if all(t.device == target for t in tensors) else copy.deepcopy(model).to(target)
+    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    x = inputs.detach().to(target, dtype if inputs.is_floating_point() else inputs.dtype)
+    return net, x

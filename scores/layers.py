@@ -1,0 +1,141 @@
+"""Layers the fast path covers: from a module's input and output gradient to gradient terms.
+
+A handler takes ``(module, x, g, bn)``: the module's input ``x`` (N, ...), the gradient ``g``
+with respect to its output, with optional leading row axes (see :mod:`scores.terms`), and the
+:class:`~scores.bn.BatchNormControl` in force. It returns one term per trainable parameter name.
+A module is covered when its class (or a subclass that keeps the stock ``forward``) has a handler
+and its only parameters are ``weight`` and ``bias``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scores.bn import BatchNormControl
+from scores.terms import ConvOuter, Direct, Lookup, Outer, Term
+
+Handler = Callable[[nn.Module, torch.Tensor, torch.Tensor, BatchNormControl], dict[str, Term]]
+
+
+def _lead(g: torch.Tensor, out_ndim: int) -> tuple[int, ...]:
+    """The leading row axes of ``g`` beyond a module output with ``out_ndim`` dimensions."""
+    return tuple(g.shape[: g.dim() - out_ndim])
+
+
+def _wanted(module: nn.Module, terms: dict[str, Callable[[], Term]]) -> dict[str, Term]:
+    """Build only the terms of parameters that require gradients."""
+    out = {}
+    for name, make in terms.items():
+        p = getattr(module, name)
+        if p is not None and p.requires_grad:
+            out[name] = make()
+    return out
+
+
+def _linear(m: nn.Linear, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict[str, Term]:
+    lead, n = _lead(g, x.dim()), x.shape[0]
+    a = x.reshape(n, -1, 1, m.in_features)
+    gg = g.reshape(*lead, n, a.shape[1], 1, m.out_features)
+    return _wanted(m, {"weight": lambda: Outer(a, gg), "bias": lambda: Direct(gg.sum((-3, -2)))})
+
+
+def _conv(
+    m: nn.Conv1d | nn.Conv2d, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl
+) -> dict[str, Term]:
+    pads = m._reversed_padding_repeated_twice
+    symmetric = all(pads[i] == pads[i + 1] for i in range(0, len(pads), 2))
+    if m.padding_mode == "zeros" and symmetric:
+        padding = tuple(pads[::2][::-1])
+    else:
+        mode = "constant" if m.padding_mode == "zeros" else m.padding_mode
+        x, padding = F.pad(x, pads, mode=mode), (0,) * (len(pads) // 2)
+    geometry = (m.kernel_size, m.stride, m.dilation, padding)
+    if isinstance(m, nn.Conv1d):
+        x, g = x.unsqueeze(-2), g.unsqueeze(-2)
+        geometry = tuple((1, v[0]) if i < 3 else (0, v[0]) for i, v in enumerate(geometry))
+    return _wanted(
+        m,
+        {
+            "weight": lambda: ConvOuter(x, g, *geometry, groups=m.groups),
+            "bias": lambda: Direct(g.sum((-2, -1))),
+        },
+    )
+
+
+def _affine(g: torch.Tensor, xhat: torch.Tensor, trailing: int | None) -> tuple[Callable, Callable]:
+    """Makers for the weight and bias terms of an element-wise affine ``y = w·x̂ + b``.
+
+    ``xhat``: (N, ...) normalised input; ``g``: (*L, N, ...). The parameters span the channel
+    axis 1 (``trailing=None``: BatchNorm, GroupNorm) or the last ``trailing`` axes (LayerNorm);
+    each term's gradient sums over the other axes, giving (*L, N, D).
+    """
+    lead = g.dim() - xhat.dim() + 1  # axes up to and including the sample axis
+
+    def reduce(v: torch.Tensor) -> torch.Tensor:
+        if trailing is None:
+            return v.reshape(*v.shape[: lead + 1], -1).sum(-1)
+        span = math.prod(v.shape[v.dim() - trailing :])
+        return v.reshape(*v.shape[:lead], -1, span).sum(-2)
+
+    return (lambda: Direct(reduce(g * xhat))), (lambda: Direct(reduce(g)))
+
+
+def _batch_norm(m, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict[str, Term]:
+    mean, var = bn.stats_of(m, x)
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    xhat = (x - mean.reshape(shape)) * torch.rsqrt(var.reshape(shape) + m.eps)
+    weight, bias = _affine(g, xhat, None)
+    return _wanted(m, {"weight": weight, "bias": bias})
+
+
+def _group_norm(m: nn.GroupNorm, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict[str, Term]:
+    weight, bias = _affine(g, F.group_norm(x, m.num_groups, eps=m.eps), None)
+    return _wanted(m, {"weight": weight, "bias": bias})
+
+
+def _layer_norm(m: nn.LayerNorm, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict[str, Term]:
+    xhat = F.layer_norm(x, m.normalized_shape, eps=m.eps)
+    weight, bias = _affine(g, xhat, len(m.normalized_shape))
+    return _wanted(m, {"weight": weight, "bias": bias})
+
+
+def _embedding(m: nn.Embedding, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict[str, Term]:
+    lead, n = _lead(g, x.dim() + 1), x.shape[0]
+    idx = x.reshape(n, -1)
+    gg = g.reshape(*lead, n, idx.shape[1], m.embedding_dim)
+    if m.padding_idx is not None:
+        gg = gg * (idx != m.padding_idx).unsqueeze(-1).to(gg.dtype)
+    return _wanted(m, {"weight": lambda: Lookup(idx, gg, m.num_embeddings)})
+
+
+_HANDLERS: dict[type[nn.Module], Handler] = {
+    nn.Linear: _linear,
+    nn.Conv1d: _conv,
+    nn.Conv2d: _conv,
+    nn.modules.batchnorm._BatchNorm: _batch_norm,
+    nn.GroupNorm: _group_norm,
+    nn.LayerNorm: _layer_norm,
+    nn.Embedding: _embedding,
+}
+
+
+def _embedding_ok(m: nn.Module) -> bool:
+    return not isinstance(m, nn.Embedding) or (m.max_norm is None and not m.scale_grad_by_freq)
+
+
+def handler_for(module: nn.Module) -> Handler | None:
+    """The handler covering ``module``, or None when the fast path does not cover it."""
+    names = {name for name, _ in module.named_parameters(recurse=False)}
+    if not names <= {"weight", "bias"} or not _embedding_ok(module):
+        return None
+    for cls in type(module).__mro__:
+        handler = _HANDLERS.get(cls)
+        if handler is not None:
+            stock = type(module).forward is cls.forward or isinstance(module, nn.modules.batchnorm._BatchNorm)
+            return handler if stock else None
+    return None

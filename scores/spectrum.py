@@ -1,0 +1,53 @@
+"""Scores from a kernel's eigenspectrum."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+SPECTRUM_SCORES = ("condition_number", "lambda_max", "lambda_min", "trace", "effective_rank")
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Eigenspectrum of a symmetric kernel and the scores read from it.
+
+    ``eigenvalues``: ascending, float64, on the CPU. ``condition_number`` is λ_max/λ_min, ``inf``
+    when λ_min ≤ 0 within round-off (never NaN); lower is better (TE-NAS). ``effective_rank`` is
+    exp of the entropy of the eigenvalues normalised to sum to one (Roy & Vetterli 2007).
+    """
+
+    eigenvalues: torch.Tensor
+    lambda_max: float
+    lambda_min: float
+    condition_number: float
+    trace: float
+    effective_rank: float
+
+    def scores(self) -> dict[str, float]:
+        """The scalar scores by name (see ``SPECTRUM_SCORES``)."""
+        return {name: getattr(self, name) for name in SPECTRUM_SCORES}
+
+
+def spectrum(k: torch.Tensor) -> Spectrum:
+    """The :class:`Spectrum` of a symmetric (N, N) kernel ``k``."""
+    if not isinstance(k, torch.Tensor) or k.dim() != 2 or k.shape[0] != k.shape[1] or k.shape[0] < 1:
+        shape = tuple(k.shape) if isinstance(k, torch.Tensor) else type(k).__name__
+        raise ValueError(f"kernel must be a square (N, N) tensor with N ≥ 1; got {shape}")
+    k = k.detach().to("cpu", torch.float64)
+    if not torch.isfinite(k).all():
+        raise ValueError("kernel has non-finite entries (NaN/inf); check the model's outputs")
+    ev = torch.linalg.eigvalsh((k + k.T) / 2)
+    lam_min, lam_max = float(ev[0]), float(ev[-1])
+    round_off = k.shape[0] * torch.finfo(torch.float64).eps * max(abs(lam_max), abs(lam_min))
+    cond = math.inf if lam_max <= 0 or lam_min <= round_off else lam_max / lam_min
+    p = ev.clamp(min=0)
+    total = float(p.sum())
+    if total > 0:
+        p = p[p > 0] / total
+        erank = math.exp(float(-(p * p.log()).sum()))
+    else:
+        erank = 0.0
+    return Spectrum(ev, lam_max, lam_min, cond, float(k.diagonal().sum()), erank)

@@ -1,0 +1,101 @@
+"""Bad input gets one clear line naming the problem and the fix."""
+
+import pytest
+import torch
+from torch import nn
+
+import scores
+
+
+def net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+
+
+X = torch.randn(6, 4)
+
+CASES = [
+    (
+        lambda: scores.pntk(net().requires_grad_(False), X),
+        ValueError,
+        "model has no trainable parameters .* unfreeze some with p.requires_grad_\\(True\\)",
+    ),
+    (lambda: scores.pntk(nn.ReLU(), X), ValueError, "no trainable parameters"),
+    (lambda: scores.pntk("resnet", X), TypeError, "model must be a torch.nn.Module; got str"),
+    (
+        lambda: scores.pntk(net(), X.numpy()),
+        TypeError,
+        "inputs must be a torch.Tensor batch of shape \\(N, ...\\); got ndarray "
+        "\\(convert with torch.as_tensor\\)",
+    ),
+    (lambda: scores.pntk(net(), [[0.0] * 4] * 6), TypeError, "got list"),
+    (
+        lambda: scores.pntk(net(), torch.ones(6, 4, dtype=torch.int64)),
+        TypeError,
+        "inputs must be a floating-point batch tensor; got dtype torch.int64",
+    ),
+    (
+        lambda: scores.pntk(net(), torch.ones(6, 4, dtype=torch.bool)),
+        TypeError,
+        "floating-point batch tensor",
+    ),
+    (lambda: scores.pntk(net(), torch.randn(4)), ValueError, "at least 2 dimensions; got shape \\(4,\\)"),
+    (lambda: scores.pntk(net(), X[:1]), ValueError, "need at least 2 samples to form a kernel; got N=1"),
+    (
+        lambda: scores.pntk(nn.Linear(4, 3), torch.randn(6, 2, 4)),
+        ValueError,
+        "model output must be a tensor of shape \\(N, O\\) = \\(6, O\\); got \\(6, 2, 3\\)",
+    ),
+    (lambda: scores.pntk(nn.Sequential(nn.Linear(4, 3), nn.Flatten(0)), X), ValueError, "got \\(18,\\)"),
+    (
+        lambda: scores.pntk(net(), X * float("inf")),
+        ValueError,
+        "model output has \\d+ non-finite values \\(NaN/inf\\) of 18; check the model's initialisation",
+    ),
+    (
+        lambda: scores.pntk(net(), X, bn="frozen"),
+        ValueError,
+        "unknown bn mode 'frozen'; choose one of: eval, batch, train",
+    ),
+    (
+        lambda: scores.pntk(net(), X, implementation="jax"),
+        ValueError,
+        "unknown implementation 'jax'; choose one of: auto, hooks, func, loop",
+    ),
+    (
+        lambda: scores.pntk(net(), X, chunk_size=0),
+        ValueError,
+        "chunk_size must be a positive integer or None",
+    ),
+    (
+        lambda: scores.pntk(
+            nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, track_running_stats=False)), X, bn="eval"
+        ),
+        ValueError,
+        "bn='eval' needs running statistics.*use bn='batch' or bn='train'",
+    ),
+    (lambda: scores.spectrum(torch.ones(3)), ValueError, "kernel must be a square \\(N, N\\) tensor"),
+]
+
+
+@pytest.mark.parametrize("call,kind,message", CASES, ids=[c[2][:30] for c in CASES])
+def test_bad_input_message(call, kind, message):
+    with pytest.raises(kind, match=message) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_custom_batchnorm_forward_is_refused():
+    class MyBN(nn.BatchNorm1d):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    model = nn.Sequential(nn.Linear(4, 3), MyBN(3))
+    with pytest.raises(ValueError, match="BatchNorm subclass MyBN at '1' overrides forward"):
+        scores.pntk(model, X)
+
+
+def test_singular_kernel_is_not_an_error():
+    torch.manual_seed(0)
+    result = scores.score(nn.Linear(4, 1, bias=False), torch.randn(8, 4))  # rank ≤ 4 < N = 8
+    assert result["condition_number"] == float("inf")

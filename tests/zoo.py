@@ -1,0 +1,250 @@
+"""Small models covering every layer kind the scorer handles, and an independent reference pNTK."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Flatten(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(6, 7), nn.LayerNorm(7), nn.Tanh(), nn.Dropout(0.5), nn.Linear(7, 3))
+
+
+def conv_bn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(6),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        Flatten(),
+        nn.Linear(6, 5),
+    )
+
+
+def conv_geometry() -> nn.Module:
+    """Dilation, groups, depthwise, 1×1, padding modes and asymmetric 'same' padding."""
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=2, dilation=2),
+        nn.ReLU(),
+        nn.Conv2d(4, 6, 3, padding=1, groups=2, padding_mode="reflect"),
+        nn.ReLU(),
+        nn.Conv2d(6, 6, 3, padding=1, groups=6, padding_mode="circular"),
+        nn.Conv2d(6, 4, (2, 4), padding="same"),
+        nn.Conv2d(4, 4, 1, stride=2),
+        nn.GroupNorm(2, 4),
+        nn.ReLU(),
+        nn.Conv2d(4, 5, 3, stride=(2, 1), padding=(0, 1)),
+        Flatten(),
+        nn.LazyLinear(4),
+    )
+
+
+def small_wide_conv() -> nn.Module:
+    """Few output positions and many channels: the shifted ghost method's regime."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, dilation=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, stride=2, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        Flatten(),
+        nn.Linear(16 * 2 * 2, 3),
+    )
+
+
+class Conv1dNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(2, 4, 3, padding=1)
+        self.bn = nn.BatchNorm1d(4)
+        self.c2 = nn.Conv1d(4, 4, 3, stride=2, dilation=2, padding=2, groups=2)
+        self.fc = nn.Linear(4 * 6, 3)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.c2(F.relu(self.bn(self.c1(x))))).flatten(1))
+
+
+class TokenNet(nn.Module):
+    """Embedding (with padding index) → LayerNorm over tokens → Linear applied per token."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(11, 5, padding_idx=0)
+        self.norm = nn.LayerNorm(5)
+        self.proj = nn.Linear(5, 4)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, idx):
+        return self.head(torch.tanh(self.proj(self.norm(self.emb(idx)))).mean(1))
+
+
+class SharedConv(nn.Module):
+    """One convolution called twice (weight sharing), and BatchNorm1d on features."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = nn.BatchNorm1d(3)
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = F.relu(self.conv(F.relu(self.conv(x))))
+        return self.fc(self.bn(h.mean((2, 3))))
+
+
+class ParamOutsideModule(nn.Module):
+    """Uses a Linear's weight directly besides calling the module: the fast path must notice."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.out = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.fc(x)) + F.linear(x, self.fc.weight))
+
+
+class Scaled(nn.Module):
+    """A parametrised layer no handler covers (a bare learnable scale): torch.func fallback."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 4))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.fc(x) * self.scale))
+
+
+def frozen_mlp() -> nn.Module:
+    net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    net[0].weight.requires_grad_(False)
+    net[1].bias.requires_grad_(False)
+    return net
+
+
+# name → (constructor, input maker)
+ZOO = {
+    "mlp": (mlp, lambda g, n: torch.randn(n, 6, generator=g)),
+    "conv_bn": (conv_bn, lambda g, n: torch.randn(n, 3, 8, 8, generator=g)),
+    "conv_geometry": (conv_geometry, lambda g, n: torch.randn(n, 3, 9, 10, generator=g)),
+    "small_wide_conv": (small_wide_conv, lambda g, n: torch.randn(n, 3, 4, 4, generator=g)),
+    "conv1d": (Conv1dNet, lambda g, n: torch.randn(n, 2, 11, generator=g)),
+    "tokens": (TokenNet, lambda g, n: torch.randint(0, 11, (n, 6), generator=g)),
+    "shared_conv": (SharedConv, lambda g, n: torch.randn(n, 3, 5, 5, generator=g)),
+    "frozen": (frozen_mlp, lambda g, n: torch.randn(n, 6, generator=g)),
+}
+NEEDS_FALLBACK = {
+    "param_outside": (ParamOutsideModule, lambda g, n: torch.randn(n, 6, generator=g)),
+    "scaled": (Scaled, lambda g, n: torch.randn(n, 6, generator=g)),
+}
+
+
+def make(name: str, n: int = 6, dtype=torch.float64, seed: int = 0):
+    """A seeded (model, inputs) pair from the zoo, with randomised BatchNorm running statistics."""
+    ctor, inputs = {**ZOO, **NEEDS_FALLBACK}[name]
+    torch.manual_seed(seed)
+    model = ctor()
+    g = torch.Generator().manual_seed(seed + 1)
+    x = inputs(g, n)
+    if x.is_floating_point():
+        x = x.to(dtype)
+    with torch.no_grad():
+        model(x.float() if x.is_floating_point() else x)  # materialise lazy modules
+    model = model.to(dtype)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5, generator=g)
+                m.running_var.uniform_(0.5, 2.0, generator=g)
+                if m.affine:
+                    m.weight.uniform_(0.5, 1.5, generator=g)
+                    m.bias.uniform_(-0.5, 0.5, generator=g)
+    return model, x
+
+
+def flat(grads, params) -> torch.Tensor:
+    """One row: the gradients of every parameter, flattened; zeros where unused."""
+    return torch.cat(
+        [(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params, strict=True)]
+    )
+
+
+def reference_pntk(model: nn.Module, x: torch.Tensor, bn: str) -> torch.Tensor:
+    """pNTK by one backward pass per sample, on a copy, written without any of scores' machinery.
+
+    ``batch``: running statistics set to the batch's (momentum 1, then the unbiased variance
+    rescaled to the biased one), then eval mode, one sample at a time.
+    """
+    m = copy.deepcopy(model)
+    bns = [b for b in m.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm)]
+    if bn == "batch":
+        m.train()
+        for b in bns:
+            b.momentum = 1.0
+        with torch.no_grad():
+            m(x)
+        # Each BatchNorm saw n = numel / C values per channel; turn unbiased into biased variance.
+        counts = {}
+
+        def count(mod, args, out):
+            counts[mod] = args[0].numel() // args[0].shape[1]
+
+        hooks = [b.register_forward_hook(count) for b in bns]
+        with torch.no_grad():
+            m.eval()
+            m(x)
+        for h in hooks:
+            h.remove()
+        with torch.no_grad():
+            for b in bns:
+                n = counts[b]
+                b.running_var.mul_((n - 1) / n)
+    m.eval()
+    if bn == "train":
+        for b in bns:
+            b.train()
+            b.track_running_stats = False
+            b.running_mean = b.running_var = None
+    params = [p for p in m.parameters() if p.requires_grad]
+    rows = []
+    if bn == "train":
+        out = m(x)
+        for i in range(x.shape[0]):
+            grads = torch.autograd.grad(out[i].sum(), params, retain_graph=True, allow_unused=True)
+            rows.append(flat(grads, params))
+    else:
+        for i in range(x.shape[0]):
+            out = m(x[i : i + 1])
+            grads = torch.autograd.grad(out.sum(), params, allow_unused=True)
+            rows.append(flat(grads, params))
+    j = torch.stack(rows).double()
+    return j @ j.T / out.shape[1]
+
+
+def reference_entk(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Empirical NTK in eval mode, one backward pass per (sample, output)."""
+    m = copy.deepcopy(model).eval()
+    params = [p for p in m.parameters() if p.requires_grad]
+    rows = []
+    for i in range(x.shape[0]):
+        out = m(x[i : i + 1])[0]
+        for a in range(out.shape[0]):
+            grads = torch.autograd.grad(out[a], params, retain_graph=True, allow_unused=True)
+            rows.append(flat(grads, params))
+    j = torch.stack(rows).double()
+    return j @ j.T
