@@ -24,7 +24,10 @@ import time
 
 import torch
 
-MODELS = ("resnet18",)
+MODELS = ("resnet18", "nb201-large")
+NB201_LARGE = (
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+)
 METHODS = ("floor", "ours", "loop", "func")
 REPEATS = {"floor": 7, "ours": 7, "loop": 1, "func": 3}
 
@@ -35,6 +38,11 @@ def build(name: str) -> torch.nn.Module:
 
     if name == "resnet18":
         return torchvision.models.resnet18(num_classes=10)
+    if name == "nb201-large":  # the largest NAS-Bench-201 network: every edge a 3×3 convolution
+        import search_spaces
+
+        space = search_spaces.get("nb201")
+        return space.build(space.parse(NB201_LARGE))
     raise SystemExit(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
 
 

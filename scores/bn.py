@@ -14,6 +14,7 @@ running statistic is ever updated).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,13 +33,15 @@ def check_bn_mode(bn: str) -> None:
         raise ValueError(f"unknown bn mode {bn!r}; choose one of: {', '.join(BN_MODES)}")
 
 
-def batch_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and biased variance of ``x`` (N, C, ...), detached: shapes (C,), (C,)."""
-    x = x.detach()
-    dims = [0, *range(2, x.dim())]
-    mean = x.mean(dims)
-    centred = x - mean.reshape(-1, *(1,) * (x.dim() - 2))
-    return mean, centred.square().mean(dims)
+def batch_stats(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance of ``x`` (N, C, ...), detached: shapes (C,), (C,).
+
+    Read off PyTorch's fused batch-norm kernel (several times faster on CPUs than separate
+    reductions); the variance comes back as ``invstd⁻² − eps``, exact to float rounding.
+    """
+    with torch.no_grad():
+        _, mean, invstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, eps)
+    return mean, invstd.pow(-2) - eps
 
 
 class _BatchNormPatch:
@@ -55,6 +58,7 @@ class _BatchNormPatch:
         self.recorded: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self.recording = False
         self.calls = 0
+        self.used: dict[int, tuple[weakref.ref, tuple[torch.Tensor, torch.Tensor]]] = {}
 
     def stats(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The (mean, var) this call normalises with; (None, None) means train-mode batch stats."""
@@ -66,7 +70,8 @@ class _BatchNormPatch:
         if self.recorded is not None and not self.recording:
             stats = self.recorded[self.calls % len(self.recorded)]
         else:
-            stats = batch_stats(x)
+            stats = batch_stats(x, self.module.eps)
+            self.used[id(x)] = (weakref.ref(x), stats)
             if self.recording:
                 self.recorded.append(stats)
         self.calls += 1
@@ -89,12 +94,14 @@ class BatchNormControl:
         patch = self.patches.get(module)
         return patch.mode if patch is not None else None
 
-    def stats_of(self, module: nn.Module, x: torch.Tensor):
-        """(mean, var) that ``module`` normalised ``x`` with; batch statistics when None."""
+    def stats_of(self, module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, var) that ``module`` normalised ``x`` with: its running statistics in
+        ``"eval"`` mode, else the batch statistics of ``x`` (reused from the forward pass)."""
         patch = self.patches[module]
         if patch.mode == "eval":
             return module.running_mean, module.running_var
-        return batch_stats(x)
+        ref, stats = patch.used.get(id(x), (None, None))
+        return stats if ref is not None and ref() is x else batch_stats(x, module.eps)
 
     @contextmanager
     def recording(self) -> Iterator[None]:

@@ -71,8 +71,8 @@ def _affine(g: torch.Tensor, xhat: torch.Tensor, trailing: int | None) -> tuple[
     """Makers for the weight and bias terms of an element-wise affine ``y = w·x̂ + b``.
 
     ``xhat``: (N, ...) normalised input; ``g``: (*L, N, ...). The parameters span the channel
-    axis 1 (``trailing=None``: BatchNorm, GroupNorm) or the last ``trailing`` axes (LayerNorm);
-    each term's gradient sums over the other axes, giving (*L, N, D).
+    axis 1 (``trailing=None``: GroupNorm) or the last ``trailing`` axes (LayerNorm); each
+    term's gradient sums over the other axes, giving (*L, N, D).
     """
     lead = g.dim() - xhat.dim() + 1  # axes up to and including the sample axis
 
@@ -86,11 +86,21 @@ def _affine(g: torch.Tensor, xhat: torch.Tensor, trailing: int | None) -> tuple[
 
 
 def _batch_norm(m, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict[str, Term]:
+    """Per-channel gradients ``Σ g·x̂ = rstd · Σ g·(x − μ)`` and ``Σ g``, without forming x̂."""
     mean, var = bn.stats_of(m, x)
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    xhat = (x - mean.reshape(shape)) * torch.rsqrt(var.reshape(shape) + m.eps)
-    weight, bias = _affine(g, xhat, None)
-    return _wanted(m, {"weight": weight, "bias": bias})
+    shape = (-1,) + (1,) * (x.dim() - 2)
+    lead = g.dim() - x.dim() + 1
+
+    def per_channel(v: torch.Tensor) -> torch.Tensor:
+        return v.reshape(*v.shape[: lead + 1], -1).sum(-1)
+
+    return _wanted(
+        m,
+        {
+            "weight": lambda: Direct(per_channel(g * (x - mean.reshape(shape))) * torch.rsqrt(var + m.eps)),
+            "bias": lambda: Direct(per_channel(g)),
+        },
+    )
 
 
 def _group_norm(m: nn.GroupNorm, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict[str, Term]:

@@ -32,6 +32,11 @@ _SHIFT_COST = 32
 # enough that skipping the blocks below the diagonal pays (measured best for each method).
 _GHOST_ROWS = 256
 _SHIFT_ROWS = 512
+# Shape thresholds for forming per-sample convolution gradients (measured): below _FEW_CHANNELS
+# input channels, from unfolded patches; from _GROUPED_MIN_POSITIONS output positions, with one
+# grouped convolution (the batch as groups); else one batched product per kernel tap.
+_FEW_CHANNELS = 8
+_GROUPED_MIN_POSITIONS = 256
 
 
 def materialise_cost(n: int, t: int, groups: int, a: int, b: int) -> int:
@@ -269,9 +274,50 @@ class ConvOuter(Term):
             return shift_ghost_gram(
                 self.x, self.g, self.kernel, self.stride, self.dilation, self.padding, chunking
             )
-        if method == "ghost" or t < 32 or self.groups > 1:
-            return self.as_outer().gram(chunking)
-        return self._grouped_conv_gram(chunking)
+        # Materialising: the fastest way to form per-sample gradients depends on the shape.
+        if method == "ghost" or self.groups > 1 or c_in < _FEW_CHANNELS:
+            return self.as_outer().gram(chunking)  # unfolded patches (small when C_in is)
+        if self.kernel == (1, 1) and self.padding == (0, 0):
+            return self._pointwise_gram(chunking)
+        if t >= _GROUPED_MIN_POSITIONS:
+            return self._grouped_conv_gram(chunking)
+        return self._tap_gram(chunking)
+
+    def _pointwise_gram(self, chunking: Chunking) -> torch.Tensor:
+        """Materialise a 1×1 convolution's per-sample gradients as batched ``g xᵀ`` products."""
+        x = self.x[:, :, :: self.stride[0], :: self.stride[1]]
+        return self._tap_products([x], chunking)
+
+    def _tap_gram(self, chunking: Chunking) -> torch.Tensor:
+        """Materialise per-sample gradients one kernel tap at a time: the gradient of tap δ is
+        ``g · shift_δ(x)ᵀ`` (C_out × C_in per sample), and its Gram is taken while in cache."""
+        x = F.pad(self.x, (self.padding[1], self.padding[1], self.padding[0], self.padding[0]))
+        h_out, w_out = self.g.shape[-2:]
+        taps = []
+        for dy in range(self.kernel[0]):
+            for dx in range(self.kernel[1]):
+                y0, x0 = dy * self.dilation[0], dx * self.dilation[1]
+                taps.append(
+                    x[
+                        :,
+                        :,
+                        y0 : y0 + self.stride[0] * (h_out - 1) + 1 : self.stride[0],
+                        x0 : x0 + self.stride[1] * (w_out - 1) + 1 : self.stride[1],
+                    ]
+                )
+        return self._tap_products(taps, chunking)
+
+    def _tap_products(self, taps: list[torch.Tensor], chunking: Chunking) -> torch.Tensor:
+        """Σ over taps of the Gram of ``g · tapᵀ``, each tap (N, C_in, H_out, W_out)."""
+        n, c_out = self.g.shape[:2]
+        g = self.g.reshape(n, c_out, -1)
+        step = chunking.channel_block(n, c_out, self.x.shape[1])
+        k = torch.zeros(n, n, dtype=torch.float64, device=self.x.device)
+        for tap in taps:
+            shifted = tap.reshape(n, tap.shape[1], -1).mT
+            for b0 in range(0, c_out, step):
+                k += gram64(torch.bmm(g[:, b0 : b0 + step], shifted).reshape(n, -1))
+        return k
 
     def _grouped_conv_gram(self, chunking: Chunking) -> torch.Tensor:
         """Materialise per-sample gradients with one convolution, the batch as groups."""

@@ -1,39 +1,227 @@
-"""The command line, end to end."""
+"""The command line, end to end, in a temporary working directory."""
 
+import csv
+import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
+import numpy as np
+import optuna
+import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from ntknas.cli import app
 
 runner = CliRunner()
+ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
-def test_score_json_on_real_images():
-    result = runner.invoke(app, ["score", "--model", "resnet18", "--batch-size", "8", "--format", "json"])
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def completed(name, url="sqlite:///results/ntknas.db"):
+    study = optuna.load_study(study_name=name, storage=url)
+    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def test_search_results_resume_on_nb201(workdir):
+    result = run("search", "--space", "nb201", "--trials", 5, "--batch-size", 8)
     assert result.exit_code == 0, result.output
-    scores = json.loads(result.stdout)
-    assert scores["model"] == "resnet18" and scores["batch_size"] == 8
-    assert 1 < scores["condition_number"] < 1e6
-    assert scores["lambda_max"] >= scores["lambda_min"] > 0
-    assert 1 <= scores["effective_rank"] <= 8
+    assert (workdir / "results" / "ntknas.db").exists()
+    assert "Top 5 of study 'nb201' by condition_number" in result.stdout
+    first = completed("nb201")
+    assert len(first) == 5
+    assert all(t.user_attrs["bn"] == "batch" and t.user_attrs["params"] > 0 for t in first)
+
+    table = run("results", "--top", 3)
+    assert table.exit_code == 0 and "Top 3 of study 'nb201'" in table.stdout
+    rows = list(csv.DictReader(io.StringIO(run("results", "nb201", "--format", "csv").stdout)))
+    assert len(rows) == 5 and {"trial", "config", "condition_number", "params", "flops"} <= set(rows[0])
+    conds = [float(r["condition_number"]) for r in rows]
+    assert conds == sorted(conds)
+    items = json.loads(run("results", "nb201", "--format", "json", "--sort", "params").stdout)
+    assert [i["params"] for i in items] == sorted(i["params"] for i in items)
+
+    again = run("search", "--space", "nb201", "--trials", 7, "--batch-size", 8)
+    assert again.exit_code == 0, again.output
+    after = completed("nb201")
+    assert len(after) == 7
+    assert [(t.number, t.values) for t in after[:5]] == [(t.number, t.values) for t in first]
+
+    refused = run("search", "--space", "nb201", "--trials", 9, "--batch-size", 16)
+    assert refused.exit_code == 2
+    assert "study 'nb201' was created with batch_size=8, not batch_size=16" in refused.stderr
+    assert len(completed("nb201")) == 7
+
+    studies = run("studies")
+    assert studies.exit_code == 0 and "nb201" in studies.stdout
 
 
-def test_score_table():
-    result = runner.invoke(app, ["score", "--batch-size", "4", "--data", "synthetic", "--bn", "eval"])
+def test_search_resnet_and_nsga2(workdir):
+    result = run("search", "--space", "resnet", "--trials", 5, "--batch-size", 8, "--sampler", "random")
     assert result.exit_code == 0, result.output
-    assert "condition_number" in result.stdout and "bn=eval" in result.stdout
+    assert len(completed("resnet")) == 5
+    two = run(
+        "search",
+        "--space",
+        "nb201",
+        "--trials",
+        4,
+        "--batch-size",
+        8,
+        "--sampler",
+        "nsga2",
+        "--cost",
+        "flops",
+        "--study",
+        "pareto",
+        "--objective",
+        "effective_rank",
+    )
+    assert two.exit_code == 0, two.output
+    trials = completed("pareto")
+    assert all(t.values == [t.user_attrs["effective_rank"], t.user_attrs["flops"]] for t in trials)
 
 
-def test_bad_input_is_one_line_and_exit_2():
-    for args, message in [
-        (["score", "--model", "resnet1800"], "unknown torchvision model 'resnet1800'"),
-        (["score", "--bn", "frozen"], "unknown --bn 'frozen'; choose one of: eval, batch, train"),
-        (["score", "--batch-size", "1"], "--batch-size must be at least 2"),
-        (["score", "--data", "/no/such/dir"], "data path /no/such/dir does not exist"),
-        (["score", "--format", "xml"], "unknown --format 'xml'"),
-    ]:
-        result = runner.invoke(app, args)
+def test_score_equals_what_the_study_stored(workdir):
+    assert run("search", "--space", "nb201", "--trials", 2, "--batch-size", 8).exit_code == 0
+    stored = completed("nb201")[0].user_attrs
+    result = run(
+        "score", "--space", "nb201", "--arch", stored["config"], "--batch-size", 8, "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    scored = json.loads(result.stdout)
+    assert scored["condition_number"] == pytest.approx(stored["condition_number"], rel=1e-9)
+    assert scored["params"] == stored["params"] and scored["flops"] == stored["flops"]
+
+
+def test_score_nb201_and_torchvision_models(workdir):
+    nb = json.loads(
+        run("score", "--space", "nb201", "--arch", ALL_CONV, "--batch-size", 4, "--format", "json").stdout
+    )
+    assert nb["params"] == 1_531_546 and nb["config"] == ALL_CONV and nb["condition_number"] > 1
+    tv = run("score", "--model", "resnet18", "--batch-size", 4, "--data", "synthetic")
+    assert tv.exit_code == 0 and "condition_number" in tv.stdout
+
+
+def test_spaces_lists_both():
+    result = run("spaces")
+    assert result.exit_code == 0 and "nb201" in result.stdout and "15,625" in result.stdout
+
+
+def write_images(folder, count=3):
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / c / f"{i}.png")
+
+
+def test_bad_input_is_one_line_exit_2_and_loses_nothing(workdir):
+    assert run("search", "--space", "nb201", "--trials", 2, "--batch-size", 8).exit_code == 0
+    write_images(workdir / "imgs")
+    (workdir / "empty").mkdir()
+    write_images(workdir / "broken")
+    (workdir / "broken" / "a" / "bad.png").write_text("not an image")
+    cases = [
+        (["search", "--space", "darts"], "unknown search space 'darts'; known spaces: nb201, resnet"),
+        (["search", "--sampler", "cmaes"], "unknown --sampler 'cmaes'; choose one of: tpe, random, nsga2"),
+        (
+            ["search", "--objective", "accuracy"],
+            "unknown --objective 'accuracy'; choose one of: condition_number",
+        ),
+        (["search", "--trials", "0"], "--trials must be at least 1; got 0"),
+        (["search", "--trials", "-3"], "--trials must be at least 1; got -3"),
+        (["search", "--data", "missing"], "data path missing does not exist"),
+        (["search", "--data", "empty"], "no images found in empty"),
+        (
+            ["search", "--data", "broken", "--batch-size", "7"],
+            "is not a readable image; remove it or replace it",
+        ),
+        (
+            ["search", "--data", "imgs", "--batch-size", "64"],
+            "--batch-size 64 is larger than the data (6 images)",
+        ),
+        (
+            ["search", "--storage", "postgresql://u:secret@127.0.0.1:1/db"],
+            "postgresql://u:***@127.0.0.1:1/db",
+        ),
+        (
+            ["search", "--storage", "sqlite:////proc/nope/x.db"],
+            "cannot open storage sqlite:////proc/nope/x.db",
+        ),
+        (
+            ["search", "--space", "nb201", "--bn", "eval", "--batch-size", "8"],
+            "study 'nb201' was created with bn=batch",
+        ),
+        (
+            [
+                "score",
+                "--space",
+                "nb201",
+                "--arch",
+                "|nor_conv_3x3~0|+|skip~0|none~1|+|none~0|none~1|none~2|",
+            ],
+            "unknown op 'skip' on edge 0→2 of the nb201 arch string",
+        ),
+        (["score", "--space", "nb201"], "give either --space with --arch (or --config), or --model"),
+        (["results", "nope"], "no study named 'nope'"),
+        (["results", "--format", "xml"], "unknown --format 'xml'"),
+        (["results", "--sort", "accuracy"], "cannot sort by 'accuracy'"),
+    ]
+    for args, message in cases:
+        result = run(*args)
         assert result.exit_code == 2, (args, result.output)
-        assert message in result.stderr and "Traceback" not in result.output
-        assert len(result.stderr.strip().splitlines()) == 1
+        assert message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+        assert "secret" not in result.output
+    assert len(completed("nb201")) == 2
+
+
+def test_ctrl_c_stops_cleanly_and_resume_continues(workdir):
+    cmd = [
+        sys.executable,
+        "-m",
+        "ntknas",
+        "search",
+        "--space",
+        "nb201",
+        "--trials",
+        "200",
+        "--batch-size",
+        "8",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            if len(completed("nb201")) >= 2:
+                break
+        except (KeyError, Exception):
+            continue
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted:" in stderr and "run the same command to resume" in stderr
+    study = optuna.load_study(study_name="nb201", storage="sqlite:///results/ntknas.db")
+    states = [t.state for t in study.get_trials()]
+    assert optuna.trial.TrialState.RUNNING not in states
+    done = states.count(optuna.trial.TrialState.COMPLETE)
+    assert done >= 2
+    resumed = run("search", "--space", "nb201", "--trials", done + 1, "--batch-size", 8)
+    assert resumed.exit_code == 0 and len(completed("nb201")) == done + 1

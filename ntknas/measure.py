@@ -1,0 +1,47 @@
+"""Size and cost of a network: parameter count and forward FLOPs per image."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import conv_flop_count
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, image: torch.Tensor) -> int:
+    """Forward FLOPs for one image (1, C, H, W), counted as ``torch.utils.flop_counter`` does.
+
+    The counter's own formulas (2 per multiply-add of convolutions and matrix products) applied
+    in forward hooks on Conv and Linear modules: the same total as ``FlopCounterMode`` for
+    networks whose products all live in such modules, without its per-operation dispatch cost.
+    """
+    total = 0
+
+    def conv(m: nn.modules.conv._ConvNd, args: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        total += conv_flop_count(list(args[0].shape), list(m.weight.shape), list(out.shape), m.transposed)
+
+    def linear(m: nn.Linear, args: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        total += 2 * out.numel() * m.in_features
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            handles.append(m.register_forward_hook(conv))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear))
+    training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(image)
+    finally:
+        model.train(training)
+        for h in handles:
+            h.remove()
+    return total

@@ -1,0 +1,39 @@
+"""What every search space provides."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import optuna
+from torch import nn
+
+Config = Any  # each space's own immutable, hashable configuration type
+
+
+class ConfigError(ValueError):
+    """A configuration string that does not describe a point of the space; the message says why."""
+
+
+class SearchSpace(ABC):
+    """A family of architectures: sample with Optuna, build, and describe/parse as one line."""
+
+    name: str
+    summary: str
+    size: int  # number of distinct configurations
+
+    @abstractmethod
+    def sample(self, trial: optuna.Trial) -> Config:
+        """A configuration chosen with the trial's ``suggest_*`` calls."""
+
+    @abstractmethod
+    def build(self, config: Config, num_classes: int = 10) -> nn.Module:
+        """A freshly initialised network (uses the global torch RNG) with ``num_classes`` outputs."""
+
+    @abstractmethod
+    def describe(self, config: Config) -> str:
+        """One human-readable line; :meth:`parse` inverts it."""
+
+    @abstractmethod
+    def parse(self, text: str) -> Config:
+        """The configuration a :meth:`describe` line stands for; ConfigError when malformed."""

@@ -1,0 +1,151 @@
+"""The search loop with small spaces: reuse of scored configurations, failures, interrupts, resume."""
+
+import optuna
+import pytest
+import torch
+from torch import nn
+
+from ntknas import search as search_module
+from ntknas.errors import UserError
+from ntknas.search import CandidateFailed, Interrupted, Settings, evaluate, open_study, search
+from search_spaces import SearchSpace
+
+
+class Widths(SearchSpace):
+    """A tiny MLP space: one hidden width out of ``choices``; ``bad`` widths misbehave."""
+
+    name = "widths"
+    summary = "test space"
+
+    def __init__(self, choices, bad=(), interrupt_at=None):
+        self.choices, self.bad, self.interrupt_at, self.built = tuple(choices), set(bad), interrupt_at, 0
+        self.size = len(self.choices)
+
+    def sample(self, trial):
+        return trial.suggest_categorical("width", self.choices)
+
+    def build(self, config, num_classes=10):
+        self.built += 1
+        if self.built == self.interrupt_at:
+            raise KeyboardInterrupt
+        if config in self.bad:
+            raise RuntimeError(f"width {config} cannot be built\nsecond line")
+        return nn.Sequential(nn.Flatten(), nn.Linear(12, config), nn.Tanh(), nn.Linear(config, num_classes))
+
+    def describe(self, config):
+        return f"width={config}"
+
+    def parse(self, text):
+        return int(text.removeprefix("width="))
+
+
+X = torch.randn(6, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+
+
+def settings(**kw):
+    return Settings(
+        **{
+            "space": "widths",
+            "data": "synthetic",
+            "batch_size": 6,
+            "bn": "batch",
+            "seed": 0,
+            "objective": "condition_number",
+            **kw,
+        }
+    )
+
+
+def new_study(tmp_path, s, sampler="random", name="s"):
+    return open_study(name, f"sqlite:///{tmp_path / 'db.sqlite'}", s, sampler)
+
+
+def test_search_stores_every_attribute(tmp_path):
+    s = settings()
+    study = new_study(tmp_path, s)
+    search(study, Widths([4, 8, 16, 32, 64]), X, 3, s, trials=4, device="cpu")
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 4
+    for t in done:
+        a = t.user_attrs
+        assert a["config"].startswith("width=") and a["bn"] == "batch"
+        assert t.values[0] == a["condition_number"] >= 1
+        assert a["params"] == 12 * int(a["config"][6:]) + int(a["config"][6:]) + int(a["config"][6:]) * 3 + 3
+        assert a["flops"] == 2 * (12 * int(a["config"][6:]) + int(a["config"][6:]) * 3)
+        assert a["seconds"] > 0 and a["effective_rank"] > 0
+
+
+def test_duplicates_reuse_stored_values(tmp_path):
+    s = settings()
+    space = Widths([8])
+    study = new_study(tmp_path, s)
+    search(study, space, X, 3, s, trials=3, device="cpu")
+    assert space.built == 1
+    first, *rest = study.get_trials()
+    assert all(t.user_attrs["reused_from"] == first.number for t in rest)
+    assert all(t.values == first.values for t in rest)
+
+
+def test_failed_candidates_are_recorded_and_the_search_goes_on(tmp_path):
+    s = settings()
+    study = new_study(tmp_path, s)
+    search(study, Widths([4, 5, 6], bad={5}), X, 3, s, trials=3, device="cpu")
+    failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert failed and all(
+        t.user_attrs["fail_reason"] == "RuntimeError: width 5 cannot be built" for t in failed
+    )
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
+
+
+def test_non_finite_outputs_fail_the_trial_with_the_reason():
+    class Exploding(Widths):
+        def build(self, config, num_classes=10):
+            net = super().build(config, num_classes)
+            nn.init.constant_(net[1].weight, float("inf"))
+            return net
+
+    with pytest.raises(CandidateFailed, match=r"ValueError: model output has .* non-finite values"):
+        evaluate(Exploding([4]), 4, X, 3, bn="batch", seed=0, device="cpu")
+
+
+def test_all_failing_stops_with_a_message(tmp_path):
+    s = settings()
+    with pytest.raises(UserError, match="10 candidates in a row failed; the last: RuntimeError: width 5"):
+        search(new_study(tmp_path, s), Widths([5], bad={5}), X, 3, s, trials=3, device="cpu")
+
+
+def test_interrupt_keeps_completed_trials(tmp_path):
+    s = settings()
+    study = new_study(tmp_path, s, sampler="tpe")
+    with pytest.raises(Interrupted) as stop:
+        search(study, Widths(range(4, 100), interrupt_at=4), X, 3, s, trials=50, device="cpu")
+    assert stop.value.completed == 3
+    states = [t.state for t in study.get_trials()]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == stop.value.completed
+    interrupted = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert [t.user_attrs["fail_reason"] for t in interrupted] == ["interrupted"]
+    assert optuna.trial.TrialState.RUNNING not in states
+
+
+def test_resume_adds_trials_and_keeps_old_ones(tmp_path):
+    s = settings()
+    study = new_study(tmp_path, s)
+    search(study, Widths(range(4, 40)), X, 3, s, trials=3, device="cpu")
+    before = [(t.number, t.values) for t in study.get_trials()]
+    again = new_study(tmp_path, s)
+    search(again, Widths(range(4, 40)), X, 3, s, trials=5, device="cpu")
+    after = again.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(after) == 5 and [(t.number, t.values) for t in after[:3]] == before
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    new_study(tmp_path, settings())
+    with pytest.raises(
+        UserError, match=r"study .s. was created with batch_size=6, bn=batch, not batch_size=8, bn=eval"
+    ):
+        new_study(tmp_path, settings(bn="eval", batch_size=8))
+
+
+def test_seeds_are_stable():
+    assert search_module.derive_seed(0, "width=4") == search_module.derive_seed(0, "width=4")
+    assert search_module.derive_seed(0, "width=4") != search_module.derive_seed(1, "width=4")
