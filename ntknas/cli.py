@@ -30,7 +30,6 @@ from ntknas.search import (
     OBJECTIVES,
     SAMPLERS,
     CandidateFailed,
-    Interrupted,
     Settings,
     completed_trials,
     evaluate,
@@ -161,11 +160,11 @@ def search_command(
 
                 bar.update(task, completed=len(completed_trials(opened)))
                 search(opened, chosen, x, classes, settings, trials, dev, report)
-        except Interrupted as stop:
-            where = mask(storage or default_url())
+        except KeyboardInterrupt:
+            done = len(completed_trials(opened))
             err.print(
-                f"interrupted: {stop.completed} of {trials} trials are complete in study '{name}' ({where}); "
-                "run the same command to resume",
+                f"interrupted: {done} of {trials} trials are complete in study '{name}' "
+                f"({mask(storage or default_url())}); run the same command to resume",
                 highlight=False,
             )
             raise typer.Exit(130) from None

@@ -54,14 +54,6 @@ class CandidateFailed(Exception):
     """A candidate could not be built or scored; the message is the reason stored on its trial."""
 
 
-class Interrupted(Exception):
-    """The user stopped the search; ``completed`` trials are stored."""
-
-    def __init__(self, completed: int) -> None:
-        super().__init__(f"interrupted after {completed} completed trials")
-        self.completed = completed
-
-
 @dataclass
 class Progress:
     """Where a search stands, reported after each trial."""
@@ -162,8 +154,8 @@ def search(
     """Add trials to ``study`` until it holds ``trials`` completed ones.
 
     A configuration already scored in the study reuses the stored values. A candidate that fails
-    is stored as a failed trial with its reason (``fail_reason``). Ctrl-C marks the running trial
-    failed and raises :class:`Interrupted`.
+    is stored as a failed trial with its reason (``fail_reason``). On Ctrl-C the running trial is
+    marked failed ("interrupted") and KeyboardInterrupt propagates; completed trials stay stored.
     """
     done = completed_trials(study)
     known = {t.user_attrs.get("config"): t for t in done}
@@ -172,8 +164,9 @@ def search(
         best = _better(best, t.values[0], t.number, settings)
     completed, failures = len(done), 0
     while completed < trials:
-        trial = study.ask()
+        trial = None
         try:
+            trial = study.ask()
             config = space.sample(trial)
             text = space.describe(config)
             if text in known:
@@ -188,22 +181,22 @@ def search(
                 [float(attrs[settings.cost])] if settings.cost else []
             )
             frozen = study.tell(trial, values)
+            failures = 0
+            completed += 1
+            known.setdefault(text, frozen)
+            best = _better(best, values[0], trial.number, settings)
+            if report:
+                report(Progress(completed, trials, *(best or (None, None)), float(attrs["seconds"])))
         except CandidateFailed as e:
             trial.set_user_attr("fail_reason", str(e))
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             failures += 1
             if failures >= MAX_FAILURES_IN_A_ROW:
                 raise UserError(f"{failures} candidates in a row failed; the last: {e}") from None
-            continue
         except KeyboardInterrupt:
-            _fail_quietly(study, trial, "interrupted")
-            raise Interrupted(completed) from None
-        failures = 0
-        completed += 1
-        known.setdefault(text, frozen)
-        best = _better(best, values[0], trial.number, settings)
-        if report:
-            report(Progress(completed, trials, *(best or (None, None)), float(attrs["seconds"])))
+            if trial is not None:
+                _fail_quietly(study, trial, "interrupted")
+            raise
 
 
 def _better(best: tuple[float, int] | None, value: float, number: int, settings: Settings):
