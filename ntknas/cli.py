@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -45,8 +46,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-out = Console()
+# Output that is not a terminal (a log, a pipe) gets wide tables instead of rich's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
+WIDE = 150  # console columns from which tables show every score
 
 FORMATS = ("table", "csv", "json")
 
@@ -169,11 +172,8 @@ def search_command(
             )
             raise typer.Exit(130) from None
         rows = tables.sort_rows(tables.trial_rows(opened), objective)[:top]
-    out.print(
-        tables.render(
-            rows, tables.columns_for(objective), f"Top {len(rows)} of study '{name}' by {objective}"
-        )
-    )
+    columns = tables.columns_for(objective, compact=out.width < WIDE)
+    out.print(tables.render(rows, columns, f"Top {len(rows)} of study '{name}' by {objective}"))
 
 
 def _progress_bar() -> Progress:
@@ -208,7 +208,7 @@ def results_command(
         loaded = _load_study(study, storage)
         objective = loaded.user_attrs.get("objective", "condition_number")
         rows = tables.sort_rows(tables.trial_rows(loaded), sort or objective)[:top]
-    columns = tables.columns_for(objective)
+    columns = tables.columns_for(objective, compact=output == "table" and out.width < WIDE)
     if output == "csv":
         print(tables.to_csv(rows, columns), end="")
     elif output == "json":

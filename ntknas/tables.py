@@ -29,9 +29,9 @@ def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
     return rows
 
 
-def columns_for(objective: str) -> list[str]:
-    """Columns in display order: the objective first among the scores."""
-    scores = [objective, *(s for s in OBJECTIVES if s != objective)]
+def columns_for(objective: str, compact: bool = False) -> list[str]:
+    """Columns in display order: the objective first among the scores; only it when ``compact``."""
+    scores = [objective] if compact else [objective, *(s for s in OBJECTIVES if s != objective)]
     return ["trial", "config", *scores, *MEASURES]
 
 
