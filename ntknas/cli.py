@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -153,6 +155,7 @@ def search_command(
             space, data_source, batch_size, bn, seed, objective, cost if sampler == "nsga2" else None
         )
         opened = open_study(name, storage, settings, sampler)
+        stopping = _graceful_interrupt()
         try:
             with _progress_bar() as bar:
                 task = bar.add_task(f"{space} · {objective}", total=trials, best="")
@@ -162,7 +165,7 @@ def search_command(
                     bar.update(task, completed=p.completed, best=best)
 
                 bar.update(task, completed=len(completed_trials(opened)))
-                search(opened, chosen, x, classes, settings, trials, dev, report)
+                search(opened, chosen, x, classes, settings, trials, dev, report, stopping.is_set)
         except KeyboardInterrupt:
             done = len(completed_trials(opened))
             err.print(
@@ -171,9 +174,29 @@ def search_command(
                 highlight=False,
             )
             raise typer.Exit(130) from None
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         rows = tables.sort_rows(tables.trial_rows(opened), objective)[:top]
     columns = tables.columns_for(objective, compact=out.width < WIDE)
     out.print(tables.render(rows, columns, f"Top {len(rows)} of study '{name}' by {objective}"))
+
+
+def _graceful_interrupt() -> threading.Event:
+    """Make the first Ctrl-C finish the current candidate and then stop; a second stops at once.
+
+    (A KeyboardInterrupt raised at an arbitrary point can land in a garbage-collection callback,
+    where Python swallows it; a flag checked between candidates cannot be lost.)
+    """
+    requested = threading.Event()
+
+    def on_sigint(signum, frame) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        err.print("stopping after the current candidate (Ctrl-C again to stop now)", highlight=False)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return requested
 
 
 def _progress_bar() -> Progress:

@@ -150,12 +150,14 @@ def search(
     trials: int,
     device: str,
     report: Callable[[Progress], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> None:
     """Add trials to ``study`` until it holds ``trials`` completed ones.
 
     A configuration already scored in the study reuses the stored values. A candidate that fails
     is stored as a failed trial with its reason (``fail_reason``). On Ctrl-C the running trial is
     marked failed ("interrupted") and KeyboardInterrupt propagates; completed trials stay stored.
+    ``stop`` is asked before each candidate: when it says True, the search stops the same way.
     """
     done = completed_trials(study)
     known = {t.user_attrs.get("config"): t for t in done}
@@ -166,6 +168,8 @@ def search(
     while completed < trials:
         trial = None
         try:
+            if stop is not None and stop():
+                raise KeyboardInterrupt
             trial = study.ask()
             config = space.sample(trial)
             text = space.describe(config)

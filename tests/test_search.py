@@ -148,3 +148,21 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 def test_seeds_are_stable():
     assert search_module.derive_seed(0, "width=4") == search_module.derive_seed(0, "width=4")
     assert search_module.derive_seed(0, "width=4") != search_module.derive_seed(1, "width=4")
+
+
+def test_stop_request_ends_between_candidates(tmp_path):
+    s = settings()
+    study = new_study(tmp_path, s)
+    with pytest.raises(KeyboardInterrupt):
+        search(
+            study,
+            Widths(range(4, 100)),
+            X,
+            3,
+            s,
+            trials=50,
+            device="cpu",
+            stop=lambda: len(completed_trials(study)) >= 2,
+        )
+    assert len(completed_trials(study)) == 2
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in study.get_trials())
