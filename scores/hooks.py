@@ -74,8 +74,16 @@ class _Capture:
         self.handles = [m.register_forward_hook(self._on_forward) for m in self.sites]
 
     def remove(self) -> None:
+        """Remove every hook and drop every captured tensor and graph edge.
+
+        Tensor hooks live on autograd nodes, which Python's collector cannot see through: left in
+        place, node → hook → capture → edge → node would be a cycle that is never freed.
+        """
         for h in self.handles:
             h.remove()
+        self.handles.clear()
+        self.roots.clear()
+        self.sites.clear()
 
     def _on_forward(self, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         site = self.sites[module]
@@ -84,7 +92,7 @@ class _Capture:
         site.edges.append(get_gradient_edge(out))
         self.output_elements += out.numel()
         if self.stream is not None:
-            out.register_hook(partial(self._on_grad, module, len(site.inputs) - 1))
+            self.handles.append(out.register_hook(partial(self._on_grad, module, len(site.inputs) - 1)))
             if not x.requires_grad:
                 self.roots.append(site.edges[-1])
 

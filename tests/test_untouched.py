@@ -62,3 +62,20 @@ def test_model_untouched_after_an_error():
         with pytest.raises(ValueError, match="non-finite"):
             scores.pntk(model, x, bn=bn)
     assert_same(before, snapshot(model))
+
+
+def test_scoring_in_a_loop_leaks_nothing():
+    import gc
+
+    def live_tensors() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
+    model, x = make("conv_bn", n=6)
+    for bn in scores.BN_MODES:
+        scores.pntk(model, x, bn=bn)  # warm up any caches
+    before = live_tensors()
+    for _ in range(3):
+        for bn in scores.BN_MODES:
+            scores.pntk(model, x, bn=bn)
+    assert live_tensors() == before
