@@ -28,12 +28,14 @@ def per_minute(count: int, seconds: float) -> float:
     return 60 * count / seconds
 
 
-def full_search(space_name: str, trials: int, x: torch.Tensor, folder: Path) -> tuple[float, list[str]]:
+def full_search(
+    space_name: str, trials: int, batch: tuple[torch.Tensor, torch.Tensor], folder: Path
+) -> tuple[float, list[str]]:
     """Candidates per minute of the whole loop, and the configurations it scored."""
-    settings = Settings(space_name, data.BUNDLED, x.shape[0], "batch", 0, "condition_number")
+    settings = Settings(space_name, data.BUNDLED, batch[0].shape[0], "batch", 0, "condition_number")
     study = open_study(space_name, f"sqlite:///{folder / 'bench.db'}", settings, "random")
     start = time.perf_counter()
-    search(study, search_spaces.get(space_name), x, 10, settings, trials, "cpu")
+    search(study, search_spaces.get(space_name), batch, 10, settings, trials, "cpu")
     seconds = time.perf_counter() - start
     configs = [t.user_attrs["config"] for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
     return per_minute(trials, seconds), configs
@@ -57,7 +59,8 @@ def main() -> None:
     parser.add_argument("--baseline-trials", type=int, default=15)
     parser.add_argument("--n", type=int, default=64)
     args = parser.parse_args()
-    x, _ = data.minibatch(data.load(data.BUNDLED), args.n, seed=0)
+    batch = data.minibatch(data.load(data.BUNDLED), args.n, seed=0)
+    x = batch[0]
     print(f"Candidates per minute at N={args.n}, bn=batch, CPU with {torch.get_num_threads()} threads\n")
     print(f"Full search: {args.trials} random candidates; scoring only: the first {args.baseline_trials}.\n")
     print(
@@ -66,7 +69,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for space_name in search_spaces.names():
         with tempfile.TemporaryDirectory() as folder:
-            rate, configs = full_search(space_name, args.trials, x, Path(folder))
+            rate, configs = full_search(space_name, args.trials, batch, Path(folder))
         sample = configs[: args.baseline_trials]
         ours = scoring_only(space_name, sample, x, "hooks")
         func = scoring_only(space_name, sample, x, "func")

@@ -4,29 +4,40 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import optuna
 import torch
 
-import scores
+from ntknas import heartbeat, metrics
 from ntknas.errors import UserError
-from ntknas.measure import count_flops, count_params
 from ntknas.storage import open_storage
 from search_spaces import SearchSpace
 
-# Spectrum scores a search can optimise, and which way is better.
-OBJECTIVES = {
-    "condition_number": "minimize",
-    "lambda_max": "maximize",
-    "lambda_min": "maximize",
-    "trace": "maximize",
-    "effective_rank": "maximize",
-}
+# Every metric can be optimised; which way is better.
+OBJECTIVES = {name: "maximize" if m.higher_is_better else "minimize" for name, m in metrics.METRICS.items()}
 COSTS = ("params", "flops")
+# Stored on every trial, whatever the objective.
+RECORDED = (*metrics.SPECTRUM, "params", "flops")
 SAMPLERS = ("tpe", "random", "nsga2")
 MAX_FAILURES_IN_A_ROW = 10
+# Seconds between a trial's heartbeats: a worker silent for a few beats is presumed dead.
+HEARTBEAT_SECONDS = 10
+# How often a waiting worker looks at the study again.
+POLL_SECONDS = 0.5
+# How long a worker waits for the settings of a study another worker has just created.
+SETTLE_SECONDS = 10.0
+COMPLETE, RUNNING, WAITING = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.RUNNING,
+    optuna.trial.TrialState.WAITING,
+)
+# Trials that count towards a search's target: done, under way, or queued for retry.
+LIVE = (COMPLETE, RUNNING, WAITING)
+SURPLUS = "surplus: the study already had enough trials complete or running"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -70,28 +81,40 @@ def derive_seed(*parts: object) -> int:
     return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
-def evaluate(
-    space: SearchSpace, config, x: torch.Tensor, num_classes: int, *, bn: str, seed: int, device: str
-) -> dict[str, object]:
-    """Build one candidate (seeded by ``seed`` and its configuration), count and score it.
+def seeded_model(space: SearchSpace, config, num_classes: int, seed: int) -> torch.nn.Module:
+    """The network of ``config``, initialised from a seed derived from ``seed`` and the
+    configuration's description, without touching the global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, space.describe(config)))
+        return space.build(config, num_classes)
 
-    Returns the trial attributes: ``config`` (the space's one-line description), every spectrum
-    score, ``seconds``, ``params``, ``flops`` (per image) and ``bn``. Raises CandidateFailed with
-    the reason when the model cannot be built or scored (e.g. non-finite outputs).
+
+def evaluate(
+    space: SearchSpace,
+    config,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    num_classes: int,
+    *,
+    objective: str,
+    bn: str,
+    seed: int,
+    device: str,
+) -> dict[str, object]:
+    """Build one candidate (seeded by ``seed`` and its configuration) and measure it.
+
+    ``batch`` is the minibatch ``(x, labels)``. Returns the trial attributes: ``config`` (the
+    space's one-line description), the objective, every spectrum score, ``params``, ``flops``
+    (per image), ``seconds`` and ``bn``. Raises CandidateFailed with the reason when the model
+    cannot be built or scored (e.g. non-finite outputs).
     """
     text = space.describe(config)
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(seed, text))
-            model = space.build(config, num_classes)
-        attrs: dict[str, object] = {"config": text, **scores.score(model, x, bn=bn, device=device)}
-        attrs["params"] = count_params(model)
-        attrs["flops"] = count_flops(model, x[:1])
+        model = seeded_model(space, config, num_classes, seed)
+        values = metrics.compute(model, *batch, [objective, *RECORDED], bn=bn, device=device)
     except Exception as e:  # any failure of one candidate is recorded, and the search goes on
         reason = (str(e).strip().splitlines() or [""])[0]
         raise CandidateFailed(f"{type(e).__name__}: {reason}") from e
-    attrs["bn"] = bn
-    return attrs
+    return {"config": text, **values, "bn": bn}
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -105,23 +128,74 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     raise UserError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
 
 
-def open_study(name: str, storage_url: str | None, settings: Settings, sampler: str) -> optuna.Study:
+class WorkerSeeded(optuna.samplers.BaseSampler):
+    """Sampler ``name`` seeded by ``seed`` and the number of this worker's first trial.
+
+    Trial numbers are unique among all the workers of a study, on any machine, so workers started
+    with the very same command propose different configurations. A lone worker's first trial is
+    numbered after the trials already stored, so a resumed search does not replay the proposals
+    it has scored, and a search on the same history proposes the same configurations.
+    """
+
+    def __init__(self, name: str, seed: int) -> None:
+        self.name, self.seed = name, seed
+        self.current, self.seeded = make_sampler(name, seed), False
+
+    def before_trial(self, study, trial) -> None:
+        if not self.seeded:
+            self.current, self.seeded = make_sampler(self.name, derive_seed(self.seed, trial.number)), True
+        self.current.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self.current.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self.current.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self.current.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self.current.after_trial(study, trial, state, values)
+
+
+def open_study(
+    name: str,
+    storage_url: str | None,
+    settings: Settings,
+    sampler: str,
+    heartbeat_seconds: int | None = HEARTBEAT_SECONDS,
+) -> optuna.Study:
     """Create study ``name`` with ``settings``, or load it and check they match.
 
-    The sampler's seed depends on the study seed and on how many trials the study already has,
-    so that a resumed search does not replay the proposals it has already scored.
+    Several workers may open the same study at once: one creates it, the others load it. The
+    sampler is seeded per worker (``WorkerSeeded``). With ``heartbeat_seconds``, the running trial
+    of a worker that dies is failed and retried (``ntknas.storage.open_storage``).
     """
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, heartbeat_seconds)
+    proposer = WorkerSeeded(sampler, settings.seed)
     try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        study = optuna.create_study(study_name=name, storage=storage, directions=settings.directions())
+        study = optuna.create_study(
+            study_name=name, storage=storage, directions=settings.directions(), sampler=proposer
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=proposer)
+        check_settings(name, _stored_settings(study, settings), settings)
+    else:
         for key, value in asdict(settings).items():
             study.set_user_attr(key, value)
-    else:
-        check_settings(name, study.user_attrs, settings)
-    study.sampler = make_sampler(sampler, derive_seed(settings.seed, len(study.trials)))
     return study
+
+
+def _stored_settings(study: optuna.Study, settings: Settings) -> dict:
+    """The study's user attributes; waits up to ``SETTLE_SECONDS`` while a new, empty study lacks
+    some ``settings``: the worker that created it is still storing them."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    stored = study.user_attrs
+    while not stored.keys() >= asdict(settings).keys() and not study.trials and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        stored = study.user_attrs
+    return stored
 
 
 def check_settings(name: str, stored: dict, settings: Settings) -> None:
@@ -144,7 +218,7 @@ def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 def search(
     study: optuna.Study,
     space: SearchSpace,
-    x: torch.Tensor,
+    batch: tuple[torch.Tensor, torch.Tensor],
     num_classes: int,
     settings: Settings,
     trials: int,
@@ -152,64 +226,117 @@ def search(
     report: Callable[[Progress], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> None:
-    """Add trials to ``study`` until it holds ``trials`` completed ones.
+    """Add trials to ``study`` until it holds ``trials`` completed ones, counted over every worker
+    that shares it (each running this loop).
 
-    A configuration already scored in the study reuses the stored values. A candidate that fails
-    is stored as a failed trial with its reason (``fail_reason``). On Ctrl-C the running trial is
-    marked failed ("interrupted") and KeyboardInterrupt propagates; completed trials stay stored.
-    ``stop`` is asked before each candidate: when it says True, the search stops the same way.
+    A configuration already scored in the study reuses the stored values; one that an earlier
+    trial of another worker is scoring is waited for, then reused. A candidate that fails is stored
+    as a failed trial with its reason (``fail_reason``) and not retried. On Ctrl-C the running
+    trial is marked failed ("interrupted") and KeyboardInterrupt propagates; completed trials stay
+    stored. ``stop`` is asked before each candidate: when it says True, the search stops the same
+    way.
     """
-    done = completed_trials(study)
-    known = {t.user_attrs.get("config"): t for t in done}
-    best: tuple[float, int] | None = None
-    for t in done:
-        best = _better(best, t.values[0], t.number, settings)
-    completed, failures = len(done), 0
-    while completed < trials:
-        trial = None
+    failures = 0
+    while (trial := _claim(study, trials, stop)) is not None:
         try:
-            if stop is not None and stop():
-                raise KeyboardInterrupt
-            trial = study.ask()
-            config = space.sample(trial)
-            text = space.describe(config)
-            if text in known:
-                attrs = {**known[text].user_attrs, "reused_from": known[text].number}
-            else:
-                attrs = evaluate(
-                    space, config, x, num_classes, bn=settings.bn, seed=settings.seed, device=device
+            with heartbeat.beating(trial):
+                config = space.sample(trial)
+                text = space.describe(config)
+                trial.set_user_attr("config", text)
+                attrs = _stored_result(study, trial, text, stop) or evaluate(
+                    space,
+                    config,
+                    batch,
+                    num_classes,
+                    objective=settings.objective,
+                    bn=settings.bn,
+                    seed=settings.seed,
+                    device=device,
                 )
-            for key, value in attrs.items():
-                trial.set_user_attr(key, value)
-            values = [float(attrs[settings.objective])] + (
-                [float(attrs[settings.cost])] if settings.cost else []
-            )
-            frozen = study.tell(trial, values)
+                for key, value in attrs.items():
+                    trial.set_user_attr(key, value)
+                values = [float(attrs[settings.objective])] + (
+                    [float(attrs[settings.cost])] if settings.cost else []
+                )
+                study.tell(trial, values, skip_if_finished=True)
             failures = 0
-            completed += 1
-            known.setdefault(text, frozen)
-            best = _better(best, values[0], trial.number, settings)
             if report:
-                report(Progress(completed, trials, *(best or (None, None)), float(attrs["seconds"])))
+                report(progress(study, trials, settings, float(attrs["seconds"])))
         except CandidateFailed as e:
-            trial.set_user_attr("fail_reason", str(e))
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            _fail_quietly(study, trial, str(e))
             failures += 1
             if failures >= MAX_FAILURES_IN_A_ROW:
                 raise UserError(f"{failures} candidates in a row failed; the last: {e}") from None
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed this trial for missed heartbeats; its retry scores it
         except KeyboardInterrupt:
-            if trial is not None:
-                _fail_quietly(study, trial, "interrupted")
+            _fail_quietly(study, trial, "interrupted")
             raise
 
 
-def _better(best: tuple[float, int] | None, value: float, number: int, settings: Settings):
-    if math.isnan(value):
-        return best
-    if best is None:
-        return value, number
+def progress(study: optuna.Study, trials: int, settings: Settings, last_seconds: float = 0.0) -> Progress:
+    """Where the search of ``study`` for ``trials`` completed trials stands, over all its workers."""
     lower = OBJECTIVES[settings.objective] == "minimize"
-    return (value, number) if (value < best[0] if lower else value > best[0]) else best
+    done = completed_trials(study)
+    best: tuple[float, int] | None = None
+    for t in done:
+        value = t.values[0]
+        if not math.isnan(value) and (best is None or (value < best[0] if lower else value > best[0])):
+            best = value, t.number
+    return Progress(len(done), trials, *(best or (None, None)), last_seconds)
+
+
+def _claim(study: optuna.Study, trials: int, stop: Callable[[], bool] | None) -> optuna.Trial | None:
+    """The next trial for this worker to run, or None once the study holds ``trials`` completed.
+
+    Complete, running and waiting trials (a dead worker's, queued for retry) count towards
+    ``trials``; while they make up ``trials``, this worker waits, as a running one may still fail.
+    A trial asked for just after another worker took the last place (more than ``trials`` live
+    trials precede it) is failed as surplus, so no more than ``trials`` ever complete.
+    """
+    while True:
+        if stop is not None and stop():
+            raise KeyboardInterrupt
+        heartbeat.fail_abandoned(study)
+        live = study.get_trials(deepcopy=False, states=LIVE)
+        if sum(t.state == COMPLETE for t in live) >= trials:
+            return None
+        if len(live) < trials or any(t.state == WAITING for t in live):
+            with warnings.catch_warnings():  # heartbeats are recorded by ``heartbeat.beating``
+                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+                trial = study.ask()
+            try:
+                ahead = sum(t.number < trial.number for t in study.get_trials(deepcopy=False, states=LIVE))
+                if ahead < trials:
+                    return trial
+                _fail_quietly(study, trial, SURPLUS)
+            except KeyboardInterrupt:
+                _fail_quietly(study, trial, "interrupted")
+                raise
+        time.sleep(POLL_SECONDS)
+
+
+def _stored_result(
+    study: optuna.Study, trial: optuna.Trial, text: str, stop: Callable[[], bool] | None
+) -> dict[str, object] | None:
+    """The attributes stored for configuration ``text``, for ``trial`` to reuse; None when it is
+    to be scored here. While an earlier trial of another worker is scoring ``text``, waits for it."""
+    while True:
+        twins = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(COMPLETE, RUNNING))
+            if t.user_attrs.get("config") == text and t.number != trial.number
+        ]
+        done = [t for t in twins if t.state == COMPLETE]
+        if done:
+            kept = {k: v for k, v in done[0].user_attrs.items() if k != heartbeat.WORKER}
+            return {**kept, "reused_from": kept.get("reused_from", done[0].number)}
+        if not any(t.number < trial.number for t in twins):
+            return None
+        if stop is not None and stop():
+            raise KeyboardInterrupt
+        time.sleep(POLL_SECONDS)
+        heartbeat.fail_abandoned(study)
 
 
 def _fail_quietly(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:

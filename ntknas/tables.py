@@ -11,28 +11,45 @@ import optuna
 from rich.table import Table
 
 from ntknas.errors import UserError
+from ntknas.metrics import SPECTRUM
 from ntknas.search import OBJECTIVES, completed_trials
 
 MEASURES = ("params", "flops", "seconds")
-# Which way each sortable column is better; ``trial`` sorts by number.
-ORDER = {**OBJECTIVES, **dict.fromkeys(MEASURES, "minimize"), "trial": "minimize"}
+# What `ntknas verify` stores on a trial: accuracies in %, epochs trained, training seconds.
+VERIFIED = {
+    "verified_test_acc": "maximize",
+    "verified_train_acc": "maximize",
+    "verified_epochs": "maximize",
+    "verified_seconds": "minimize",
+}
+# Which way each sortable column is better (params and FLOPs: smaller first); ``trial`` by number.
+ORDER = {**OBJECTIVES, **dict.fromkeys(MEASURES, "minimize"), **VERIFIED, "trial": "minimize"}
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
-    """One row per completed trial: trial number, configuration, scores and measures."""
+    """One row per completed trial: trial number, configuration, every stored metric."""
     rows = []
     for t in completed_trials(study):
         row: dict[str, object] = {"trial": t.number, "config": t.user_attrs.get("config", "")}
-        for key in (*OBJECTIVES, *MEASURES):
-            row[key] = t.user_attrs.get(key)
+        for key in ORDER:
+            if key in t.user_attrs:
+                row[key] = t.user_attrs[key]
         rows.append(row)
     return rows
 
 
-def columns_for(objective: str, compact: bool = False) -> list[str]:
-    """Columns in display order: the objective first among the scores; only it when ``compact``."""
-    scores = [objective] if compact else [objective, *(s for s in OBJECTIVES if s != objective)]
-    return ["trial", "config", *scores, *MEASURES]
+def columns_for(objective: str, compact: bool = False, verified: bool = False) -> list[str]:
+    """Columns in display order: the objective, then (unless ``compact``) the spectrum scores,
+    the measures, and with ``verified`` the verification results (only the test accuracy when
+    ``compact``)."""
+    others = [] if compact else [s for s in SPECTRUM if s != objective]
+    checked = [] if not verified else ["verified_test_acc"] if compact else list(VERIFIED)
+    return ["trial", "config", objective, *others, *MEASURES, *checked]
+
+
+def has_verified(rows: list[dict[str, object]]) -> bool:
+    """Whether any row carries a verification result."""
+    return any("verified_test_acc" in row for row in rows)
 
 
 def sort_rows(rows: list[dict[str, object]], by: str) -> list[dict[str, object]]:

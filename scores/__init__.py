@@ -5,8 +5,20 @@
 >>> scores.score(net, torch.randn(16, 3, 32, 32))["condition_number"]  # doctest: +SKIP
 """
 
+from scores.analytic import analytic_ntk, ntk_mlp
 from scores.bn import BN_MODES
 from scores.kernels import IMPLEMENTATIONS, entk, pntk, score
 from scores.spectrum import SPECTRUM_SCORES, Spectrum, spectrum
 
-__all__ = ["BN_MODES", "IMPLEMENTATIONS", "SPECTRUM_SCORES", "Spectrum", "entk", "pntk", "score", "spectrum"]
+__all__ = [
+    "BN_MODES",
+    "IMPLEMENTATIONS",
+    "SPECTRUM_SCORES",
+    "Spectrum",
+    "analytic_ntk",
+    "entk",
+    "ntk_mlp",
+    "pntk",
+    "score",
+    "spectrum",
+]

@@ -40,7 +40,7 @@ def test_search_results_resume_on_nb201(workdir):
     result = run("search", "--space", "nb201", "--trials", 5, "--batch-size", 8)
     assert result.exit_code == 0, result.output
     assert (workdir / "results" / "ntknas.db").exists()
-    assert "Top 5 of study 'nb201' by condition_number" in result.stdout
+    assert "Top 5 of study 'nb201' by ntk_score" in result.stdout
     first = completed("nb201")
     assert len(first) == 5
     assert all(t.user_attrs["bn"] == "batch" and t.user_attrs["params"] > 0 for t in first)
@@ -48,9 +48,16 @@ def test_search_results_resume_on_nb201(workdir):
     table = run("results", "--top", 3)
     assert table.exit_code == 0 and "Top 3 of study 'nb201'" in table.stdout
     rows = list(csv.DictReader(io.StringIO(run("results", "nb201", "--format", "csv").stdout)))
-    assert len(rows) == 5 and {"trial", "config", "condition_number", "params", "flops"} <= set(rows[0])
-    conds = [float(r["condition_number"]) for r in rows]
-    assert conds == sorted(conds)
+    assert len(rows) == 5 and {"trial", "config", "ntk_score", "condition_number", "params"} <= set(rows[0])
+    best_first = [float(r["ntk_score"]) for r in rows]
+    assert best_first == sorted(best_first, reverse=True)
+    by_cond = [
+        float(r["condition_number"])
+        for r in csv.DictReader(
+            io.StringIO(run("results", "nb201", "--format", "csv", "--sort", "condition_number").stdout)
+        )
+    ]
+    assert by_cond == sorted(by_cond)
     items = json.loads(run("results", "nb201", "--format", "json", "--sort", "params").stdout)
     assert [i["params"] for i in items] == sorted(i["params"] for i in items)
 

@@ -40,6 +40,7 @@ class Widths(SearchSpace):
 
 
 X = torch.randn(6, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+BATCH = (X, torch.arange(6) % 3)
 
 
 def settings(**kw):
@@ -63,7 +64,7 @@ def new_study(tmp_path, s, sampler="random", name="s"):
 def test_search_stores_every_attribute(tmp_path):
     s = settings()
     study = new_study(tmp_path, s)
-    search(study, Widths([4, 8, 16, 32, 64]), X, 3, s, trials=4, device="cpu")
+    search(study, Widths([4, 8, 16, 32, 64]), BATCH, 3, s, trials=4, device="cpu")
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(done) == 4
     for t in done:
@@ -79,7 +80,7 @@ def test_duplicates_reuse_stored_values(tmp_path):
     s = settings()
     space = Widths([8])
     study = new_study(tmp_path, s)
-    search(study, space, X, 3, s, trials=3, device="cpu")
+    search(study, space, BATCH, 3, s, trials=3, device="cpu")
     assert space.built == 1
     first, *rest = study.get_trials()
     assert all(t.user_attrs["reused_from"] == first.number for t in rest)
@@ -89,7 +90,7 @@ def test_duplicates_reuse_stored_values(tmp_path):
 def test_failed_candidates_are_recorded_and_the_search_goes_on(tmp_path):
     s = settings()
     study = new_study(tmp_path, s)
-    search(study, Widths([4, 5, 6], bad={5}), X, 3, s, trials=3, device="cpu")
+    search(study, Widths([4, 5, 6], bad={5}), BATCH, 3, s, trials=3, device="cpu")
     failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
     assert failed and all(
         t.user_attrs["fail_reason"] == "RuntimeError: width 5 cannot be built" for t in failed
@@ -105,20 +106,20 @@ def test_non_finite_outputs_fail_the_trial_with_the_reason():
             return net
 
     with pytest.raises(CandidateFailed, match=r"ValueError: model output has .* non-finite values"):
-        evaluate(Exploding([4]), 4, X, 3, bn="batch", seed=0, device="cpu")
+        evaluate(Exploding([4]), 4, BATCH, 3, objective="condition_number", bn="batch", seed=0, device="cpu")
 
 
 def test_all_failing_stops_with_a_message(tmp_path):
     s = settings()
     with pytest.raises(UserError, match="10 candidates in a row failed; the last: RuntimeError: width 5"):
-        search(new_study(tmp_path, s), Widths([5], bad={5}), X, 3, s, trials=3, device="cpu")
+        search(new_study(tmp_path, s), Widths([5], bad={5}), BATCH, 3, s, trials=3, device="cpu")
 
 
 def test_interrupt_keeps_completed_trials(tmp_path):
     s = settings()
     study = new_study(tmp_path, s, sampler="tpe")
     with pytest.raises(KeyboardInterrupt):
-        search(study, Widths(range(4, 100), interrupt_at=4), X, 3, s, trials=50, device="cpu")
+        search(study, Widths(range(4, 100), interrupt_at=4), BATCH, 3, s, trials=50, device="cpu")
     assert len(completed_trials(study)) == 3
     states = [t.state for t in study.get_trials()]
     interrupted = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
@@ -129,10 +130,10 @@ def test_interrupt_keeps_completed_trials(tmp_path):
 def test_resume_adds_trials_and_keeps_old_ones(tmp_path):
     s = settings()
     study = new_study(tmp_path, s)
-    search(study, Widths(range(4, 40)), X, 3, s, trials=3, device="cpu")
+    search(study, Widths(range(4, 40)), BATCH, 3, s, trials=3, device="cpu")
     before = [(t.number, t.values) for t in study.get_trials()]
     again = new_study(tmp_path, s)
-    search(again, Widths(range(4, 40)), X, 3, s, trials=5, device="cpu")
+    search(again, Widths(range(4, 40)), BATCH, 3, s, trials=5, device="cpu")
     after = again.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(after) == 5 and [(t.number, t.values) for t in after[:3]] == before
 
@@ -157,7 +158,7 @@ def test_stop_request_ends_between_candidates(tmp_path):
         search(
             study,
             Widths(range(4, 100)),
-            X,
+            BATCH,
             3,
             s,
             trials=50,

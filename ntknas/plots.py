@@ -1,0 +1,160 @@
+"""Pictures of a study as PNG files: score vs. size with the Pareto front, the optimisation
+history, the eigenspectra of the top picks and, once verified, score vs. trained accuracy.
+
+matplotlib is an optional extra (``pip install 'ntknas[plot]'``), imported only here, when
+drawing, and used without pyplot (no global state, no display: the Agg canvas).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import optuna
+
+from ntknas import rebuild, tables, verify
+from ntknas.errors import UserError
+from ntknas.search import OBJECTIVES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+FOLDER = Path("results") / "plots"
+MISSING = "matplotlib is not installed: pip install 'ntknas[plot]'"
+SIZE = (6.4, 4.2)  # inches
+DPI = 110
+
+
+def require_matplotlib() -> None:
+    """Raise UserError, saying how to install it, when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError(MISSING) from None
+
+
+def write_all(study: optuna.Study, out: Path, spectra: dict[int, np.ndarray]) -> list[Path]:
+    """Write every picture of ``study`` that its trials allow into folder ``out``; return the
+    files. ``spectra`` maps trial numbers (the top picks) to their pNTK eigenvalues."""
+    require_matplotlib()
+    objective = rebuild.study_settings(study).objective
+    rows = [r for r in tables.trial_rows(study) if _finite(r.get(objective))]
+    if not rows:
+        raise UserError(f"study '{study.study_name}' has no completed trial with a finite {objective}")
+    drawn = {
+        "score_vs_params.png": _score_vs_params(rows, objective),
+        "history.png": _history(rows, objective),
+    }
+    if spectra:
+        drawn["spectrum.png"] = _spectrum(spectra)
+    checked = [r for r in rows if _finite(r.get("verified_test_acc"))]
+    if checked:
+        drawn["verified.png"] = _verified(checked, objective)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, figure in drawn.items():
+            figure.savefig(out / name)
+    except OSError as e:
+        raise UserError(f"cannot write plots to {out}: {e.strerror or e}; choose another --out") from None
+    return [out / name for name in drawn]
+
+
+def pareto_front(cost: np.ndarray, score: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Indices of the points no other point beats on both lower ``cost`` and better ``score``,
+    by increasing cost."""
+    oriented = score if higher_is_better else -score
+    front, best = [], -math.inf
+    for i in np.lexsort((-oriented, cost)):  # by cost, the better score first among equal costs
+        if oriented[i] > best:
+            front.append(i)
+            best = oriented[i]
+    return np.array(front, dtype=int)
+
+
+def _score_vs_params(rows: list[dict], objective: str) -> Figure:
+    figure, ax = _axes(f"{objective} vs. parameters ({len(rows)} candidates)")
+    params = np.array([r["params"] for r in rows], dtype=float)
+    score = np.array([r[objective] for r in rows], dtype=float)
+    front = pareto_front(params, score, OBJECTIVES[objective] == "maximize")
+    ax.scatter(params, score, s=18, alpha=0.5, color="tab:blue", label="candidate")
+    ax.step(params[front], score[front], where="post", color="tab:red", linewidth=1)
+    ax.scatter(params[front], score[front], s=36, color="tab:red", label="Pareto front", zorder=3)
+    ax.set_xscale("log")
+    _score_axis(ax, score, objective, "y")
+    ax.set_xlabel("parameters")
+    ax.legend()
+    return figure
+
+
+def _history(rows: list[dict], objective: str) -> Figure:
+    figure, ax = _axes(f"Search history: {objective}")
+    rows = sorted(rows, key=lambda r: r["trial"])
+    trial = np.array([r["trial"] for r in rows])
+    score = np.array([r[objective] for r in rows], dtype=float)
+    best = np.maximum.accumulate if OBJECTIVES[objective] == "maximize" else np.minimum.accumulate
+    ax.scatter(trial, score, s=18, alpha=0.6, color="tab:blue", label="trial")
+    ax.step(trial, best(score), where="post", color="tab:red", label="best so far")
+    _score_axis(ax, score, objective, "y")
+    ax.set_xlabel("trial")
+    ax.legend()
+    return figure
+
+
+def _spectrum(spectra: dict[int, np.ndarray]) -> Figure:
+    figure, ax = _axes(f"pNTK eigenspectrum of the top {len(spectra)} picks")
+    for number, values in spectra.items():
+        descending = np.sort(values)[::-1]
+        positive = descending > 0
+        rank = np.arange(1, len(values) + 1)
+        kappa = descending[0] / descending[-1] if descending[-1] > 0 else math.inf
+        ax.plot(rank[positive], descending[positive], marker=".", label=f"trial {number} (κ = {kappa:.3g})")
+    ax.set_yscale("log")
+    ax.set_xlabel("eigenvalue index (largest first)")
+    ax.set_ylabel("eigenvalue")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def _verified(rows: list[dict], objective: str) -> Figure:
+    score = np.array([r[objective] for r in rows], dtype=float)
+    acc = np.array([r["verified_test_acc"] for r in rows], dtype=float)
+    epochs = sorted({r.get("verified_epochs") for r in rows})
+    tau = verify.tau(score, acc, objective)
+    figure, ax = _axes(
+        f"Verified test accuracy vs. {objective} ({len(rows)} picks, "
+        f"{'/'.join(map(str, epochs))} epochs; Kendall τ = {'n/a' if math.isnan(tau) else f'{tau:+.2f}'})"
+    )
+    ax.scatter(score, acc, s=36, color="tab:green")
+    ax.margins(0.15)
+    for r, x, y in zip(rows, score, acc, strict=True):
+        ax.annotate(f"trial {r['trial']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    _score_axis(ax, score, objective, "x")
+    ax.set_ylabel("verified test accuracy (%)")
+    return figure
+
+
+def _axes(title: str) -> tuple[Figure, Axes]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.grid(True, alpha=0.3)
+    return figure, ax
+
+
+def _score_axis(ax: Axes, score: np.ndarray, objective: str, axis: str) -> None:
+    """Label the score axis, log-scaled when the scores are positive and span decades."""
+    direction = "higher" if OBJECTIVES[objective] == "maximize" else "lower"
+    getattr(ax, f"set_{axis}label")(f"{objective} ({direction} is better)")
+    if score.min() > 0 and score.max() / score.min() > 100:
+        getattr(ax, f"set_{axis}scale")("log")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

@@ -1,0 +1,364 @@
+"""Verification: train a study's top picks from scratch and store what they really reach.
+
+The NAS-Bench-201 recipe with the epochs the user asks for: SGD with Nesterov momentum 0.9 and
+weight decay 5e-4, a cosine learning rate (stepped per minibatch, down to zero), random crops
+with 4-pixel zero padding and horizontal flips, CIFAR normalisation. Each pick is checkpointed
+after every epoch; a re-run skips verified picks and continues the others where they stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import optuna
+import torch
+import torch.nn.functional as F
+from numpy.typing import ArrayLike
+from optuna.storages._rdb.models import TrialUserAttributeModel
+from torch import nn
+
+import search_spaces
+from ntknas import data, rebuild, tables
+from ntknas.errors import UserError
+from ntknas.ranking import kendall_tau, oriented
+from ntknas.search import OBJECTIVES, derive_seed, seeded_model
+from ntknas.storage import open_storage
+
+CHECKPOINTS = Path("results") / "checkpoints"
+MOMENTUM = 0.9
+WEIGHT_DECAY = 5e-4
+PADDING = 4
+EVAL_BATCH = 256
+TRAINED, DIVERGED, SKIPPED = "trained", "diverged", "skipped"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How picks are trained; a pick verified or checkpointed with another recipe is retrained."""
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.1
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Training and test images in memory: uint8 pixels (M, 3, H, W), int64 labels (M,)."""
+
+    name: str
+    train_pixels: torch.Tensor
+    train_labels: torch.Tensor
+    test_pixels: torch.Tensor
+    test_labels: torch.Tensor
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where training of one network stands, reported after every minibatch.
+
+    ``loss`` and ``accuracy`` (%) are running means over the current epoch; ``start_epoch`` is
+    the number of epochs a checkpoint already held when this run began.
+    """
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    accuracy: float
+    start_epoch: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One verified pick: its search ``score``, ``status`` (trained, diverged or skipped, when an
+    earlier run had verified it already) and its ``verified_*`` attributes as stored."""
+
+    trial: int
+    config: str
+    score: float
+    status: str
+    attrs: dict[str, object]
+
+    @property
+    def test_acc(self) -> float:
+        return float(self.attrs["verified_test_acc"])
+
+
+def load_splits(source: str, root: str | None) -> Splits:
+    """The train and test splits of a data source, read into memory once."""
+    train = data.load(source, "train", root)
+    test = data.load(source, "test", root)
+    if train.classes != test.classes:
+        raise UserError(
+            f"the train and test splits of {source} have different classes "
+            f"({len(train.classes)} vs {len(test.classes)}); give both splits the same class folders"
+        )
+    if len(train) < 2:
+        raise UserError(f"the train split of {source} has {len(train)} image(s); training needs at least 2")
+    return Splits(source, train.pixels(), train.labels, test.pixels(), test.labels, train.classes)
+
+
+def ranked_picks(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The completed trials best first by the study's objective, one per configuration."""
+    objective = rebuild.study_settings(study).objective
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    picks: dict[str, optuna.trial.FrozenTrial] = {}
+    for row in tables.sort_rows(tables.trial_rows(study), objective):
+        picks.setdefault(str(row["config"]), trials[int(row["trial"])])
+    if not picks:
+        raise UserError(f"study '{study.study_name}' has no completed trials; run `ntknas search` first")
+    return list(picks.values())
+
+
+def top_picks(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    """The ``k`` best picks of :func:`ranked_picks`; UserError when the study has fewer."""
+    picks = ranked_picks(study)
+    if k > len(picks):
+        raise UserError(
+            f"cannot verify the top {k}: study '{study.study_name}' holds {len(picks)} distinct "
+            f"completed trials; ask for {len(picks)} or fewer"
+        )
+    return picks[:k]
+
+
+def checkpoint_folder(study_name: str, root: Path = CHECKPOINTS) -> Path:
+    """``root/<study>``, the study name made safe as a folder name."""
+    return root / re.sub(r"[^\w.-]", "_", study_name)
+
+
+def checkpoint_path(study_name: str, trial: int, root: Path = CHECKPOINTS) -> Path:
+    """``root/<study>/<trial number>.pt``."""
+    return checkpoint_folder(study_name, root) / f"{trial}.pt"
+
+
+def verify(
+    study: optuna.Study,
+    storage_url: str | None,
+    picks: list[optuna.trial.FrozenTrial],
+    splits: Splits,
+    recipe: Recipe,
+    *,
+    device: str,
+    checkpoints: Path = CHECKPOINTS,
+    report: Callable[[int, Step], None] | None = None,
+) -> list[Outcome]:
+    """Train each pick from scratch (or from its checkpoint) and store its ``verified_*``
+    attributes on its trial as soon as it is done; picks already verified with this recipe and
+    data are skipped. Each network is initialised as the search initialised it.
+    ``report(trial number, step)`` follows every minibatch."""
+    settings = rebuild.study_settings(study)
+    space = search_spaces.get(settings.space)
+    backend = open_storage(storage_url)
+    outcomes = []
+    for trial in picks:
+        text = str(trial.user_attrs["config"])
+        score = float(trial.user_attrs[settings.objective])
+        if _verified_with(trial.user_attrs, recipe, splits.name):
+            attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("verified_")}
+            outcomes.append(Outcome(trial.number, text, score, SKIPPED, attrs))
+            continue
+        model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed)
+        attrs = train(
+            model,
+            splits,
+            recipe,
+            data_seed=derive_seed(settings.seed, text, "data"),
+            checkpoint=checkpoint_path(study.study_name, trial.number, checkpoints),
+            device=device,
+            report=None if report is None else partial(report, trial.number),
+        )
+        _store(backend, study.study_name, trial.number, attrs)
+        outcomes.append(Outcome(trial.number, text, score, str(attrs["verified_status"]), attrs))
+    return outcomes
+
+
+def train(
+    model: nn.Module,
+    splits: Splits,
+    recipe: Recipe,
+    *,
+    data_seed: int,
+    checkpoint: Path,
+    device: str,
+    report: Callable[[Step], None] | None = None,
+) -> dict[str, object]:
+    """Train ``model`` with ``recipe`` on the train split, checkpointing after every epoch and
+    resuming from ``checkpoint`` when it holds a run of the same recipe; test on the test split.
+
+    Returns the ``verified_*`` attributes. ``verified_train_acc`` is the accuracy on the
+    (augmented) training images during the last epoch. A non-finite loss stops training: the
+    accuracies are then NaN and ``verified_status`` says in which epoch it diverged.
+    ``report`` gets a :class:`Step` after every minibatch.
+    """
+    model.to(device)
+    steps = max(1, len(splits.train_labels) // recipe.batch_size)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs * steps)
+    stamp = {**asdict(recipe), "data": splits.name, "steps": steps, "data_seed": data_seed}
+    saved = _load_checkpoint(checkpoint, stamp, device)
+    start, seconds, train_acc = 0, 0.0, math.nan
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        start, seconds, train_acc = saved["epoch"], saved["seconds"], saved["train_acc"]
+    status = TRAINED
+    for epoch in range(start + 1, recipe.epochs + 1):
+        began = time.perf_counter()
+        generator = torch.Generator().manual_seed(derive_seed(data_seed, epoch))
+
+        def step_report(step: int, loss: float, accuracy: float, epoch: int = epoch) -> None:
+            if report is not None:
+                report(Step(epoch, recipe.epochs, step, steps, loss, accuracy, start))
+
+        train_acc = _train_epoch(
+            model, optimizer, schedule, splits, recipe, steps, generator, device, step_report
+        )
+        seconds += time.perf_counter() - began
+        if math.isnan(train_acc):
+            status = f"{DIVERGED} in epoch {epoch} (non-finite loss)"
+            break
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+        state |= {"schedule": schedule.state_dict(), "stamp": stamp, "epoch": epoch}
+        _save_atomically({**state, "seconds": seconds, "train_acc": train_acc}, checkpoint)
+    diverged = status != TRAINED
+    began = time.perf_counter()
+    test_acc = math.nan if diverged else accuracy(model, splits.test_pixels, splits.test_labels, device)
+    return {
+        "verified_test_acc": test_acc,
+        "verified_train_acc": math.nan if diverged else train_acc,
+        "verified_epochs": recipe.epochs,
+        "verified_data": splits.name,
+        "verified_seconds": seconds + time.perf_counter() - began,
+        "verified_batch_size": recipe.batch_size,
+        "verified_lr": recipe.lr,
+        "verified_status": status,
+    }
+
+
+def augment(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Standard CIFAR augmentation of uint8 images (B, 3, H, W): a random crop of the image
+    zero-padded by 4 pixels on each side, then a horizontal flip with probability 1/2."""
+    b, c, h, w = pixels.shape
+    padded = F.pad(pixels, (PADDING,) * 4)
+    dy = torch.randint(0, 2 * PADDING + 1, (b,), generator=generator)
+    dx = torch.randint(0, 2 * PADDING + 1, (b,), generator=generator)
+    flip = torch.rand(b, generator=generator) < 0.5
+    rows = dy[:, None] + torch.arange(h)
+    cols = dx[:, None] + torch.arange(w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    return padded[
+        torch.arange(b)[:, None, None, None],
+        torch.arange(c)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, device: str) -> float:
+    """Top-1 accuracy (%) of ``model`` in eval mode on uint8 images and their labels."""
+    model.eval()
+    correct = 0
+    for idx in torch.arange(len(labels)).split(EVAL_BATCH):
+        logits = model(data.normalise(pixels[idx]).to(device))
+        correct += int((logits.argmax(1).cpu() == labels[idx]).sum())
+    return 100 * correct / len(labels)
+
+
+def tau(score: ArrayLike, test_acc: ArrayLike, objective: str) -> float:
+    """Kendall τ between search scores of ``objective`` (oriented so higher is better) and
+    verified test accuracies; a diverged pick (NaN accuracy) ranks last. NaN for fewer than two."""
+    return kendall_tau(oriented(score, OBJECTIVES[objective] == "maximize"), oriented(test_acc, True))
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    splits: Splits,
+    recipe: Recipe,
+    steps: int,
+    generator: torch.Generator,
+    device: str,
+    report: Callable[[int, float, float], None],
+) -> float:
+    """One epoch of seeded, augmented minibatches (the last, partial one dropped unless it is the
+    only one). Returns the training accuracy (%), NaN as soon as the loss is not finite."""
+    model.train()
+    order = torch.randperm(len(splits.train_labels), generator=generator)
+    total_loss, correct, seen = 0.0, 0, 0
+    for step in range(1, steps + 1):
+        idx = order[(step - 1) * recipe.batch_size : step * recipe.batch_size]
+        x = data.normalise(augment(splits.train_pixels[idx], generator)).to(device)
+        y = splits.train_labels[idx].to(device)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            return math.nan
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total_loss += loss.item() * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(idx)
+        report(step, total_loss / seen, 100 * correct / seen)
+    return 100 * correct / seen
+
+
+def _verified_with(attrs: dict, recipe: Recipe, data_name: str) -> bool:
+    return (
+        attrs.get("verified_epochs") == recipe.epochs
+        and attrs.get("verified_batch_size") == recipe.batch_size
+        and attrs.get("verified_lr") == recipe.lr
+        and attrs.get("verified_data") == data_name
+    )
+
+
+def _load_checkpoint(path: Path, stamp: dict, device: str) -> dict | None:
+    """The checkpoint at ``path`` if it was saved with ``stamp`` (the same recipe and data)."""
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # a torn or foreign file: say which, keep it for the user to judge
+        raise UserError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}); "
+            "delete it to train that pick again from scratch"
+        ) from None
+    return saved if saved.get("stamp") == stamp else None
+
+
+def _save_atomically(state: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def _store(backend: optuna.storages.RDBStorage, study_name: str, number: int, attrs: dict) -> None:
+    """Write ``attrs`` as user attributes of the finished trial ``number``, in one transaction.
+
+    Optuna's API treats finished trials as read-only, but a verification result belongs on the
+    trial it verifies; so it is written to Optuna's trial user-attribute table directly.
+    """
+    study_id = backend.get_study_id_from_name(study_name)
+    trial_id = backend.get_trial_id_from_study_id_trial_number(study_id, number)
+    table = TrialUserAttributeModel.__table__
+    rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
+    with backend.engine.begin() as connection:
+        connection.execute(table.delete().where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs))))
+        connection.execute(table.insert(), rows)

@@ -1,0 +1,145 @@
+"""Many local workers on one study: processes of their own, each running the search loop against
+the same storage with its share of the CPU threads, supervised until they all end."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+import search_spaces
+from ntknas.errors import UserError
+from ntknas.search import Settings, open_study, search
+
+STOPPED = 130  # exit code of a worker stopped on request
+FAILED = 2  # exit code of a worker that met an error; its message goes to the supervisor
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker runs: the search of study ``study`` in ``storage`` until it holds
+    ``trials`` completed trials, on the minibatch ``batch`` of ``classes`` classes."""
+
+    study: str
+    storage: str | None
+    settings: Settings
+    sampler: str
+    trials: int
+    device: str
+    heartbeat: int
+    batch: tuple[torch.Tensor, torch.Tensor]
+    classes: int
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How worker ``index`` ended: its exit code (negative when a signal killed it) and error."""
+
+    index: int
+    pid: int
+    exit_code: int
+    error: str | None = None
+
+    def problem(self) -> str | None:
+        """One line about a worker that neither finished nor was stopped on request, else None."""
+        if self.exit_code in (0, STOPPED):
+            return None
+        who = f"worker {self.index} (pid {self.pid})"
+        if self.error is not None:
+            return f"{who} stopped: {self.error}"
+        if self.exit_code < 0:
+            killer = signal.Signals(-self.exit_code).name
+            return f"{who} was killed by {killer}; the other workers retried its running trial"
+        return f"{who} exited with code {self.exit_code}"
+
+
+def threads_per_worker(workers: int) -> int:
+    """The machine's cores shared out among ``workers`` processes, at least one thread each."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def run(job: Job, workers: int, stop: Callable[[], bool], poll: Callable[[], None]) -> list[Ended]:
+    """Run ``job`` in ``workers`` new processes and wait until all of them have ended.
+
+    ``poll`` is called about every ``POLL_SECONDS`` (to show progress). Once ``stop()`` says True,
+    each worker finishes its candidate and stops. A KeyboardInterrupt meanwhile (a second Ctrl-C)
+    stops them at once, their running trials marked failed ("interrupted"), and propagates.
+    """
+    context = multiprocessing.get_context("spawn")
+    stopping = context.Event()
+    errors = context.SimpleQueue()
+    threads = threads_per_worker(workers)
+    processes = [
+        context.Process(target=_work, args=(job, threads, i, stopping, errors), name=f"ntknas-worker-{i}")
+        for i in range(workers)
+    ]
+    # Workers start with SIGINT ignored (an ignored signal stays ignored across exec): Ctrl-C in a
+    # terminal reaches them too, and the stop is this process's decision.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for p in processes:
+            p.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        while running := [p.sentinel for p in processes if p.is_alive()]:
+            if stop():
+                stopping.set()
+            poll()
+            multiprocessing.connection.wait(running, timeout=POLL_SECONDS)
+    except KeyboardInterrupt:
+        for p in processes:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: the worker fails its running trial as "interrupted" and exits
+        for p in processes:
+            p.join()
+        raise
+    poll()
+    messages = {}
+    while not errors.empty():
+        index, message = errors.get()
+        messages[index] = message
+    return [Ended(i, p.pid, p.exitcode, messages.get(i)) for i, p in enumerate(processes)]
+
+
+def check(ended: list[Ended], completed: int, trials: int) -> list[str]:
+    """Lines to warn about workers that ended badly, when the study holds its ``trials``
+    completed trials anyway; UserError naming the first problem when it does not."""
+    problems = [line for e in ended if (line := e.problem()) is not None]
+    if completed < trials:
+        first = problems[0] if problems else "every worker ended"
+        raise UserError(
+            f"the workers stopped with {completed} of {trials} trials complete ({first}); "
+            "fix that and run the same command to resume"
+        )
+    return problems
+
+
+def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
+    """One worker process: the search loop on ``job``. Exits 0 once the study is complete,
+    ``STOPPED`` when asked to stop (``stopping`` set, or SIGTERM), ``FAILED`` on an error."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    torch.set_num_threads(threads)
+    try:
+        study = open_study(job.study, job.storage, job.settings, job.sampler, job.heartbeat)
+        space = search_spaces.get(job.settings.space)
+        search(
+            study, space, job.batch, job.classes, job.settings, job.trials, job.device, stop=stopping.is_set
+        )
+    except KeyboardInterrupt:
+        sys.exit(STOPPED)
+    except Exception as e:  # whatever ends this worker, the supervisor reports it in one line
+        reason = (str(e).strip().splitlines() or [""])[0]
+        errors.put((index, reason if isinstance(e, UserError) else f"{type(e).__name__}: {reason}"))
+        sys.exit(FAILED)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

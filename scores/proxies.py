@@ -1,0 +1,111 @@
+"""Zero-cost baselines from the literature, as honest reference points for the pNTK scores.
+
+Each takes a model and a minibatch (and labels where the method needs them), runs in an explicit
+BatchNorm mode with dropout off, and leaves the model untouched. Higher is better for all of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scores.bn import bn_mode
+from scores.checks import check_inputs, check_outputs, trainable
+
+
+def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
+    """NASWOT (Mellor et al., ICML 2021): log|K_H| of the ReLU-code kernel.
+
+    Each sample's code is the on/off pattern of every ``nn.ReLU`` input; ``K_H[i,j]`` is the
+    number of units minus the Hamming distance between codes i and j.
+    """
+    check_inputs(model, inputs)
+    n = inputs.shape[0]
+    k = torch.zeros(n, n, dtype=torch.float64)
+
+    def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        code = (args[0].detach() > 0).flatten(1).to(torch.float32)
+        ones = code.sum(1, dtype=torch.float64)
+        agree = (code @ code.T).to(torch.float64)
+        k.add_(code.shape[1] - ones[:, None] - ones[None, :] + 2 * agree)
+
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise ValueError("naswot needs nn.ReLU modules in the model; it has none")
+    handles = [m.register_forward_hook(hook) for m in relus]
+    try:
+        with torch.no_grad(), bn_mode(model, bn):
+            check_outputs(model(inputs), n)
+    finally:
+        for h in handles:
+            h.remove()
+    return float(torch.linalg.slogdet(k)[1])
+
+
+def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
+    """SynFlow (Tanaka et al., NeurIPS 2020): Σ θ ⊙ ∂R/∂θ with every weight replaced by |θ|,
+    R the summed output for an all-ones input, in float64 with BatchNorm off (eval mode at its
+    initial statistics). Returned as log10 of the sum, which ranks the same and cannot overflow.
+    """
+    check_inputs(model, inputs)
+    net = copy.deepcopy(model).double()
+    params = [p for _, p in trainable(net)]
+    with torch.no_grad():
+        for p in params:
+            p.abs_()
+    ones = torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=inputs.device)
+    with torch.enable_grad(), bn_mode(net, "eval"):
+        grads = torch.autograd.grad(net(ones).sum(), params, allow_unused=True)
+    total = sum(float((p.detach() * g).sum()) for p, g in zip(params, grads, strict=True) if g is not None)
+    return math.log10(total) if total > 0 else -math.inf
+
+
+def jacob_cov(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
+    """Jacobian covariance (Mellor et al., 2020, arXiv v1): from the correlation matrix of the
+    input gradients ``∂(Σ_k f_k(x_i))/∂x_i``, ``−Σ_i [log(σ_i + 1e-5) + 1/(σ_i + 1e-5)]`` over its
+    eigenvalues σ; ``-inf`` when the outputs do not depend on the inputs."""
+    check_inputs(model, inputs)
+    x = inputs.detach().clone().requires_grad_(True)
+    with torch.enable_grad(), bn_mode(model, bn):
+        out = model(x)
+        check_outputs(out, x.shape[0])
+        (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+    if jac is None or not bool(jac.any()):
+        return -math.inf  # the outputs ignore the inputs: the worst possible network
+    j = jac.flatten(1).to(torch.float64)
+    j = j - j.mean(1, keepdim=True)
+    norms = j.norm(dim=1, keepdim=True)
+    corr = (j / norms.clamp_min(1e-300)) @ (j / norms.clamp_min(1e-300)).T
+    sigma = torch.linalg.eigvalsh(corr)
+    eps = 1e-5
+    return float(-(torch.log(sigma.clamp_min(0) + eps) + 1 / (sigma.clamp_min(0) + eps)).sum())
+
+
+def grad_norm(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, bn: str = "batch") -> float:
+    """Gradient norm (Abdelfattah et al., ICLR 2021): Σ over Conv/Linear layers of the Euclidean
+    norm of the cross-entropy loss's weight gradient."""
+    check_inputs(model, inputs)
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d | nn.Conv1d | nn.Linear)]
+    weights = [w for w in weights if w.requires_grad]
+    if not weights:
+        raise ValueError("grad_norm needs trainable Conv/Linear weights; the model has none")
+    with torch.enable_grad(), bn_mode(model, bn):
+        out = model(inputs)
+        check_outputs(out, inputs.shape[0])
+        grads = torch.autograd.grad(F.cross_entropy(out, labels), weights, allow_unused=True)
+    return float(sum(g.norm() for g in grads if g is not None))
+
+
+def label_gradient_alignment(kernel: torch.Tensor, labels: torch.Tensor) -> float:
+    """Label-gradient alignment (Mok et al., CVPR 2022) of an (N, N) kernel with the labels:
+    the cosine between the kernel and the same-class matrix ``Y[i,j] = 1[y_i = y_j]``, each with
+    its mean entry removed."""
+    k = kernel.to(torch.float64)
+    y = (labels[:, None] == labels[None, :]).to(torch.float64)
+    k, y = k - k.mean(), y - y.mean()
+    denominator = float(k.norm() * y.norm())
+    return float((k * y).sum()) / denominator if denominator > 0 else 0.0

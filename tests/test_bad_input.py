@@ -1,0 +1,376 @@
+"""The README's bad-input table, row by row: each input gets its one-line message, and the trials
+stored before it stay intact. ``…`` in a message stands for text that varies (a list that grows,
+a driver's wording)."""
+
+import re
+import shlex
+import shutil
+import threading
+from pathlib import Path
+from typing import NamedTuple
+
+import distributed
+import numpy as np
+import optuna
+import pytest
+import torch
+from PIL import Image
+from test_search import BATCH, Widths, settings
+from torch import nn
+from typer.testing import CliRunner
+
+from ntknas import cli, verify
+from ntknas.search import open_study, search
+from ntknas.storage import default_url, mask
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+runner = CliRunner()
+
+
+class Row(NamedTuple):
+    kind: str
+    example: str
+    message: str
+    outcome: str = "exit 2"
+
+
+STORED = "stored as the failed trial's reason; the search goes on"
+ROWS = [
+    Row(
+        "unknown search space",
+        "ntknas search --space darts",
+        "unknown search space 'darts'; known spaces: nb201, resnet",
+    ),
+    Row(
+        "unknown sampler",
+        "ntknas search --sampler cmaes",
+        "unknown --sampler 'cmaes'; choose one of: tpe, random, nsga2",
+    ),
+    Row(
+        "unknown objective",
+        "ntknas search --objective accuracy",
+        "unknown --objective 'accuracy'; choose one of: condition_number, lambda_max, …",
+    ),
+    Row(
+        "unknown BatchNorm mode",
+        "ntknas search --bn frozen",
+        "unknown --bn 'frozen'; choose one of: eval, batch, train",
+    ),
+    Row("unknown device", "ntknas search --device tpu", "unknown --device 'tpu'; use auto, cpu or cuda"),
+    Row(
+        "CUDA without a GPU",
+        "ntknas search --device cuda",
+        "--device cuda asked for, but no CUDA device is available; use --device cpu",
+    ),
+    Row("no trials", "ntknas search --trials 0", "--trials must be at least 1; got 0"),
+    Row("negative count", "ntknas search --trials -3", "--trials must be at least 1; got -3"),
+    Row("no workers", "ntknas search --workers 0", "--workers must be at least 1; got 0"),
+    Row("N < 2", "ntknas search --batch-size 1", "--batch-size must be at least 2 to form a kernel; got 1"),
+    Row(
+        "negative batch size",
+        "ntknas search --batch-size -4",
+        "--batch-size must be at least 2 to form a kernel; got -4",
+    ),
+    Row(
+        "malformed arch string",
+        "ntknas score --space nb201 --arch nor_conv_3x3",
+        "malformed nb201 arch string: expected 3 nodes joined by '+', got 1 (e.g. "
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|)",
+    ),
+    Row(
+        "unknown op in an arch string",
+        "ntknas score --space nb201 --arch '|nor_conv_3x3~0|+|skip~0|none~1|+|none~0|none~1|none~2|'",
+        "unknown op 'skip' on edge 0→2 of the nb201 arch string; "
+        "ops: none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3",
+    ),
+    Row(
+        "nothing to score",
+        "ntknas score --space nb201",
+        "give either --space with --arch (or --config), or --model",
+    ),
+    Row(
+        "unknown torchvision model",
+        "ntknas score --model resnet1000",
+        "unknown torchvision model 'resnet1000'; try one of: resnet101, …",
+    ),
+    Row(
+        "missing data",
+        "ntknas search --data missing",
+        "data path missing does not exist; give an ImageFolder directory or one of: "
+        "cifar10-sample, cifar10, synthetic",
+    ),
+    Row(
+        "a file, not an image folder",
+        "ntknas search --data notes.txt",
+        "data path notes.txt is not a directory; give an ImageFolder (one folder per class)",
+    ),
+    Row(
+        "empty data folder",
+        "ntknas search --data empty",
+        "no images found in empty: Couldn't find any class folder in empty.",
+    ),
+    Row(
+        "class folders without images",
+        "ntknas search --data noimages",
+        "no images found in noimages: Found no valid file for the classes a. Supported extensions are: …",
+    ),
+    Row(
+        "corrupt image",
+        "ntknas search --data broken --batch-size 7",
+        "broken/a/bad.png is not a readable image; remove it or replace it",
+    ),
+    Row(
+        "batch size too large",
+        "ntknas search --data imgs --batch-size 64",
+        "--batch-size 64 is larger than the data (6 images); use --batch-size 6 or less",
+    ),
+    Row(
+        "CIFAR-10 without its folder",
+        "ntknas search --data cifar10",
+        "--data cifar10 needs --data-root DIR (the folder holding cifar-10-batches-py)",
+    ),
+    Row(
+        "CIFAR-10 not where it is said to be",
+        "ntknas search --data cifar10 --data-root empty",
+        "CIFAR-10 not found under empty (expected empty/cifar-10-batches-py); ntknas never downloads: "
+        "fetch it yourself or use --data cifar10-sample",
+    ),
+    Row(
+        "unreachable storage",
+        "ntknas search --storage postgresql://u:secret@127.0.0.1:1/db",
+        "cannot reach storage postgresql://u:***@127.0.0.1:1/db: connection … failed: Connection refused; "
+        "check the URL and that the server is up",
+    ),
+    Row(
+        "wrong password",
+        "ntknas search --storage postgresql://postgres:wrong@127.0.0.1:PORT/postgres",
+        "cannot reach storage postgresql://postgres:***@127.0.0.1:PORT/postgres: connection … "
+        'password authentication failed for user "postgres"; check the URL and that the server is up',
+    ),
+    Row(
+        "missing database driver",
+        "ntknas search --storage mysql://u:secret@localhost/db",
+        "storage mysql://u:***@localhost/db needs the database driver MySQLdb, which is missing: "
+        "install MySQLdb",
+    ),
+    Row(
+        "unwritable SQLite path",
+        "ntknas search --storage sqlite:////proc/nope/x.db",
+        "cannot open storage sqlite:////proc/nope/x.db: [Errno 2] No such file or directory: '/proc/nope'; "
+        "check the path and its permissions",
+    ),
+    Row(
+        "study with other settings",
+        "ntknas search --space nb201 --batch-size 8 --bn eval",
+        "study 'nb201' was created with bn=batch, not bn=eval: resume it with its own settings, "
+        "or pass --study NEW_NAME to start another study",
+    ),
+    Row(
+        "no such study",
+        "ntknas results nope",
+        "no study named 'nope' in sqlite:///results/ntknas.db; studies: nb201",
+    ),
+    Row(
+        "unknown output format",
+        "ntknas results --format xml",
+        "unknown --format 'xml'; choose one of: table, csv, json",
+    ),
+    Row(
+        "unknown sort column",
+        "ntknas results --sort accuracy",
+        "cannot sort by 'accuracy'; choose one of: condition_number, lambda_max, …",
+    ),
+    Row(
+        "non-finite model outputs",
+        "a candidate whose outputs are NaN or inf, in a search",
+        "ValueError: model output has … non-finite values (NaN/inf) of …; "
+        "check the model's initialisation and the input scaling",
+        STORED,
+    ),
+    Row(
+        "a model without parameters",
+        "a candidate with no trainable parameters, in a search",
+        "ValueError: model has no trainable parameters (none with requires_grad=True); "
+        "unfreeze some with p.requires_grad_(True)",
+        STORED,
+    ),
+    Row(
+        "a checkpoint that would run code",
+        "a pickled object in a pick's checkpoint, at ntknas verify nb201 --top-k 1 --epochs 1",
+        "checkpoint results/checkpoints/nb201/….pt is unreadable (UnpicklingError); "
+        "delete it to train that pick again from scratch",
+    ),
+    Row(
+        "interrupted run",
+        "Ctrl-C during ntknas search --space nb201 --batch-size 8 --trials 5",
+        "interrupted: 2 of 5 trials are complete in study 'nb201' (sqlite:///results/ntknas.db); "
+        "run the same command to resume",
+        "exit 130",
+    ),
+]
+COMMANDS = [r for r in ROWS if r.example.startswith("ntknas ")]
+KINDS = {r.kind: r for r in ROWS}
+
+
+def matches(message: str, line: str) -> bool:
+    return re.fullmatch(".*".join(map(re.escape, message.split("…"))), line) is not None
+
+
+def readme_rows() -> list[tuple[str, ...]]:
+    section = README.read_text().split("\n## Bad input\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")][1:]  # after the header
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
+    return [
+        (kind, example.strip("`"), message.strip("`"), outcome) for kind, example, message, outcome in cells
+    ]
+
+
+def test_the_readme_table_is_this_table():
+    assert readme_rows() == [tuple(r) for r in ROWS]
+    assert len(ROWS) >= 15
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A working directory holding study 'nb201' with two trials, and bad data beside it."""
+    root = tmp_path_factory.mktemp("stored")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        assert (
+            runner.invoke(
+                cli.app, ["search", "--space", "nb201", "--trials", "2", "--batch-size", "8"]
+            ).exit_code
+            == 0
+        )
+    rng = np.random.default_rng(0)
+    for folder in ("imgs", "broken"):
+        for c in ("a", "b"):
+            (root / folder / c).mkdir(parents=True)
+            for i in range(3):
+                pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / folder / c / f"{i}.png")
+    (root / "broken" / "a" / "bad.png").write_text("not an image")
+    (root / "empty").mkdir()
+    (root / "noimages" / "a").mkdir(parents=True)
+    (root / "noimages" / "a" / "notes.txt").write_text("no image here")
+    (root / "notes.txt").write_text("no image here")
+    return root
+
+
+@pytest.fixture
+def workdir(stored, tmp_path, monkeypatch):
+    shutil.copytree(stored, tmp_path / "work")
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path / "work"
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    if distributed.unavailable() is not None:
+        pytest.skip(distributed.unavailable())
+    with distributed.cluster() as url:
+        yield url
+
+
+def stored_trials(name="nb201"):
+    study = optuna.load_study(study_name=name, storage=default_url())
+    return [(t.number, t.state, t.values, t.user_attrs) for t in study.get_trials()]
+
+
+@pytest.mark.parametrize("row", COMMANDS, ids=[r.kind for r in COMMANDS])
+def test_command(row, workdir, request):
+    example, message = row.example, row.message
+    if "PORT" in example:
+        port = request.getfixturevalue("postgres").rsplit(":", 1)[1].split("/")[0]
+        example, message = example.replace("PORT", port), message.replace("PORT", port)
+    if row.kind == "CUDA without a GPU" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    before = stored_trials()
+    result = runner.invoke(cli.app, shlex.split(example)[1:])
+    assert f"exit {result.exit_code}" == row.outcome, result.output
+    assert len(result.stderr.splitlines()) == 1 and matches(f"error: {message}", result.stderr.strip())
+    password = re.search(r"://[^:/]+:([^@]+)@", example)
+    assert password is None or password.group(1) not in result.output
+    assert stored_trials() == before
+
+
+def failing_search(fails) -> list:
+    """A search of the tiny width space in the working directory's storage: two good trials, then
+    one that ``fails`` (a function making a model bad), then one more good trial."""
+
+    class Space(Widths):
+        def build(self, config, num_classes=10):
+            net = super().build(config, num_classes)
+            return fails(net) if self.built == 3 else net
+
+    study = open_study("widths", default_url(), settings(), "random")
+    space = Space(range(4, 100))
+    search(study, space, BATCH, 3, settings(), trials=2, device="cpu")
+    before = stored_trials("widths")
+    search(study, space, BATCH, 3, settings(), trials=3, device="cpu")
+    after = stored_trials("widths")
+    assert after[:2] == before and len(after) == 4
+    return study.get_trials()
+
+
+def test_non_finite_outputs(workdir):
+    def explode(net):
+        nn.init.constant_(net[1].weight, float("inf"))
+        return net
+
+    nb201 = stored_trials()
+    *_, failed, last = failing_search(explode)
+    assert failed.state == optuna.trial.TrialState.FAIL and last.state == optuna.trial.TrialState.COMPLETE
+    assert matches(KINDS["non-finite model outputs"].message, failed.user_attrs["fail_reason"])
+    assert stored_trials() == nb201
+
+
+def test_a_model_without_parameters(workdir):
+    *_, failed, last = failing_search(lambda net: net.requires_grad_(False))
+    assert failed.state == optuna.trial.TrialState.FAIL and last.state == optuna.trial.TrialState.COMPLETE
+    assert matches(KINDS["a model without parameters"].message, failed.user_attrs["fail_reason"])
+
+
+def test_interrupted_run(workdir, monkeypatch):
+    interrupted = threading.Event()
+    interrupted.set()  # Ctrl-C before the first new candidate
+    monkeypatch.setattr(cli, "_graceful_interrupt", lambda: interrupted)
+    row = KINDS["interrupted run"]
+    before = stored_trials()
+    result = runner.invoke(cli.app, shlex.split(row.example.removeprefix("Ctrl-C during "))[1:])
+    assert f"exit {result.exit_code}" == row.outcome
+    assert matches(row.message, result.stderr.strip())
+    assert stored_trials() == before
+
+
+class Planted:
+    """Unpickling this runs code: it touches ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return Path.touch, (self.path,)
+
+
+def test_a_checkpoint_that_would_run_code(workdir):
+    row = KINDS["a checkpoint that would run code"]
+    (pick,) = verify.top_picks(optuna.load_study(study_name="nb201", storage=default_url()), 1)
+    checkpoint = verify.checkpoint_path("nb201", pick.number)
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"stamp": Planted(workdir / "pwned")}, checkpoint)
+    before = stored_trials()
+    result = runner.invoke(cli.app, shlex.split(row.example.split(", at ")[1])[1:])
+    assert f"exit {result.exit_code}" == row.outcome, result.output
+    assert matches(f"error: {row.message}", result.stderr.strip())
+    assert not (workdir / "pwned").exists()
+    assert stored_trials() == before
+
+
+def test_passwords_are_masked_wherever_they_appear():
+    assert mask("postgresql+psycopg://u:s3cr@t@db:5432/x") == "postgresql+psycopg://u:***@db:5432/x"
+    assert mask("postgresql://u@db/x?sslmode=require&password=s3cret") == (
+        "postgresql://u@db/x?sslmode=require&password=***"
+    )
+    assert mask("cannot reach mysql://u:pw@h/db: refused") == "cannot reach mysql://u:***@h/db: refused"
+    assert mask("sqlite:///results/ntknas.db") == "sqlite:///results/ntknas.db"

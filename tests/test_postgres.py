@@ -1,0 +1,43 @@
+"""Many workers on a real PostgreSQL server (a throwaway cluster): one killed mid-trial loses nothing."""
+
+import time
+
+import distributed
+import optuna
+import pytest
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(distributed.unavailable() is not None, reason=str(distributed.unavailable())),
+]
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with distributed.cluster() as url:
+        yield url
+
+
+def test_a_worker_killed_mid_trial_loses_nothing(postgres, tmp_path):
+    started = time.monotonic()
+    search = distributed.start_search(postgres, "fault", 24, 4, tmp_path)
+    try:
+        victim = distributed.kill_mid_trial(postgres, "fault", after=6, timeout=150)
+        code = search.wait(timeout=240)
+    finally:
+        if search.poll() is None:
+            search.kill()
+    stdout, stderr = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
+    assert code == 0, stderr
+    assert "was killed by SIGKILL; the other workers retried its running trial" in stderr
+    assert distributed.PASSWORD not in stdout + stderr
+
+    study = optuna.load_study(study_name="fault", storage=postgres)
+    assert distributed.audit(study, 24) == []
+    killed = study.trials[victim.number]
+    assert killed.state == optuna.trial.TrialState.FAIL and "fail_reason" not in killed.user_attrs
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert retries and retries[-1].state == optuna.trial.TrialState.COMPLETE
+    assert {t.user_attrs["config"] for t in retries} == {victim.user_attrs["config"]}
+    assert len({t.user_attrs["worker"] for t in study.trials if "worker" in t.user_attrs}) >= 4
+    assert time.monotonic() - started < 240

@@ -1,0 +1,222 @@
+"""Verification: train the top picks, store what they reach on their trials, resume, report."""
+
+import csv
+import io
+import math
+
+import optuna
+import pytest
+import torch
+from test_cli import run
+from tiny_study import CONFIGS, bundled_slice, make_study, write_image_folder
+
+from ntknas import verify
+
+URL = "sqlite:///results/ntknas.db"
+ONE_EPOCH = verify.Recipe(epochs=1, batch_size=32)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def reload(name="tiny", url=URL):
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def verified(trial):
+    return {k: v for k, v in trial.user_attrs.items() if k.startswith("verified_")}
+
+
+def test_verify_stores_attributes_and_a_rerun_skips_finished_models(workdir):
+    study = make_study()
+    picks = verify.top_picks(study, 2)
+    assert [p.number for p in picks] == [0, 1]  # trial 3 repeats trial 0's configuration
+    outcomes = verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")
+    assert [(o.trial, o.config, o.status) for o in outcomes] == [
+        (0, CONFIGS[0], "trained"),
+        (1, CONFIGS[1], "trained"),
+    ]
+
+    trials = reload().trials
+    for o in outcomes:
+        stored = verified(trials[o.trial])
+        assert stored == o.attrs
+        assert stored["verified_epochs"] == 1 and stored["verified_data"] == "sample-slice"
+        assert stored["verified_status"] == "trained" and stored["verified_seconds"] > 0
+        # 32 test images: accuracies are multiples of 1/32; 64 training images in 2 minibatches
+        assert (
+            0 <= stored["verified_test_acc"] <= 100 and (stored["verified_test_acc"] * 32 / 100).is_integer()
+        )
+        assert 0 <= stored["verified_train_acc"] <= 100
+        assert trials[o.trial].user_attrs["config"] == o.config  # the search's attributes stay
+        assert trials[o.trial].values == study.trials[o.trial].values
+        saved = torch.load(verify.checkpoint_path("tiny", o.trial), weights_only=True)
+        assert saved["epoch"] == 1 and saved["stamp"]["data"] == "sample-slice"
+    assert verified(trials[2]) == {} and verified(trials[3]) == {}
+
+    again = verify.verify(
+        reload(), URL, verify.top_picks(reload(), 2), bundled_slice(), ONE_EPOCH, device="cpu"
+    )
+    assert [o.status for o in again] == ["skipped", "skipped"]
+    assert [verified(t) for t in reload().trials] == [verified(t) for t in trials]
+
+    rows = list(
+        csv.DictReader(io.StringIO(run("results", "--format", "csv", "--sort", "verified_test_acc").stdout))
+    )
+    assert {"verified_test_acc", "verified_train_acc", "verified_epochs", "verified_seconds"} <= set(rows[0])
+    shown = [float(r["verified_test_acc"]) for r in rows[:2]]
+    assert shown == sorted((o.attrs["verified_test_acc"] for o in outcomes), reverse=True)
+    assert {r["trial"] for r in rows[:2]} == {"0", "1"} and rows[2]["verified_test_acc"] == ""
+
+
+def test_an_interrupted_model_continues_from_its_last_epoch(tmp_path, monkeypatch):
+    two_epochs = verify.Recipe(epochs=2, batch_size=32)
+    monkeypatch.chdir(tmp_path)
+    reference = make_study(url="sqlite:///reference.db")
+    [pick] = verify.top_picks(reference, 1)
+    [straight] = verify.verify(
+        reference,
+        "sqlite:///reference.db",
+        [pick],
+        bundled_slice(),
+        two_epochs,
+        device="cpu",
+        checkpoints=tmp_path / "a",
+    )
+
+    study = make_study()
+
+    def stop_in_epoch_2(trial, step):
+        if step.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        verify.verify(study, URL, [pick], bundled_slice(), two_epochs, device="cpu", report=stop_in_epoch_2)
+    saved = verify.checkpoint_path("tiny", pick.number)
+    assert torch.load(saved, weights_only=True)["epoch"] == 1
+    assert verified(reload().trials[pick.number]) == {}
+
+    steps = []
+    [resumed] = verify.verify(
+        reload(), URL, [pick], bundled_slice(), two_epochs, device="cpu", report=lambda t, s: steps.append(s)
+    )
+    assert [(s.epoch, s.step, s.start_epoch) for s in steps] == [(2, 1, 1), (2, 2, 1)]
+    assert resumed.status == "trained"
+    for key in ("verified_test_acc", "verified_train_acc"):
+        assert resumed.attrs[key] == straight.attrs[key]
+    a = torch.load(tmp_path / "a" / "tiny" / f"{pick.number}.pt", weights_only=True)["model"]
+    b = torch.load(saved, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    # Another recipe does not resume from this checkpoint: it trains from scratch.
+    steps.clear()
+    verify.verify(
+        reload(), URL, [pick], bundled_slice(), ONE_EPOCH, device="cpu", report=lambda t, s: steps.append(s)
+    )
+    assert steps[0].epoch == 1 and steps[0].start_epoch == 0
+    assert verified(reload().trials[pick.number])["verified_epochs"] == 1
+
+
+def test_a_diverging_model_is_recorded_not_a_crash(workdir):
+    study = make_study()
+    picks = verify.top_picks(study, 1)
+    [outcome] = verify.verify(study, URL, picks, bundled_slice(), verify.Recipe(1, 16, lr=1e8), device="cpu")
+    assert outcome.status == "diverged in epoch 1 (non-finite loss)"
+    stored = verified(reload().trials[picks[0].number])
+    assert math.isnan(stored["verified_test_acc"]) and math.isnan(stored["verified_train_acc"])
+    assert stored["verified_status"] == outcome.status
+    table = run("results", "--sort", "verified_test_acc", "--format", "json")
+    assert table.exit_code == 0 and '"verified_test_acc": null' in table.stdout
+
+
+def test_augment_crops_the_padded_image_and_flips_half():
+    pixels = torch.randint(
+        0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
+    out = verify.augment(pixels, torch.Generator().manual_seed(0))
+    assert out.shape == pixels.shape and out.dtype == torch.uint8
+    padded = torch.nn.functional.pad(pixels, (4, 4, 4, 4))
+    flipped = 0
+    for image, source in zip(out, padded, strict=True):
+        crops = [source[:, dy : dy + 32, dx : dx + 32] for dy in range(9) for dx in range(9)]
+        plain = any(torch.equal(image, c) for c in crops)
+        mirrored = any(torch.equal(image, c.flip(2)) for c in crops)
+        assert plain or mirrored
+        flipped += mirrored and not plain
+    assert 20 <= flipped <= 44  # about half of 64
+    assert torch.equal(out, verify.augment(pixels, torch.Generator().manual_seed(0)))
+
+
+def test_kendall_tau_follows_the_objective_direction():
+    assert verify.tau([1, 2, 3], [10, 20, 30], "ntk_score") == 1
+    assert verify.tau([1, 2, 3], [10, 20, 30], "condition_number") == -1
+    assert verify.tau([1, 2, 3], [float("nan"), 20, 30], "ntk_score") == 1  # diverged ranks last
+    assert math.isnan(verify.tau([1], [10], "ntk_score"))
+
+
+def test_verify_and_search_on_the_command_line(workdir):
+    make_study()
+    write_image_folder(workdir / "tinyset")
+    args = ("verify", "tiny", "--top-k", 2, "--epochs", 1, "--data", "tinyset", "--batch-size", 8)
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    assert "Verified: 1 epoch(s) on tinyset, study 'tiny'" in first.stdout
+    assert "over these 2 picks" in first.stdout and "k is small" in first.stdout
+    attrs = [verified(t) for t in reload().trials]
+    assert [a.get("verified_data") for a in attrs] == ["tinyset", "tinyset", None, None]
+    second = run(*args)
+    assert second.exit_code == 0 and second.stdout.count("already verified with these settings, skipped") == 2
+    assert [verified(t) for t in reload().trials] == attrs
+
+    searched = run(
+        "search",
+        "--space",
+        "nb201",
+        "--trials",
+        2,
+        "--batch-size",
+        8,
+        "--data",
+        "tinyset",
+        "--objective",
+        "condition_number",
+        "--study",
+        "s",
+        "--verify-top",
+        1,
+        "--verify-epochs",
+        1,
+    )
+    assert searched.exit_code == 0, searched.output
+    done = [t for t in reload("s").trials if "verified_test_acc" in t.user_attrs]
+    assert len(done) == 1 and done[0].user_attrs["verified_data"] == "tinyset"
+    assert done[0].value == min(t.value for t in reload("s").trials)
+
+
+def test_bad_input_is_one_line_and_loses_nothing(workdir):
+    make_study()
+    write_image_folder(workdir / "flat", splits=("",))  # classes directly: no test split
+    cases = [
+        (["verify", "nope"], "no study named 'nope'"),
+        (
+            ["verify", "tiny", "--top-k", "4"],
+            "cannot verify the top 4: study 'tiny' holds 3 distinct completed trials; ask for 3 or fewer",
+        ),
+        (["verify", "tiny", "--epochs", "0"], "--epochs must be at least 1; got 0"),
+        (["verify", "tiny", "--lr", "0"], "--lr must be positive; got 0.0"),
+        (["verify", "tiny", "--top-k", "2", "--data", "flat"], "flat has no test/ folder"),
+        (["verify", "tiny", "--top-k", "2", "--data", "missing"], "data path missing does not exist"),
+        (["search", "--trials", "2", "--verify-top", "3"], "--verify-top 3 is more than --trials 2"),
+        (["search", "--verify-top", "1", "--data", "flat", "--batch-size", "8"], "flat has no test/ folder"),
+    ]
+    before = [t.user_attrs for t in reload().trials]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert [t.user_attrs for t in reload().trials] == before
+    assert optuna.get_all_study_names(URL) == ["tiny"]

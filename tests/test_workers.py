@@ -1,0 +1,199 @@
+"""Many workers on one study: claims, heartbeats and retries, seeds, and local worker processes."""
+
+import os
+import signal
+import threading
+import time
+
+import distributed
+import optuna
+import pytest
+from test_search import BATCH, Widths, settings
+
+from ntknas import heartbeat, storage
+from ntknas import search as search_module
+from ntknas.errors import UserError
+from ntknas.search import evaluate, open_study, search
+from ntknas.workers import STOPPED, Ended, check, threads_per_worker
+
+COMPLETE, FAIL, RUNNING = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.FAIL,
+    optuna.trial.TrialState.RUNNING,
+)
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
+
+
+def handle(tmp_path, sampler="random", beat=1):
+    """One worker's view of the shared study ``s``."""
+    return open_study("s", f"sqlite:///{tmp_path / 'db.sqlite'}", settings(), sampler, beat)
+
+
+def configs(study, state=COMPLETE):
+    return [t.user_attrs["config"] for t in study.get_trials(states=(state,))]
+
+
+def test_a_silent_workers_trial_is_failed_and_its_configuration_retried(tmp_path):
+    space = Widths(range(4, 100))
+    trial = handle(tmp_path).ask()
+    with heartbeat.beating(trial):  # the worker beats, chooses a configuration, and dies
+        trial.set_user_attr("config", space.describe(space.sample(trial)))
+        trial.set_user_attr(heartbeat.WORKER, "elsewhere:1")
+    time.sleep(storage.GRACE_BEATS * 1 + 1.5)  # heartbeats every second, and a margin
+    survivor = handle(tmp_path)
+    heartbeat.fail_abandoned(survivor)
+    (queued,) = survivor.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert heartbeat.WORKER not in queued.user_attrs and queued.params == trial.params
+    search(survivor, space, BATCH, 3, settings(), trials=2, device="cpu")
+    killed, retry, *_ = survivor.get_trials()
+    assert killed.state == FAIL and "fail_reason" not in killed.user_attrs
+    assert retry.system_attrs["failed_trial"] == 0 and retry.state == COMPLETE
+    assert retry.params == killed.params and retry.user_attrs["config"] == killed.user_attrs["config"]
+    assert retry.user_attrs[heartbeat.WORKER] == heartbeat.worker_label()
+    assert distributed.audit(survivor, 2) == []
+
+
+def test_candidates_failed_on_purpose_are_not_retried(tmp_path):
+    study = handle(tmp_path)
+    search(study, Widths([4, 5, 6], bad={5}), BATCH, 3, settings(), trials=4, device="cpu")
+    failed = study.get_trials(states=(FAIL,))
+    assert failed and {t.user_attrs["fail_reason"] for t in failed} == {
+        "RuntimeError: width 5 cannot be built"
+    }
+    assert not any("failed_trial" in t.system_attrs for t in study.get_trials())
+    assert distributed.audit(study, 4) == []
+
+
+def test_a_configuration_scored_elsewhere_is_waited_for_then_reused(tmp_path):
+    other = handle(tmp_path)
+    theirs = other.ask()
+    theirs.suggest_categorical("width", (8,))
+    theirs.set_user_attr("config", "width=8")
+    theirs.set_user_attr(heartbeat.WORKER, "elsewhere:1")
+    attrs = evaluate(Widths([8]), 8, BATCH, 3, objective="condition_number", bn="batch", seed=0, device="cpu")
+
+    def finish() -> None:
+        for key, value in attrs.items():
+            theirs.set_user_attr(key, value)
+        other.tell(theirs, attrs["condition_number"])
+
+    threading.Timer(1.5, finish).start()
+    space = Widths([8])
+    study = handle(tmp_path)
+    search(study, space, BATCH, 3, settings(), trials=2, device="cpu")
+    assert space.built == 0
+    mine = study.trials[1]
+    assert mine.user_attrs["reused_from"] == 0 and mine.values == study.trials[0].values
+    assert distributed.audit(study, 2) == []
+
+
+def test_a_worker_whose_trial_was_failed_elsewhere_goes_on(tmp_path):
+    other = handle(tmp_path)
+
+    class FailedWhileRunning(Widths):
+        def build(self, config, num_classes=10):
+            if self.built == 0:  # another worker presumes this one dead, and fails its trial
+                (running,) = other.get_trials(states=(RUNNING,))
+                other.tell(running.number, state=FAIL)
+            return super().build(config, num_classes)
+
+    study = handle(tmp_path)
+    search(study, FailedWhileRunning(range(4, 40)), BATCH, 3, settings(), trials=3, device="cpu")
+    assert [t.state for t in study.trials] == [FAIL, COMPLETE, COMPLETE, COMPLETE]
+
+
+def test_claims_never_exceed_the_target(tmp_path, monkeypatch):
+    first, second = handle(tmp_path), handle(tmp_path)
+    ask = second.ask
+
+    def racing_ask():  # the first worker takes the last place between the count and the ask
+        search_module._claim(first, 1, None)
+        return ask()
+
+    monkeypatch.setattr(second, "ask", racing_ask)
+    stops = iter([False, True])
+    with pytest.raises(KeyboardInterrupt):
+        search_module._claim(second, 1, lambda: next(stops))
+    winner, surplus = first.get_trials()
+    assert winner.state == RUNNING
+    assert surplus.state == FAIL and surplus.user_attrs["fail_reason"] == search_module.SURPLUS
+
+
+def test_workers_with_the_same_seed_propose_different_configurations(tmp_path):
+    one, two = handle(tmp_path), handle(tmp_path)  # both open the empty study: same seed, same history
+    space = Widths(range(4, 100))
+    search(one, space, BATCH, 3, settings(), trials=1, device="cpu")
+    search(two, space, BATCH, 3, settings(), trials=2, device="cpu")
+    search(one, space, BATCH, 3, settings(), trials=3, device="cpu")
+    mixed = configs(one)
+    assert len(set(mixed)) == 3
+
+    alone = open_study("s", f"sqlite:///{tmp_path / 'alone.sqlite'}", settings(), "random", 1)
+    search(alone, space, BATCH, 3, settings(), trials=3, device="cpu")
+    again = open_study("s", f"sqlite:///{tmp_path / 'again.sqlite'}", settings(), "random", 1)
+    search(again, space, BATCH, 3, settings(), trials=3, device="cpu")
+    assert configs(alone) == configs(again)  # one worker: reproducible
+    assert configs(alone)[0] == mixed[0] and mixed[1] != configs(alone)[1]
+
+
+def test_a_trial_abandoned_before_its_first_heartbeat_is_failed(tmp_path, monkeypatch):
+    study = handle(tmp_path)
+    study.ask()  # its worker died before labelling it
+    labelled = study.ask()
+    labelled.set_user_attr(heartbeat.WORKER, "elsewhere:1")
+    monkeypatch.setattr(heartbeat, "ABANDONED_SECONDS", 0.0)
+    heartbeat.fail_abandoned(study)
+    assert [t.state for t in study.get_trials()] == [FAIL, RUNNING]
+
+
+def test_worker_endings_are_reported_and_an_unfinished_study_is_an_error():
+    ended = [
+        Ended(0, 11, 0),
+        Ended(1, 12, -signal.SIGKILL),
+        Ended(2, 13, STOPPED),
+        Ended(3, 14, 2, "10 candidates in a row failed; the last: RuntimeError: x"),
+    ]
+    assert check(ended, 24, 24) == [
+        "worker 1 (pid 12) was killed by SIGKILL; the other workers retried its running trial",
+        "worker 3 (pid 14) stopped: 10 candidates in a row failed; the last: RuntimeError: x",
+    ]
+    with pytest.raises(
+        UserError, match=r"^the workers stopped with 20 of 24 trials complete \(worker 1 \(pid 12\)"
+    ):
+        check(ended, 20, 24)
+    assert threads_per_worker(1) == (os.cpu_count() or 1) and threads_per_worker(10_000) == 1
+
+
+def test_two_identical_commands_with_two_workers_each_share_one_sqlite_study(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    machines = [tmp_path / "a", tmp_path / "b"]
+    for folder in machines:
+        folder.mkdir()
+    searches = [distributed.start_search(url, "shared", 12, 2, folder) for folder in machines]
+    for s, folder in zip(searches, machines, strict=True):
+        assert s.wait(timeout=300) == 0, (folder / "stderr").read_text()
+    study = optuna.load_study(study_name="shared", storage=url)
+    assert distributed.audit(study, 12) == []
+    done = study.get_trials(states=(COMPLETE,))
+    assert len({t.user_attrs[heartbeat.WORKER] for t in done}) >= 3
+    assert not any("reused_from" in t.user_attrs for t in done)  # four workers, twelve different proposals
+
+
+def test_ctrl_c_stops_every_worker_cleanly(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    search = distributed.start_search(url, "stopped", 500, 2, tmp_path)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            if len(optuna.load_study(study_name="stopped", storage=url).get_trials(states=(COMPLETE,))) >= 3:
+                break
+        except KeyError:
+            continue
+    os.killpg(search.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the supervisor and its workers
+    assert search.wait(timeout=120) == 130
+    stderr = (tmp_path / "stderr").read_text()
+    assert "trials are complete in study 'stopped'" in stderr and "run the same command to resume" in stderr
+    study = optuna.load_study(study_name="stopped", storage=url)
+    assert not study.get_trials(states=(RUNNING, optuna.trial.TrialState.WAITING))
+    assert len(study.get_trials(states=(COMPLETE,))) >= 3
