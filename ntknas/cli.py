@@ -75,6 +75,7 @@ BatchOpt = Annotated[int, typer.Option(help="Minibatch size N: the kernel is N×
 BnOpt = Annotated[str, typer.Option(help="BatchNorm statistics: batch, eval or train.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the minibatch and of every initialisation.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+StudyArg = Annotated[str | None, typer.Argument(help="Study name; optional when the storage holds one.")]
 StorageOpt = Annotated[
     str | None, typer.Option(help="Optuna storage URL [default: sqlite:///results/ntknas.db].")
 ]
@@ -114,15 +115,6 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but no CUDA device is available; use --device cpu")
     return device
-
-
-def load_minibatch(
-    source: str, root: str | None, batch_size: int, seed: int
-) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
-    """The seeded, class-balanced minibatch (images, labels) of a search or score, and the
-    number of classes."""
-    images = data.load(source, "train", root)
-    return data.minibatch(images, batch_size, seed), len(images.classes)
 
 
 @app.command("search")
@@ -189,7 +181,7 @@ def search_command(
         check_choice("--bn", bn, scores.BN_MODES)
         dev = resolve_device(device)
         chosen = search_spaces.get(space)
-        batch, classes = load_minibatch(data_source, data_root, batch_size, seed)
+        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed)
         settings = Settings(
             space, data_source, batch_size, bn, seed, objective, cost if sampler == "nsga2" else None
         )
@@ -273,9 +265,7 @@ def _progress_bar() -> Progress:
 
 @app.command("results")
 def results_command(
-    study: Annotated[
-        str | None, typer.Argument(help="Study name; optional when the storage holds one.")
-    ] = None,
+    study: StudyArg = None,
     top: Annotated[int, typer.Option(help="Rows shown.")] = 10,
     sort: Annotated[
         str | None, typer.Option(help="Column to sort by [default: the study's objective].")
@@ -323,9 +313,7 @@ def _load_study(name: str | None, storage: str | None) -> optuna.Study:
 
 @app.command("verify")
 def verify_command(
-    study: Annotated[
-        str | None, typer.Argument(help="Study name; optional when the storage holds one.")
-    ] = None,
+    study: StudyArg = None,
     top_k: Annotated[
         int, typer.Option("--top-k", help="Best configurations to train, by the study's objective.")
     ] = 5,
@@ -421,9 +409,7 @@ def _print_tau(outcomes: list[verify.Outcome], objective: str) -> None:
 
 @app.command("plot")
 def plot_command(
-    study: Annotated[
-        str | None, typer.Argument(help="Study name; optional when the storage holds one.")
-    ] = None,
+    study: StudyArg = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder the PNG files go to.")] = plots.FOLDER,
     top: Annotated[int, typer.Option(help="Top picks whose pNTK eigenspectrum is drawn.")] = 5,
     data_root: DataRootOpt = None,
@@ -523,7 +509,7 @@ def score_command(
         text = arch or config
         if (space is None) == (model is None) or (space is not None and text is None):
             raise UserError("give either --space with --arch (or --config), or --model")
-        batch, classes = load_minibatch(data_source, data_root, batch_size, seed)
+        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed)
         if model is not None:
             torch.manual_seed(seed)
             net = torchvision_models.build(model, classes)

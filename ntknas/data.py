@@ -92,6 +92,15 @@ def minibatch(images: Images, batch_size: int, seed: int) -> tuple[torch.Tensor,
     return normalise(images.pixels(idx)), images.labels[idx]
 
 
+def load_minibatch(
+    source: str, root: str | Path | None, batch_size: int, seed: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
+    """The seeded, class-balanced minibatch (images, labels) that a search scores on, from the
+    train split of ``source``, and the number of classes."""
+    images = load(source, "train", root)
+    return minibatch(images, batch_size, seed), len(images.classes)
+
+
 def _bundled(split: str) -> Images:
     with resources.files("ntknas.bundled").joinpath("cifar10_sample.npz").open("rb") as f:
         d = np.load(f)

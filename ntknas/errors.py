@@ -3,3 +3,8 @@
 
 class UserError(Exception):
     """Bad input, described in one line that names the problem and the fix."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (empty when it has none)."""
+    return (str(error).strip().splitlines() or [""])[0]

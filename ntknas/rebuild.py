@@ -42,11 +42,10 @@ def eigenvalues(
     BatchNorm mode and seeds: the spectrum its stored scores were read from."""
     settings = study_settings(study)
     space = search_spaces.get(settings.space)
-    images = data.load(settings.data, "train", data_root)
-    x, _ = data.minibatch(images, settings.batch_size, settings.seed)
+    (x, _), classes = data.load_minibatch(settings.data, data_root, settings.batch_size, settings.seed)
     spectra = []
     for text in configs:
-        model = seeded_model(space, space.parse(text), len(images.classes), settings.seed)
+        model = seeded_model(space, space.parse(text), classes, settings.seed)
         kernel = scores.pntk(model, x, bn=settings.bn, device=device)
         spectra.append(scores.spectrum(kernel).eigenvalues.numpy())
     return spectra

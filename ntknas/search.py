@@ -13,7 +13,7 @@ import optuna
 import torch
 
 from ntknas import heartbeat, metrics
-from ntknas.errors import UserError
+from ntknas.errors import UserError, first_line
 from ntknas.storage import open_storage
 from search_spaces import SearchSpace
 
@@ -112,7 +112,7 @@ def evaluate(
         model = seeded_model(space, config, num_classes, seed)
         values = metrics.compute(model, *batch, [objective, *RECORDED], bn=bn, device=device)
     except Exception as e:  # any failure of one candidate is recorded, and the search goes on
-        reason = (str(e).strip().splitlines() or [""])[0]
+        reason = first_line(e)
         raise CandidateFailed(f"{type(e).__name__}: {reason}") from e
     return {"config": text, **values, "bn": bn}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 import search_spaces
-from ntknas.errors import UserError
+from ntknas.errors import UserError, first_line
 from ntknas.search import Settings, open_study, search
 
 STOPPED = 130  # exit code of a worker stopped on request
@@ -136,7 +136,7 @@ def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
     except KeyboardInterrupt:
         sys.exit(STOPPED)
     except Exception as e:  # whatever ends this worker, the supervisor reports it in one line
-        reason = (str(e).strip().splitlines() or [""])[0]
+        reason = first_line(e)
         errors.put((index, reason if isinstance(e, UserError) else f"{type(e).__name__}: {reason}"))
         sys.exit(FAILED)
 
