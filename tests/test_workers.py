@@ -175,8 +175,13 @@ def test_two_identical_commands_with_two_workers_each_share_one_sqlite_study(tmp
     study = optuna.load_study(study_name="shared", storage=url)
     assert distributed.audit(study, 12) == []
     done = study.get_trials(states=(COMPLETE,))
-    assert len({t.user_attrs[heartbeat.WORKER] for t in done}) >= 3
-    assert not any("reused_from" in t.user_attrs for t in done)  # four workers, twelve different proposals
+    # How the twelve trials split among the four workers depends on how fast each process starts
+    # (one command may finish before the other has imported torch), so only what must hold whatever
+    # the split is asserted: twelve different proposals, none reused. That workers sharing a seed
+    # propose different configurations is pinned down deterministically by
+    # test_workers_with_the_same_seed_propose_different_configurations.
+    assert all(t.user_attrs[heartbeat.WORKER] for t in done)
+    assert not any("reused_from" in t.user_attrs for t in done)
 
 
 def test_ctrl_c_stops_every_worker_cleanly(tmp_path):
