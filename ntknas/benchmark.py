@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,30 @@ def score_all(
         if progress:
             progress(i + 1)
     return values, (time.perf_counter() - start) / max(1, len(configs))
+
+
+def check_save(path: str | Path) -> None:
+    """UserError unless a CSV can be written at ``path`` (checked before any scoring)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() or (folder.exists() and not os.access(folder, os.W_OK)):
+        raise UserError(f"cannot write --save file {path}; choose a writable file path")
+
+
+def write_scores(path: str | Path, truth: GroundTruth, values: dict[str, np.ndarray]) -> None:
+    """Write one row per architecture: ``index,arch,cifar10_test_acc`` and each metric's value
+    (empty when the architecture failed)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow([*COLUMNS, *values])
+            for i, (index, arch) in enumerate(zip(truth.index, truth.arch, strict=True)):
+                cells = [repr(float(v[i])) if math.isfinite(v[i]) else "" for v in values.values()]
+                writer.writerow([index, arch, repr(float(truth.acc[i])), *cells])
+    except OSError as e:
+        raise UserError(f"cannot write --save file {path}: {e.strerror}; choose a writable path") from None
 
 
 def correlations(values: dict[str, np.ndarray], acc: np.ndarray) -> dict[str, dict[str, float]]:

@@ -561,6 +561,9 @@ def benchmark_command(
     ] = None,
     runs: Annotated[int, typer.Option(help="Number of simulated searches.")] = 10,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    save: Annotated[
+        str | None, typer.Option(help="Also write every architecture's scores to this CSV.")
+    ] = None,
 ) -> None:
     """Measure how well each score ranks architectures with known accuracies.
 
@@ -577,6 +580,8 @@ def benchmark_command(
         chosen = search_spaces.get(space)
         names = _metric_names(score_names)
         truth = benchmark.sample(benchmark.load_ground_truth(ground_truth), sample, seed)
+        if save is not None:
+            benchmark.check_save(save)
         if search_k is not None:
             benchmark.check_search(search_k, runs, len(truth.acc))
         with Progress(*_progress_columns(), console=err, transient=output == "json") as bar:
@@ -593,6 +598,8 @@ def benchmark_command(
                 device=dev,
                 progress=lambda done: bar.update(task, completed=done),
             )
+        if save is not None:
+            benchmark.write_scores(save, truth, values)
         table = benchmark.correlations(values, truth.acc)
         found = None
         if search_k is not None:

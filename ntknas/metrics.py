@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -107,30 +107,57 @@ def _flops(c: Context) -> float:
     return float(count_flops(c.model, c.x[:1]))
 
 
-# Spread (standard deviation) of each term across random NAS-Bench-201 architectures: measured on
-# 600 random architectures of the development file, without their accuracies.
-SPREADS = {"log10_condition_number": 0.980, "log10_synflow": 9.697, "log10_params": 0.310}
+# The default's terms: name → (weight, spread). A spread is the standard deviation of the term
+# across 600 random NAS-Bench-201 architectures of the development file with a non-singular
+# kernel (no accuracies needed); the weights were fitted to those 600 architectures' accuracies
+# and checked on the development file's 2,400 others: benchmarks/fit_default.py reproduces both.
+TERMS = {
+    "-log10_condition_number": (1.5, 0.9801),
+    "log10_lambda_max": (-0.5, 0.7005),
+    "effective_rank": (-0.5, 13.87),
+    "log10_synflow": (1.0, 8.926),
+    "log10_params": (0.25, 0.3064),
+}
+
+
+NTK_INPUTS = ("condition_number", "lambda_max", "effective_rank", "synflow", "params")
+
+
+def ntk_terms(values: Mapping[str, float]) -> dict[str, float] | None:
+    """The raw terms of ``ntk_score`` from the metrics named in ``NTK_INPUTS`` (None when the
+    kernel is singular or the network has no parameters)."""
+    kappa, lam, params = values["condition_number"], values["lambda_max"], values["params"]
+    if not (0 < kappa < math.inf and lam > 0 and params > 0):
+        return None
+    return {
+        "-log10_condition_number": -math.log10(kappa),
+        "log10_lambda_max": math.log10(lam),
+        "effective_rank": values["effective_rank"],
+        "log10_synflow": values["synflow"],
+        "log10_params": math.log10(params),
+    }
+
+
+def combine(terms: dict[str, float] | None, weights: Mapping[str, tuple[float, float]] = TERMS) -> float:
+    """Σ weight × term / spread over ``weights`` (name → (weight, spread)); −inf without terms."""
+    if terms is None:
+        return -math.inf
+    return sum(weight * terms[name] / spread for name, (weight, spread) in weights.items())
 
 
 @_metric(
     "ntk_score",
     True,
-    "−log10 κ/0.98 + log10 synflow/9.70 + log10 params/0.31: pNTK trainability + flow + size",
+    "pNTK spectrum (κ, λ_max, effective rank) + synflow + size, each in spread units, weighted",
     kernel=True,
 )
 def _ntk_score(c: Context) -> float:
-    """Trainability (the pNTK's condition number κ), flow (synflow) and size (parameters), each
-    in units of its spread across the search space and added with equal weight, the way TE-NAS
-    adds trainability to expressivity. κ ranks trainable against untrainable architectures;
-    flow and size order the trainable ones."""
-    kappa, params = c.value("condition_number"), c.value("params")
-    if not kappa > 0 or not params > 0:
-        return -math.inf
-    return (
-        -math.log10(kappa) / SPREADS["log10_condition_number"]
-        + c.value("synflow") / SPREADS["log10_synflow"]
-        + math.log10(params) / SPREADS["log10_params"]
-    )
+    """Trainability read from the pNTK's spectrum, plus flow (synflow) and size (parameters).
+    Each term is divided by its spread across the search space and weighted (``TERMS``): a low
+    condition number κ separates trainable from untrainable networks; among trainable ones, a
+    smaller λ_max and effective rank at equal κ, more synaptic flow and more parameters rank
+    better. The flow and size terms play the part of TE-NAS's expressivity term."""
+    return combine(ntk_terms({name: c.value(name) for name in NTK_INPUTS}))
 
 
 DEFAULT = "ntk_score"

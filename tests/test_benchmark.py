@@ -1,15 +1,22 @@
 """`ntknas benchmark` end to end on a tiny ground-truth file (real rows of the development file)."""
 
+import csv
+import importlib.util
 import json
 import math
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
+import search_spaces
 from ntknas import metrics
 from ntknas.cli import app
+from ntknas.measure import count_params
+from ntknas.ranking import kendall_tau, oriented
 
-TINY = Path(__file__).parent / "data" / "nb201_tiny.csv"
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "nb201_tiny.csv"
 runner = CliRunner()
 
 
@@ -46,6 +53,27 @@ def test_default_only_sample_and_table():
     assert "negated: lower is better" in run("--scores", "condition_number").stdout
 
 
+def acc_of(rows):
+    return [float(r["cifar10_test_acc"]) for r in rows]
+
+
+def test_save_writes_every_architectures_scores(tmp_path):
+    saved = tmp_path / "out" / "scores.csv"
+    result = run("--scores", "condition_number,params", "--format", "json", "--save", saved)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(saved.open()))
+    truth = list(csv.DictReader(TINY.open()))
+    assert [r["arch"] for r in rows] == [t["arch"] for t in truth] and len(rows) == 8
+    assert acc_of(rows) == acc_of(truth)
+    nb201 = search_spaces.get("nb201")
+    built = [nb201.build(nb201.parse(r["arch"])) for r in rows]
+    assert [float(r["params"]) for r in rows] == [count_params(m) for m in built]
+    # the saved values are the ones correlated in the report
+    kappa = np.array([float(r["condition_number"]) if r["condition_number"] else math.inf for r in rows])
+    expected = kendall_tau(oriented(kappa, False), np.array(acc_of(rows)))
+    assert json.loads(result.stdout)["scores"]["condition_number"]["kendall_tau"] == expected
+
+
 def test_bad_input(tmp_path):
     (tmp_path / "cols.csv").write_text("id,arch,acc\n1,x,2\n")
     (tmp_path / "bad.csv").write_text("index,arch,cifar10_test_acc\n1,|nope~0|,90\n")
@@ -56,8 +84,29 @@ def test_bad_input(tmp_path):
         (["--ground-truth", TINY, "--scores", "accuracy"], "unknown --scores entry 'accuracy'"),
         (["--ground-truth", TINY, "--sample", 99], "--sample must be between 2 and 8"),
         (["--ground-truth", TINY, "--search", 20], "--search must be between 1 and 8"),
+        (["--ground-truth", TINY, "--save", tmp_path], "cannot write --save file"),
     ]
     for args, message in cases:
         result = runner.invoke(app, ["benchmark", *map(str, args)])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
+
+
+def test_fit_default_script_scores_as_the_product_does(tmp_path):
+    spec = importlib.util.spec_from_file_location("fit_default", ROOT / "benchmarks" / "fit_default.py")
+    fit_default = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit_default)
+    saved = tmp_path / "scores.csv"
+    names = ",".join([*metrics.NTK_INPUTS, metrics.DEFAULT])
+    assert run("--scores", names, "--save", saved).exit_code == 0
+    terms, acc, columns = fit_default.load([str(saved)])
+    assert sorted(acc) == sorted(acc_of(csv.DictReader(TINY.open())))
+    weights = np.array([w for w, _ in metrics.TERMS.values()])
+    spreads = {n: s for n, (_, s) in metrics.TERMS.items()}
+    rebuilt = fit_default.score(fit_default.matrix(terms, spreads), weights)
+    shipped = np.array(
+        [float(r[metrics.DEFAULT]) if r[metrics.DEFAULT] else -np.inf for r in csv.DictReader(saved.open())]
+    )
+    order = np.argsort([int(r["index"]) for r in csv.DictReader(saved.open())], kind="stable")
+    np.testing.assert_allclose(rebuilt, shipped[order], rtol=1e-12)
+    assert np.isinf(rebuilt).sum() == 1 and set(columns) == set(metrics.NTK_INPUTS)  # the cut-off cell

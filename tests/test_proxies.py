@@ -83,11 +83,19 @@ def test_metrics_compute_and_the_default():
     values = metrics.compute(net, x, y, list(metrics.METRICS))
     assert set(values) == {*metrics.METRICS, "seconds"}
     assert values["params"] == sum(p.numel() for p in net.parameters())
-    spread = metrics.SPREADS
+    terms = {
+        "-log10_condition_number": -math.log10(values["condition_number"]),
+        "log10_lambda_max": math.log10(values["lambda_max"]),
+        "effective_rank": values["effective_rank"],
+        "log10_synflow": values["synflow"],
+        "log10_params": math.log10(values["params"]),
+    }
     expected = (
-        -math.log10(values["condition_number"]) / spread["log10_condition_number"]
-        + values["synflow"] / spread["log10_synflow"]
-        + math.log10(values["params"]) / spread["log10_params"]
+        1.5 * terms["-log10_condition_number"] / 0.9801
+        - 0.5 * terms["log10_lambda_max"] / 0.7005
+        - 0.5 * terms["effective_rank"] / 13.87
+        + terms["log10_synflow"] / 8.926
+        + 0.25 * terms["log10_params"] / 0.3064
     )
     assert values[metrics.DEFAULT] == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
