@@ -122,7 +122,7 @@ def main() -> None:
         report("tuning", score(xs[tune], ws), acc[tune])
         report("held out", score(xs[held], ws), acc[held])
     equal = np.array([1.0 if n in START else 0.0 for n in names])
-    print("equal weights on κ, synflow and size (the previous default):")
+    print("equal weights on κ, synflow and size (the form of the previous default):")
     report("held out", score(x[held], equal), acc[held])
     for name, values in columns.items():
         print(f"{name}:")
