@@ -39,5 +39,7 @@ def test_a_worker_killed_mid_trial_loses_nothing(postgres, tmp_path):
     retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
     assert retries and retries[-1].state == optuna.trial.TrialState.COMPLETE
     assert {t.user_attrs["config"] for t in retries} == {victim.user_attrs["config"]}
-    assert len({t.user_attrs["worker"] for t in study.trials if "worker" in t.user_attrs}) >= 4
+    # another worker finished the killed worker's configuration (how the other trials split among
+    # the four workers depends on how fast each process starts, so it is not asserted)
+    assert retries[-1].user_attrs["worker"] != victim.user_attrs["worker"]
     assert time.monotonic() - started < 240
