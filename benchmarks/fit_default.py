@@ -34,10 +34,16 @@ START = {"-log10_condition_number": 1.0, "log10_synflow": 1.0, "log10_params": 1
 SWEEPS = 3
 
 
+Weights = dict[str, tuple[float, float]]  # as metrics.TERMS: name → (weight, spread)
+
+
 def load(paths: list[str]) -> tuple[list[dict[str, float] | None], np.ndarray, dict[str, np.ndarray]]:
     """Each row's ``ntk_score`` terms (None: singular), accuracies (%), and every metric column
     oriented so that higher is better (failed: −inf), in index order."""
-    rows = [r for p in paths for r in csv.DictReader(open(p, newline=""))]
+    rows = []
+    for path in paths:
+        with open(path, newline="") as f:
+            rows += list(csv.DictReader(f))
     rows.sort(key=lambda r: int(r["index"]))
     terms = []
     for r in rows:
@@ -53,17 +59,9 @@ def load(paths: list[str]) -> tuple[list[dict[str, float] | None], np.ndarray, d
     return terms, np.array([float(r["cifar10_test_acc"]) for r in rows]), columns
 
 
-def matrix(terms: list[dict[str, float] | None], spreads: dict[str, float]) -> np.ndarray:
-    """Terms in spread units, (architectures, terms); −inf rows for singular kernels."""
-    names = list(spreads)
-    return np.array([[t[n] / spreads[n] for n in names] if t else [-np.inf] * len(names) for t in terms])
-
-
-def score(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(x).all(axis=1)
-    out = np.full(len(x), -np.inf)
-    out[finite] = x[finite] @ w
-    return out
+def score(terms: list[dict[str, float] | None], weights: Weights) -> np.ndarray:
+    """``ntk_score`` of each row with these weights (``metrics.combine``)."""
+    return np.array([metrics.combine(t, weights) for t in terms])
 
 
 def pick(s: np.ndarray, acc: np.ndarray, draws: int) -> dict[str, float]:
@@ -71,23 +69,22 @@ def pick(s: np.ndarray, acc: np.ndarray, draws: int) -> dict[str, float]:
     return search_experiment(s, True, acc, 100, draws, 0)
 
 
-def fit(x: np.ndarray, acc: np.ndarray, names: list[str]) -> np.ndarray:
+def fit(terms: list[dict[str, float] | None], acc: np.ndarray, spreads: dict[str, float]) -> Weights:
     """Coordinate ascent over ``GRID`` from ``START``: τ + 0.1 × pick accuracy."""
 
-    def objective(w: np.ndarray) -> float:
-        s = score(x, w)
+    def objective(w: dict[str, float]) -> float:
+        s = score(terms, {n: (w[n], spreads[n]) for n in spreads})
         return kendall_tau(s, acc) + 0.1 * pick(s, acc, 1000)["mean_acc"]
 
-    w = np.array([START.get(n, 0.0) for n in names])
+    w = {n: START.get(n, 0.0) for n in spreads}
     best = objective(w)
     for _ in range(SWEEPS):
-        for i in range(len(names)):
+        for name in spreads:
             for value in GRID:
-                trial = w.copy()
-                trial[i] = value
-                if trial.any() and (v := objective(trial)) > best + 1e-12:
+                trial = {**w, name: value}
+                if any(trial.values()) and (v := objective(trial)) > best + 1e-12:
                     best, w = v, trial
-    return w
+    return {n: (w[n], spreads[n]) for n in spreads}
 
 
 def report(label: str, s: np.ndarray, acc: np.ndarray) -> None:
@@ -108,22 +105,19 @@ def main() -> None:
     order = list(range(len(acc)))
     random.Random(args.shuffle_seed).shuffle(order)
     tune, held = np.array(order[: args.tune]), np.array(order[args.tune :])
-    names = list(metrics.TERMS)
-    spreads = {n: float(np.std([terms[i][n] for i in tune if terms[i]])) for n in names}
-    x = matrix(terms, spreads)
-    w = fit(x[tune], acc[tune], names)
+    spreads = {n: float(np.std([terms[i][n] for i in tune if terms[i]])) for n in metrics.TERMS}
+    tune_terms, held_terms = [terms[i] for i in tune], [terms[i] for i in held]
+    fitted = fit(tune_terms, acc[tune], spreads)
     print("fitted TERMS (name: (weight, spread)):")
-    for n, weight in zip(names, w, strict=True):
-        print(f"  {n}: ({weight:g}, {spreads[n]:.4g})")
-    shipped = matrix(terms, {n: spread for n, (_, spread) in metrics.TERMS.items()})
-    shipped_w = np.array([weight for weight, _ in metrics.TERMS.values()])
-    for label, xs, ws in (("fitted", x, w), ("shipped", shipped, shipped_w)):
+    for n, (weight, spread) in fitted.items():
+        print(f"  {n}: ({weight:g}, {spread:.4g})")
+    for label, weights in (("fitted", fitted), ("shipped", metrics.TERMS)):
         print(f"{label} weights:")
-        report("tuning", score(xs[tune], ws), acc[tune])
-        report("held out", score(xs[held], ws), acc[held])
-    equal = np.array([1.0 if n in START else 0.0 for n in names])
+        report("tuning", score(tune_terms, weights), acc[tune])
+        report("held out", score(held_terms, weights), acc[held])
+    equal = {n: (START.get(n, 0.0), spreads[n]) for n in spreads}
     print("equal weights on κ, synflow and size (the form of the previous default):")
-    report("held out", score(x[held], equal), acc[held])
+    report("held out", score(held_terms, equal), acc[held])
     for name, values in columns.items():
         print(f"{name}:")
         report("held out", values[held], acc[held])

@@ -107,8 +107,7 @@ def score_all(
 def check_save(path: str | Path) -> None:
     """UserError unless a CSV can be written at ``path`` (checked before any scoring)."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir() or (folder.exists() and not os.access(folder, os.W_OK)):
+    if path.is_dir() or (path.parent.exists() and not os.access(path.parent, os.W_OK)):
         raise UserError(f"cannot write --save file {path}; choose a writable file path")
 
 

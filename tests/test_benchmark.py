@@ -101,9 +101,7 @@ def test_fit_default_script_scores_as_the_product_does(tmp_path):
     assert run("--scores", names, "--save", saved).exit_code == 0
     terms, acc, columns = fit_default.load([str(saved)])
     assert sorted(acc) == sorted(acc_of(csv.DictReader(TINY.open())))
-    weights = np.array([w for w, _ in metrics.TERMS.values()])
-    spreads = {n: s for n, (_, s) in metrics.TERMS.items()}
-    rebuilt = fit_default.score(fit_default.matrix(terms, spreads), weights)
+    rebuilt = fit_default.score(terms, metrics.TERMS)
     shipped = np.array(
         [float(r[metrics.DEFAULT]) if r[metrics.DEFAULT] else -np.inf for r in csv.DictReader(saved.open())]
     )
