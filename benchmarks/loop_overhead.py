@@ -23,7 +23,9 @@ import optuna
 import torch
 from torch import nn
 
-from ntknas.search import Settings, open_study, search
+from ntknas.search import search
+from ntknas.settings import Settings
+from ntknas.studies import open_study
 from search_spaces import SearchSpace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -42,7 +44,7 @@ class TinyWidths(SearchSpace):
     def sample(self, trial: optuna.Trial) -> int:
         return trial.suggest_int("width", 1, self.size)
 
-    def build(self, config: int, num_classes: int = 10) -> nn.Module:
+    def build(self, config: int, num_classes: int = 10, channels: int = 3, image_size: int = 32) -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.Linear(12, config), nn.Tanh(), nn.Linear(config, num_classes))
 
     def describe(self, config: int) -> str:

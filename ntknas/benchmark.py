@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ntknas import data, metrics
+from ntknas.candidates import seeded_model
 from ntknas.errors import UserError
 from ntknas.ranking import kendall_tau, oriented, spearman_rho
-from ntknas.search import seeded_model
 from search_spaces import SearchSpace
 
 COLUMNS = ("index", "arch", "cifar10_test_acc")
@@ -91,7 +91,7 @@ def score_all(
         runs = []
         for r, (x, y) in enumerate(batches):
             try:
-                model = seeded_model(space, config, len(images.classes), seed + r)
+                model = seeded_model(space, config, len(images.classes), seed + r, tuple(x.shape[1:]))
                 runs.append(metrics.compute(model, x, y, names, bn=bn, device=device))
             except (ValueError, RuntimeError):
                 runs = []
@@ -170,6 +170,27 @@ def search_experiment(
     }
 
 
-def finite_or_none(value: float) -> float | None:
-    """JSON-safe: NaN and infinities become None."""
-    return value if isinstance(value, float) and math.isfinite(value) else None
+def report(
+    values: dict[str, np.ndarray],
+    truth: GroundTruth,
+    *,
+    seconds_per_architecture: float,
+    batch_size: int,
+    bn: str,
+    repeats: int,
+    search: dict[str, float] | None = None,
+) -> dict[str, object]:
+    """The benchmark's result: Kendall τ and Spearman ρ of each metric with accuracy, the settings,
+    and the simulated search when there is one (``null`` for undefined correlations in JSON)."""
+    result: dict[str, object] = {
+        "n": len(truth.acc),
+        "default_score": metrics.DEFAULT,
+        "scores": correlations(values, truth.acc),
+        "seconds_per_architecture": seconds_per_architecture,
+        "batch_size": batch_size,
+        "bn": bn,
+        "repeats": repeats,
+    }
+    if search is not None:
+        result["search"] = search
+    return result

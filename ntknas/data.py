@@ -12,13 +12,12 @@ import numpy as np
 import torch
 
 from ntknas.errors import UserError
+from ntknas.sources import BUNDLED, CIFAR10, SOURCES, SYNTHETIC
+
+__all__ = ["BUNDLED", "CIFAR10", "SOURCES", "SYNTHETIC", "Images", "load", "load_minibatch", "minibatch"]
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
-BUNDLED = "cifar10-sample"
-SYNTHETIC = "synthetic"
-CIFAR10 = "cifar10"
-SOURCES = (BUNDLED, CIFAR10, SYNTHETIC, "PATH (an ImageFolder)")
 SPLITS = ("train", "test")
 IMAGE_SIZE = 32
 

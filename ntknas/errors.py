@@ -8,3 +8,7 @@ class UserError(Exception):
 def first_line(error: BaseException) -> str:
     """The first line of ``error``'s message (empty when it has none)."""
     return (str(error).strip().splitlines() or [""])[0]
+
+
+class CandidateFailed(Exception):
+    """A candidate could not be built or scored; the message is the reason stored on its trial."""

@@ -16,17 +16,10 @@ from torch import nn
 
 import scores
 from ntknas.measure import count_flops, count_params
+from ntknas.metric_catalog import DEFAULT, METRICS, SPECTRUM, Metric
 from scores import proxies
 
-
-@dataclass(frozen=True)
-class Metric:
-    """A named metric: ``higher_is_better`` orients it; ``kernel`` says it reads the pNTK."""
-
-    name: str
-    higher_is_better: bool
-    summary: str
-    kernel: bool = False
+__all__ = ["DEFAULT", "METRICS", "SPECTRUM", "Metric", "compute"]
 
 
 @dataclass
@@ -50,59 +43,53 @@ class Context:
 
 
 _COMPUTE: dict[str, Callable[[Context], float]] = {}
-METRICS: dict[str, Metric] = {}
 
 
-def _metric(name: str, higher_is_better: bool, summary: str, kernel: bool = False):
+def _metric(name: str):
+    """Register the function that computes metric ``name`` (described in ``METRICS``)."""
+
     def register(fn: Callable[[Context], float]) -> Callable[[Context], float]:
-        METRICS[name] = Metric(name, higher_is_better, summary, kernel)
         _COMPUTE[name] = fn
         return fn
 
     return register
 
 
-for _name, _higher, _summary in (
-    ("condition_number", False, "pNTK λ_max/λ_min (TE-NAS trainability)"),
-    ("lambda_max", True, "pNTK largest eigenvalue"),
-    ("lambda_min", True, "pNTK smallest eigenvalue"),
-    ("trace", True, "pNTK trace"),
-    ("effective_rank", True, "pNTK effective rank (Roy & Vetterli)"),
-):
-    _metric(_name, _higher, _summary, kernel=True)(lambda c, _n=_name: getattr(c.spectrum, _n))
+for _name in SPECTRUM:
+    _metric(_name)(lambda c, _n=_name: getattr(c.spectrum, _n))
 
 
-@_metric("lga", True, "label-gradient alignment of the pNTK (Mok et al. 2022)", kernel=True)
+@_metric("lga")
 def _lga(c: Context) -> float:
     return proxies.label_gradient_alignment(c.kernel, c.y)
 
 
-@_metric("naswot", True, "log|K_H| of ReLU codes (Mellor et al. 2021)")
+@_metric("naswot")
 def _naswot(c: Context) -> float:
     return proxies.naswot(c.model, c.x.to(c.device), bn=c.bn)
 
 
-@_metric("synflow", True, "log10 synaptic flow (Tanaka et al. 2020)")
+@_metric("synflow")
 def _synflow(c: Context) -> float:
     return proxies.synflow(c.model, c.x)
 
 
-@_metric("jacob_cov", True, "Jacobian covariance (Mellor et al. 2020)")
+@_metric("jacob_cov")
 def _jacob_cov(c: Context) -> float:
     return proxies.jacob_cov(c.model, c.x, bn=c.bn)
 
 
-@_metric("grad_norm", True, "Σ ‖∂CE/∂W‖ (Abdelfattah et al. 2021)")
+@_metric("grad_norm")
 def _grad_norm(c: Context) -> float:
     return proxies.grad_norm(c.model, c.x, c.y, bn=c.bn)
 
 
-@_metric("params", True, "trainable parameters")
+@_metric("params")
 def _params(c: Context) -> float:
     return float(count_params(c.model))
 
 
-@_metric("flops", True, "forward FLOPs per image")
+@_metric("flops")
 def _flops(c: Context) -> float:
     return float(count_flops(c.model, c.x[:1]))
 
@@ -145,12 +132,7 @@ def combine(terms: dict[str, float] | None, weights: Mapping[str, tuple[float, f
     return sum(weight * terms[name] / spread for name, (weight, spread) in weights.items())
 
 
-@_metric(
-    "ntk_score",
-    True,
-    "pNTK spectrum (κ, λ_max, effective rank) + synflow + size, each in spread units, weighted",
-    kernel=True,
-)
+@_metric("ntk_score")
 def _ntk_score(c: Context) -> float:
     """Trainability read from the pNTK's spectrum, plus flow (synflow) and size (parameters).
     Each term is divided by its spread across the search space and weighted (``TERMS``): a low
@@ -158,10 +140,6 @@ def _ntk_score(c: Context) -> float:
     smaller λ_max and effective rank at equal κ, more synaptic flow and more parameters rank
     better. The flow and size terms play the part of TE-NAS's expressivity term."""
     return combine(ntk_terms({name: c.value(name) for name in NTK_INPUTS}))
-
-
-DEFAULT = "ntk_score"
-SPECTRUM = ("condition_number", "lambda_max", "lambda_min", "trace", "effective_rank")
 
 
 def compute(

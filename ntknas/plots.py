@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import optuna
 
-from ntknas import rebuild, tables, verify
 from ntknas.errors import UserError
-from ntknas.search import OBJECTIVES
+from ntknas.metric_catalog import direction_words, higher_is_better
+from ntknas.ranking import tau_with_accuracy
+from ntknas.settings import Settings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,16 +36,19 @@ def require_matplotlib() -> None:
         raise UserError(MISSING) from None
 
 
-def write_all(study: optuna.Study, out: Path, spectra: dict[int, np.ndarray]) -> list[Path]:
-    """Write every picture of ``study`` that its trials allow into folder ``out``; return the
-    files. ``spectra`` maps trial numbers (the top picks) to their pNTK eigenvalues."""
+def write_all(
+    name: str, settings: Settings, rows: list[dict], out: Path, spectra: dict[int, np.ndarray]
+) -> list[Path]:
+    """Write every picture that study ``name``'s result rows (``ntknas.tables.trial_rows``) allow
+    into folder ``out``; return the files. ``spectra`` maps trial numbers (the top picks) to their
+    pNTK eigenvalues."""
     require_matplotlib()
-    objective = rebuild.study_settings(study).objective
-    rows = [r for r in tables.trial_rows(study) if _finite(r.get(objective))]
+    objective = settings.objective
+    rows = [r for r in rows if _finite(r.get(objective))]
     if not rows:
-        raise UserError(f"study '{study.study_name}' has no completed trial with a finite {objective}")
+        raise UserError(f"study '{name}' has no completed trial with a finite {objective}")
     drawn = {
-        "score_vs_params.png": _score_vs_params(rows, objective),
+        "score_vs_params.png": _score_vs_params(rows, objective, settings.max_params),
         "history.png": _history(rows, objective),
     }
     if spectra:
@@ -74,11 +77,13 @@ def pareto_front(cost: np.ndarray, score: np.ndarray, higher_is_better: bool) ->
     return np.array(front, dtype=int)
 
 
-def _score_vs_params(rows: list[dict], objective: str) -> Figure:
+def _score_vs_params(rows: list[dict], objective: str, max_params: int | None) -> Figure:
     figure, ax = _axes(f"{objective} vs. parameters ({len(rows)} candidates)")
     params = np.array([r["params"] for r in rows], dtype=float)
     score = np.array([r[objective] for r in rows], dtype=float)
-    front = pareto_front(params, score, OBJECTIVES[objective] == "maximize")
+    front = pareto_front(params, score, higher_is_better(objective))
+    if max_params is not None:
+        ax.axvline(max_params, color="tab:gray", linestyle="--", label=f"budget: {max_params:,} parameters")
     ax.scatter(params, score, s=18, alpha=0.5, color="tab:blue", label="candidate")
     ax.step(params[front], score[front], where="post", color="tab:red", linewidth=1)
     ax.scatter(params[front], score[front], s=36, color="tab:red", label="Pareto front", zorder=3)
@@ -94,7 +99,7 @@ def _history(rows: list[dict], objective: str) -> Figure:
     rows = sorted(rows, key=lambda r: r["trial"])
     trial = np.array([r["trial"] for r in rows])
     score = np.array([r[objective] for r in rows], dtype=float)
-    best = np.maximum.accumulate if OBJECTIVES[objective] == "maximize" else np.minimum.accumulate
+    best = np.maximum.accumulate if higher_is_better(objective) else np.minimum.accumulate
     ax.scatter(trial, score, s=18, alpha=0.6, color="tab:blue", label="trial")
     ax.step(trial, best(score), where="post", color="tab:red", label="best so far")
     _score_axis(ax, score, objective, "y")
@@ -122,7 +127,7 @@ def _verified(rows: list[dict], objective: str) -> Figure:
     score = np.array([r[objective] for r in rows], dtype=float)
     acc = np.array([r["verified_test_acc"] for r in rows], dtype=float)
     epochs = sorted({r.get("verified_epochs") for r in rows})
-    tau = verify.tau(score, acc, objective)
+    tau = tau_with_accuracy(score, acc, higher_is_better(objective))
     figure, ax = _axes(
         f"Verified test accuracy vs. {objective} ({len(rows)} picks, "
         f"{'/'.join(map(str, epochs))} epochs; Kendall τ = {'n/a' if math.isnan(tau) else f'{tau:+.2f}'})"
@@ -150,8 +155,7 @@ def _axes(title: str) -> tuple[Figure, Axes]:
 
 def _score_axis(ax: Axes, score: np.ndarray, objective: str, axis: str) -> None:
     """Label the score axis, log-scaled when the scores are positive and span decades."""
-    direction = "higher" if OBJECTIVES[objective] == "maximize" else "lower"
-    getattr(ax, f"set_{axis}label")(f"{objective} ({direction} is better)")
+    getattr(ax, f"set_{axis}label")(f"{objective} ({direction_words(higher_is_better(objective))})")
     if score.min() > 0 and score.max() / score.min() > 100:
         getattr(ax, f"set_{axis}scale")("log")
 

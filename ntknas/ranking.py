@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def oriented(values, higher_is_better: bool) -> np.ndarray:
@@ -55,3 +56,9 @@ def _sign(d: np.ndarray) -> np.ndarray:
 def _tied_pairs(v: np.ndarray) -> float:
     _, counts = np.unique(v, return_counts=True)
     return float((counts * (counts - 1) / 2).sum())
+
+
+def tau_with_accuracy(score: ArrayLike, accuracy: ArrayLike, higher_is_better: bool) -> float:
+    """Kendall τ between scores (oriented so that higher is better) and accuracies (%); a NaN
+    accuracy (a diverged network) ranks last. NaN for fewer than two."""
+    return kendall_tau(oriented(score, higher_is_better), oriented(accuracy, True))

@@ -1,218 +1,48 @@
-"""The search loop: Optuna proposes configurations, the scorer scores them, the study stores them."""
+"""The search loop: Optuna proposes configurations, the scorer scores them, the study stores them.
+
+``--trials N`` asks for N *distinct scored* configurations (or the whole space, when it holds
+fewer), counted over every worker that shares the study. A proposal of a configuration already
+scored reuses the stored values (a trial marked ``reused_from``); one over the budget is stored
+as pruned with the reason, before any scoring. Neither counts toward N.
+
+Each pass of the loop reads the study once into a :class:`~ntknas.study_view.StudyView`, which
+keeps the counts, the best trial and a configuration → trial index up to date incrementally; the
+claim, the reuse lookup and the progress report work from it.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import optuna
 import torch
 
-from ntknas import heartbeat, metrics
-from ntknas.errors import UserError, first_line
-from ntknas.storage import open_storage
+from ntknas import heartbeat
+from ntknas.candidates import CandidateFailed, OverBudget, evaluate
+from ntknas.errors import UserError
+from ntknas.settings import Settings
+from ntknas.study_view import BUDGET_EXCESS, COMPLETE, PRUNE_REASON, REUSED_FROM, SearchStatus, StudyView
 from search_spaces import SearchSpace
 
-# Every metric can be optimised; which way is better.
-OBJECTIVES = {name: "maximize" if m.higher_is_better else "minimize" for name, m in metrics.METRICS.items()}
-COSTS = ("params", "flops")
-# Stored on every trial, whatever the objective.
-RECORDED = (*metrics.SPECTRUM, "params", "flops")
-SAMPLERS = ("tpe", "random", "nsga2")
+PRUNED, FAIL = optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
 MAX_FAILURES_IN_A_ROW = 10
-# Seconds between a trial's heartbeats: a worker silent for a few beats is presumed dead.
-HEARTBEAT_SECONDS = 10
+# Proposals in a row that add no scored configuration (reused, or over budget) before the search
+# concludes that the sampler has nothing new to offer.
+MAX_IDLE_IN_A_ROW = 200
 # How often a waiting worker looks at the study again.
 POLL_SECONDS = 0.5
-# How long a worker waits for the settings of a study another worker has just created.
-SETTLE_SECONDS = 10.0
-COMPLETE, RUNNING, WAITING = (
-    optuna.trial.TrialState.COMPLETE,
-    optuna.trial.TrialState.RUNNING,
-    optuna.trial.TrialState.WAITING,
-)
-# Trials that count towards a search's target: done, under way, or queued for retry.
-LIVE = (COMPLETE, RUNNING, WAITING)
 SURPLUS = "surplus: the study already had enough trials complete or running"
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+class SearchExhausted(UserError):
+    """The sampler kept proposing configurations that add nothing (reused or over budget)."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What a study remembers; resuming it with other values is refused.
-
-    ``cost`` is the second objective of a multi-objective (NSGA-II) search, else None.
-    """
-
-    space: str
-    data: str
-    batch_size: int
-    bn: str
-    seed: int
-    objective: str
-    cost: str | None = None
-
-    def directions(self) -> list[str]:
-        return [OBJECTIVES[self.objective]] + (["minimize"] if self.cost else [])
-
-
-class CandidateFailed(Exception):
-    """A candidate could not be built or scored; the message is the reason stored on its trial."""
-
-
-@dataclass
-class Progress:
-    """Where a search stands, reported after each trial."""
-
-    completed: int
-    total: int
-    best_value: float | None
-    best_trial: int | None
-    last_seconds: float
-
-
-def derive_seed(*parts: object) -> int:
-    """A stable 32-bit seed from any printable parts."""
-    return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16)
-
-
-def seeded_model(space: SearchSpace, config, num_classes: int, seed: int) -> torch.nn.Module:
-    """The network of ``config``, initialised from a seed derived from ``seed`` and the
-    configuration's description, without touching the global random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, space.describe(config)))
-        return space.build(config, num_classes)
-
-
-def evaluate(
-    space: SearchSpace,
-    config,
-    batch: tuple[torch.Tensor, torch.Tensor],
-    num_classes: int,
-    *,
-    objective: str,
-    bn: str,
-    seed: int,
-    device: str,
-) -> dict[str, object]:
-    """Build one candidate (seeded by ``seed`` and its configuration) and measure it.
-
-    ``batch`` is the minibatch ``(x, labels)``. Returns the trial attributes: ``config`` (the
-    space's one-line description), the objective, every spectrum score, ``params``, ``flops``
-    (per image), ``seconds`` and ``bn``. Raises CandidateFailed with the reason when the model
-    cannot be built or scored (e.g. non-finite outputs).
-    """
-    text = space.describe(config)
-    try:
-        model = seeded_model(space, config, num_classes, seed)
-        values = metrics.compute(model, *batch, [objective, *RECORDED], bn=bn, device=device)
-    except Exception as e:  # any failure of one candidate is recorded, and the search goes on
-        reason = first_line(e)
-        raise CandidateFailed(f"{type(e).__name__}: {reason}") from e
-    return {"config": text, **values, "bn": bn}
-
-
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler by name: ``tpe``, ``random`` or ``nsga2``."""
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    raise UserError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
-
-
-class WorkerSeeded(optuna.samplers.BaseSampler):
-    """Sampler ``name`` seeded by ``seed`` and the number of this worker's first trial.
-
-    Trial numbers are unique among all the workers of a study, on any machine, so workers started
-    with the very same command propose different configurations. A lone worker's first trial is
-    numbered after the trials already stored, so a resumed search does not replay the proposals
-    it has scored, and a search on the same history proposes the same configurations.
-    """
-
-    def __init__(self, name: str, seed: int) -> None:
-        self.name, self.seed = name, seed
-        self.current, self.seeded = make_sampler(name, seed), False
-
-    def before_trial(self, study, trial) -> None:
-        if not self.seeded:
-            self.current, self.seeded = make_sampler(self.name, derive_seed(self.seed, trial.number)), True
-        self.current.before_trial(study, trial)
-
-    def infer_relative_search_space(self, study, trial):
-        return self.current.infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study, trial, search_space):
-        return self.current.sample_relative(study, trial, search_space)
-
-    def sample_independent(self, study, trial, param_name, param_distribution):
-        return self.current.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(self, study, trial, state, values) -> None:
-        self.current.after_trial(study, trial, state, values)
-
-
-def open_study(
-    name: str,
-    storage_url: str | None,
-    settings: Settings,
-    sampler: str,
-    heartbeat_seconds: int | None = HEARTBEAT_SECONDS,
-) -> optuna.Study:
-    """Create study ``name`` with ``settings``, or load it and check they match.
-
-    Several workers may open the same study at once: one creates it, the others load it. The
-    sampler is seeded per worker (``WorkerSeeded``). With ``heartbeat_seconds``, the running trial
-    of a worker that dies is failed and retried (``ntknas.storage.open_storage``).
-    """
-    storage = open_storage(storage_url, heartbeat_seconds)
-    proposer = WorkerSeeded(sampler, settings.seed)
-    try:
-        study = optuna.create_study(
-            study_name=name, storage=storage, directions=settings.directions(), sampler=proposer
-        )
-    except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=proposer)
-        check_settings(name, _stored_settings(study, settings), settings)
-    else:
-        for key, value in asdict(settings).items():
-            study.set_user_attr(key, value)
-    return study
-
-
-def _stored_settings(study: optuna.Study, settings: Settings) -> dict:
-    """The study's user attributes; waits up to ``SETTLE_SECONDS`` while a new, empty study lacks
-    some ``settings``: the worker that created it is still storing them."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    stored = study.user_attrs
-    while not stored.keys() >= asdict(settings).keys() and not study.trials and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
-        stored = study.user_attrs
-    return stored
-
-
-def check_settings(name: str, stored: dict, settings: Settings) -> None:
-    """Raise UserError if ``settings`` differ from what study ``name`` remembers."""
-    wanted = asdict(settings)
-    differ = [k for k in wanted if stored.get(k) != wanted[k]]
-    if differ:
-        was = ", ".join(f"{k}={stored.get(k)}" for k in differ)
-        now = ", ".join(f"{k}={wanted[k]}" for k in differ)
-        raise UserError(
-            f"study '{name}' was created with {was}, not {now}: resume it with its own settings, "
-            "or pass --study NEW_NAME to start another study"
-        )
-
-
-def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+def target_of(trials: int, space: SearchSpace) -> int:
+    """Distinct configurations a search for ``trials`` scores: no more than the space holds."""
+    return min(trials, space.size)
 
 
 def search(
@@ -223,36 +53,44 @@ def search(
     settings: Settings,
     trials: int,
     device: str,
-    report: Callable[[Progress], None] | None = None,
+    report: Callable[[SearchStatus], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> None:
-    """Add trials to ``study`` until it holds ``trials`` completed ones, counted over every worker
-    that shares it (each running this loop).
+    """Add trials to ``study`` until it holds ``trials`` distinct scored configurations (or the
+    whole space), counted over every worker that shares it (each running this loop).
 
-    A configuration already scored in the study reuses the stored values; one that an earlier
-    trial of another worker is scoring is waited for, then reused. A candidate that fails is stored
-    as a failed trial with its reason (``fail_reason``) and not retried. On Ctrl-C the running
-    trial is marked failed ("interrupted") and KeyboardInterrupt propagates; completed trials stay
-    stored. ``stop`` is asked before each candidate: when it says True, the search stops the same
-    way.
+    A configuration already scored reuses the stored values; one that an earlier trial of another
+    worker is scoring is waited for, then reused. A candidate that fails is stored as a failed
+    trial with its reason (``fail_reason``) and not retried; one over the budget as pruned
+    (``prune_reason``). On Ctrl-C the running trial is marked failed ("interrupted") and
+    KeyboardInterrupt propagates; completed trials stay stored. ``stop`` is asked before each
+    candidate: when it says True, the search stops the same way. ``report`` gets a
+    :class:`SearchStatus` after each read of the study.
     """
-    failures = 0
-    while (trial := _claim(study, trials, stop)) is not None:
+    target = target_of(trials, space)
+    view = StudyView(study, settings.higher_is_better)
+    failures = idle = 0
+    while (trial := _claim(study, view, target, stop, report)) is not None:
         try:
             with heartbeat.beating(trial):
                 config = space.sample(trial)
                 text = space.describe(config)
                 trial.set_user_attr("config", text)
-                attrs = _stored_result(study, trial, text, stop) or evaluate(
-                    space,
-                    config,
-                    batch,
-                    num_classes,
-                    objective=settings.objective,
-                    bn=settings.bn,
-                    seed=settings.seed,
-                    device=device,
-                )
+                attrs = _reused(view, trial, text, stop)
+                if attrs is None:
+                    attrs = evaluate(
+                        space,
+                        config,
+                        batch,
+                        num_classes,
+                        objective=settings.objective,
+                        bn=settings.bn,
+                        seed=settings.seed,
+                        device=device,
+                        budget=settings.budget,
+                    )
+                if settings.budget:
+                    attrs[BUDGET_EXCESS] = settings.budget.excess(attrs)
                 for key, value in attrs.items():
                     trial.set_user_attr(key, value)
                 values = [float(attrs[settings.objective])] + (
@@ -260,8 +98,10 @@ def search(
                 )
                 study.tell(trial, values, skip_if_finished=True)
             failures = 0
-            if report:
-                report(progress(study, trials, settings, float(attrs["seconds"])))
+            idle = idle + 1 if REUSED_FROM in attrs else 0
+        except OverBudget as e:
+            _prune(study, trial, str(e), {**e.size, BUDGET_EXCESS: settings.budget.excess(e.size)})
+            idle += 1
         except CandidateFailed as e:
             _fail_quietly(study, trial, str(e))
             failures += 1
@@ -272,42 +112,46 @@ def search(
         except KeyboardInterrupt:
             _fail_quietly(study, trial, "interrupted")
             raise
+        if idle >= MAX_IDLE_IN_A_ROW:
+            _exhausted(view, settings, target)
 
 
-def progress(study: optuna.Study, trials: int, settings: Settings, last_seconds: float = 0.0) -> Progress:
-    """Where the search of ``study`` for ``trials`` completed trials stands, over all its workers."""
-    lower = OBJECTIVES[settings.objective] == "minimize"
-    done = completed_trials(study)
-    best: tuple[float, int] | None = None
-    for t in done:
-        value = t.values[0]
-        if not math.isnan(value) and (best is None or (value < best[0] if lower else value > best[0])):
-            best = value, t.number
-    return Progress(len(done), trials, *(best or (None, None)), last_seconds)
+def _claim(
+    study: optuna.Study,
+    view: StudyView,
+    target: int,
+    stop: Callable[[], bool] | None,
+    report: Callable[[SearchStatus], None] | None,
+) -> optuna.Trial | None:
+    """The next trial for this worker to run, or None once the study holds ``target`` distinct
+    scored configurations.
 
-
-def _claim(study: optuna.Study, trials: int, stop: Callable[[], bool] | None) -> optuna.Trial | None:
-    """The next trial for this worker to run, or None once the study holds ``trials`` completed.
-
-    Complete, running and waiting trials (a dead worker's, queued for retry) count towards
-    ``trials``; while they make up ``trials``, this worker waits, as a running one may still fail.
-    A trial asked for just after another worker took the last place (more than ``trials`` live
-    trials precede it) is failed as surplus, so no more than ``trials`` ever complete.
+    Scored, running and waiting trials (a dead worker's, queued for retry) count toward
+    ``target``; while they make up ``target``, this worker waits, as a running one may yet fail
+    or turn out to be a reuse. A trial asked for just after another worker took the last place
+    (``target`` or more pending trials precede it) is failed as surplus, so no more than
+    ``target`` configurations are ever scored.
     """
     while True:
         if stop is not None and stop():
             raise KeyboardInterrupt
-        heartbeat.fail_abandoned(study)
-        live = study.get_trials(deepcopy=False, states=LIVE)
-        if sum(t.state == COMPLETE for t in live) >= trials:
+        heartbeat.fail_stale(study)
+        view.refresh()
+        for number in view.abandoned(time.monotonic()):
+            heartbeat.fail_unlabelled(study, number)
+        if report is not None:
+            report(view.status(target))
+        if view.scored() >= target:
             return None
-        if len(live) < trials or any(t.state == WAITING for t in live):
-            with warnings.catch_warnings():  # heartbeats are recorded by ``heartbeat.beating``
+        if view.pending() < target or view.waiting():
+            with warnings.catch_warnings():  # our loop beats itself (see ntknas.heartbeat)
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
                 trial = study.ask()
             try:
-                ahead = sum(t.number < trial.number for t in study.get_trials(deepcopy=False, states=LIVE))
-                if ahead < trials:
+                # Trials numbered after the last read were asked for meanwhile by other workers:
+                # count them as pending.
+                ahead = view.pending(below=trial.number) + max(0, trial.number - len(view.trials))
+                if ahead < target:
                     return trial
                 _fail_quietly(study, trial, SURPLUS)
             except KeyboardInterrupt:
@@ -316,33 +160,55 @@ def _claim(study: optuna.Study, trials: int, stop: Callable[[], bool] | None) ->
         time.sleep(POLL_SECONDS)
 
 
-def _stored_result(
-    study: optuna.Study, trial: optuna.Trial, text: str, stop: Callable[[], bool] | None
+def _reused(
+    view: StudyView, trial: optuna.Trial, text: str, stop: Callable[[], bool] | None
 ) -> dict[str, object] | None:
     """The attributes stored for configuration ``text``, for ``trial`` to reuse; None when it is
-    to be scored here. While an earlier trial of another worker is scoring ``text``, waits for it."""
+    to be scored here. While an earlier trial of another worker is scoring ``text``, waits for it.
+
+    The view is read again only when other workers may have asked for trials since the last read
+    (``trial`` is not the next trial after it), so a lone worker reads the study once per pass.
+    """
+    if trial.number != len(view.trials):
+        view.refresh()
     while True:
-        twins = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(COMPLETE, RUNNING))
-            if t.user_attrs.get("config") == text and t.number != trial.number
-        ]
-        done = [t for t in twins if t.state == COMPLETE]
-        if done:
-            kept = {k: v for k, v in done[0].user_attrs.items() if k != heartbeat.WORKER}
-            return {**kept, "reused_from": kept.get("reused_from", done[0].number)}
-        if not any(t.number < trial.number for t in twins):
+        source = view.scorer_of(text, trial.number)
+        if source is None:
             return None
+        if source.state == COMPLETE:
+            kept = {k: v for k, v in source.user_attrs.items() if k not in (heartbeat.WORKER, REUSED_FROM)}
+            return {**kept, REUSED_FROM: source.number}
         if stop is not None and stop():
             raise KeyboardInterrupt
         time.sleep(POLL_SECONDS)
-        heartbeat.fail_abandoned(study)
+        heartbeat.fail_stale(view.study)
+        view.refresh()
+
+
+def _exhausted(view: StudyView, settings: Settings, target: int) -> None:
+    """Raise SearchExhausted: the last proposals were all reused or over budget."""
+    scored = view.scored()
+    over = f" or over budget ({settings.budget.describe()})" if settings.budget else ""
+    raise SearchExhausted(
+        f"stopped after {MAX_IDLE_IN_A_ROW} proposals in a row that were already scored{over}: "
+        f"the study holds {scored} distinct scored configuration(s) of the {target} asked for; "
+        + ("raise the budget, or " if settings.budget else "")
+        + "try another --sampler or --seed"
+    )
+
+
+def _prune(study: optuna.Study, trial: optuna.Trial, reason: str, attrs: dict[str, object]) -> None:
+    """Store ``trial`` as pruned with its reason and size (it is not retried, and does not count)."""
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    trial.set_user_attr(PRUNE_REASON, reason)
+    study.tell(trial, state=PRUNED, skip_if_finished=True)
 
 
 def _fail_quietly(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     """Mark a trial failed, unless it was already told (the interrupt came after ``tell``)."""
     try:
         trial.set_user_attr("fail_reason", reason)
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        study.tell(trial, state=FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass

@@ -1,4 +1,9 @@
-"""A study's results as rows, and those rows as a rich table, CSV or JSON."""
+"""A study's results as rows, and rows as a rich table, CSV or JSON: one format per column.
+
+Integer columns (trial numbers, parameter and FLOP counts, epochs, reuses) are integers in every
+output (in tables with thousands separators); the others are floats, at full precision in CSV and
+JSON and to 4 significant digits in tables. JSON is strict: non-finite numbers become ``null``.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +11,64 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable
 
 import optuna
 from rich.table import Table
 
 from ntknas.errors import UserError
-from ntknas.metrics import SPECTRUM
-from ntknas.search import OBJECTIVES, completed_trials
+from ntknas.metric_catalog import METRICS, SPECTRUM, direction_words
+from ntknas.study_view import REUSED_FROM
 
 MEASURES = ("params", "flops", "seconds")
-# What `ntknas verify` stores on a trial: accuracies in %, epochs trained, training seconds.
+# What `ntknas verify` stores for a trial: accuracies in %, epochs trained, training seconds;
+# and whether each is better higher.
 VERIFIED = {
-    "verified_test_acc": "maximize",
-    "verified_train_acc": "maximize",
-    "verified_epochs": "maximize",
-    "verified_seconds": "minimize",
+    "verified_test_acc": True,
+    "verified_train_acc": True,
+    "verified_epochs": True,
+    "verified_seconds": False,
 }
-# Which way each sortable column is better (params and FLOPs: smaller first); ``trial`` by number.
-ORDER = {**OBJECTIVES, **dict.fromkeys(MEASURES, "minimize"), **VERIFIED, "trial": "minimize"}
+# Which way each sortable column is better (params, FLOPs and seconds: smaller first).
+HIGHER_IS_BETTER = {
+    **{name: m.higher_is_better for name, m in METRICS.items()},
+    **dict.fromkeys(MEASURES, False),
+    **VERIFIED,
+    "trial": False,
+}
+INTEGER_COLUMNS = frozenset({"trial", "params", "flops", "verified_epochs", "reuses", "batch_size"})
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
-    """One row per completed trial: trial number, configuration, every stored metric."""
-    rows = []
-    for t in completed_trials(study):
-        row: dict[str, object] = {"trial": t.number, "config": t.user_attrs.get("config", "")}
-        for key in ORDER:
-            if key in t.user_attrs:
+    """One row per distinct configuration scored: the trial that scored it, every stored metric,
+    and ``reuses``, the number of later trials that reused its values."""
+    rows: dict[str, dict[str, object]] = {}
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        config = str(t.user_attrs.get("config", ""))
+        if config in rows:
+            rows[config]["reuses"] = int(rows[config]["reuses"]) + 1
+            continue
+        row: dict[str, object] = {"trial": t.number, "config": config, "reuses": 0}
+        for key in HIGHER_IS_BETTER:
+            if key in t.user_attrs and key != "trial":
                 row[key] = t.user_attrs[key]
-        rows.append(row)
-    return rows
+        rows[config] = row
+    return list(rows.values())
+
+
+def reused_count(study: optuna.Study) -> int:
+    """Completed trials that reused another trial's values."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return sum(REUSED_FROM in t.user_attrs for t in done)
 
 
 def columns_for(objective: str, compact: bool = False, verified: bool = False) -> list[str]:
     """Columns in display order: the objective, then (unless ``compact``) the spectrum scores,
-    the measures, and with ``verified`` the verification results (only the test accuracy when
-    ``compact``)."""
+    the measures, reuses, and with ``verified`` the verification results (only the test accuracy
+    when ``compact``)."""
     others = [] if compact else [s for s in SPECTRUM if s != objective]
     checked = [] if not verified else ["verified_test_acc"] if compact else list(VERIFIED)
-    return ["trial", "config", objective, *others, *MEASURES, *checked]
+    return ["trial", "config", objective, *others, *MEASURES, "reuses", *checked]
 
 
 def has_verified(rows: list[dict[str, object]]) -> bool:
@@ -54,9 +78,9 @@ def has_verified(rows: list[dict[str, object]]) -> bool:
 
 def sort_rows(rows: list[dict[str, object]], by: str) -> list[dict[str, object]]:
     """Rows best first by column ``by``; missing and NaN values last."""
-    if by not in ORDER:
-        raise UserError(f"cannot sort by {by!r}; choose one of: {', '.join(ORDER)}")
-    sign = 1 if ORDER[by] == "minimize" else -1
+    if by not in HIGHER_IS_BETTER:
+        raise UserError(f"cannot sort by {by!r}; choose one of: {', '.join(HIGHER_IS_BETTER)}")
+    sign = -1 if HIGHER_IS_BETTER[by] else 1
 
     def key(row: dict[str, object]) -> tuple[int, float]:
         value = row.get(by)
@@ -67,13 +91,22 @@ def sort_rows(rows: list[dict[str, object]], by: str) -> list[dict[str, object]]
     return sorted(rows, key=key)
 
 
-def _cell(column: str, value: object) -> str:
+def typed(column: str, value: object) -> object:
+    """``value`` in its column's type: integer columns as int, other numbers as float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if column in INTEGER_COLUMNS and math.isfinite(value) and value == int(value):
+        return int(value)
+    return float(value)
+
+
+def cell(column: str, value: object) -> str:
+    """A table cell: integers with thousands separators, floats to 4 significant digits."""
+    value = typed(column, value)
     if value is None:
         return ""
-    if column == "params":
-        return f"{value / 1e6:.3f}M"
-    if column == "flops":
-        return f"{value / 1e6:.1f}M"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -85,23 +118,95 @@ def render(rows: list[dict[str, object]], columns: list[str], title: str) -> Tab
     for column in columns:
         table.add_column(column, justify="left" if column == "config" else "right", overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(c, row.get(c)) for c in columns))
+        table.add_row(*(cell(c, row.get(c)) for c in columns))
     return table
 
 
+def key_values(title: str, values: dict[str, object]) -> Table:
+    """A two-column table of named values (one network's scores, say)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    table.add_column("value", justify="right", overflow="fold")
+    for key, value in values.items():
+        table.add_row(key, cell(key, value))
+    return table
+
+
+def listing(title: str, columns: Iterable[str], rows: Iterable[Iterable[object]]) -> Table:
+    """A plain table: ``columns`` headers and rows of already formatted cells."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(c) for c in row))
+    return table
+
+
+def direction_note(objective: str) -> str:
+    """``"ntk_score: higher is better"``."""
+    return f"{objective}: {direction_words(METRICS[objective].higher_is_better)}"
+
+
 def to_csv(rows: list[dict[str, object]], columns: list[str]) -> str:
-    """CSV with a header line; non-finite numbers as ``inf``/``nan``."""
+    """CSV with a header line; integer columns as integers, non-finite numbers as ``inf``/``nan``."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({c: typed(c, row.get(c)) for c in columns} for row in rows)
     return buffer.getvalue()
 
 
 def to_json(rows: list[dict[str, object]], columns: list[str]) -> str:
-    """A JSON list of objects; non-finite numbers become null (strict JSON)."""
+    """A JSON list of objects, integer columns as integers; strict JSON (non-finite → null)."""
+    return dumps([{c: typed(c, row.get(c)) for c in columns} for row in rows], indent=2)
 
-    def clean(value: object) -> object:
-        return None if isinstance(value, float) and not math.isfinite(value) else value
 
-    return json.dumps([{c: clean(row.get(c)) for c in columns} for row in rows], indent=2)
+def dumps(value: object, **kwargs) -> str:
+    """Strict JSON: non-finite floats anywhere in ``value`` become ``null``."""
+    return json.dumps(finite_or_null(value), allow_nan=False, **kwargs)
+
+
+def finite_or_null(value: object) -> object:
+    """``value`` with every non-finite float, at any depth, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
+def benchmark_table(report: dict) -> Table:
+    """The ranking table of ``ntknas benchmark``'s report (``ntknas.benchmark.report``)."""
+    title = (
+        f"Ranking quality on {report['n']} architectures (N={report['batch_size']}, bn={report['bn']}, "
+        f"{report['repeats']} repeat(s), {report['seconds_per_architecture']:.2f} s per architecture)"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("score", "orientation", "Kendall τ", "Spearman ρ"):
+        table.add_column(column, justify="left" if column in ("score", "orientation") else "right")
+
+    def tau(item: tuple[str, dict]) -> float:
+        value = item[1]["kendall_tau"]
+        return -2.0 if value is None or math.isnan(value) else value
+
+    for name, row in sorted(report["scores"].items(), key=tau, reverse=True):
+        marker = " (default)" if name == report["default_score"] else ""
+        orientation = "higher is better" if METRICS[name].higher_is_better else "negated: lower is better"
+        cells = [
+            "n/a" if row[k] is None or math.isnan(row[k]) else f"{row[k]:+.3f}"
+            for k in ("kendall_tau", "spearman_rho")
+        ]
+        table.add_row(name + marker, orientation, *cells)
+    return table
+
+
+def search_line(report: dict) -> str:
+    """One line on ``ntknas benchmark --search``'s simulated searches."""
+    s = report["search"]
+    return (
+        f"Search: best of {s['k']} random architectures by {report['default_score']}, {s['runs']} runs: "
+        f"{s['mean_acc']:.2f} ± {s['std_acc']:.2f} % (random pick {s['random_mean_acc']:.2f} %, "
+        f"best of the draw {s['optimum_mean_acc']:.2f} %)"
+    )

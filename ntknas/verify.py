@@ -21,15 +21,16 @@ from pathlib import Path
 import optuna
 import torch
 import torch.nn.functional as F
-from numpy.typing import ArrayLike
 from optuna.storages._rdb.models import TrialUserAttributeModel
 from torch import nn
 
 import search_spaces
-from ntknas import data, rebuild, tables
+from ntknas import data, tables
+from ntknas.candidates import seeded_model
 from ntknas.errors import UserError
-from ntknas.ranking import kendall_tau, oriented
-from ntknas.search import OBJECTIVES, derive_seed, seeded_model
+from ntknas.recipe import Recipe
+from ntknas.seeds import derive_seed
+from ntknas.settings import Settings
 from ntknas.storage import open_storage
 
 CHECKPOINTS = Path("results") / "checkpoints"
@@ -38,15 +39,6 @@ WEIGHT_DECAY = 5e-4
 PADDING = 4
 EVAL_BATCH = 256
 TRAINED, DIVERGED, SKIPPED = "trained", "diverged", "skipped"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How picks are trained; a pick verified or checkpointed with another recipe is retrained."""
-
-    epochs: int
-    batch_size: int = 128
-    lr: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -110,7 +102,7 @@ def load_splits(source: str, root: str | None) -> Splits:
 
 def ranked_picks(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The completed trials best first by the study's objective, one per configuration."""
-    objective = rebuild.study_settings(study).objective
+    objective = Settings.load(study).objective
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     picks: dict[str, optuna.trial.FrozenTrial] = {}
     for row in tables.sort_rows(tables.trial_rows(study), objective):
@@ -156,7 +148,7 @@ def verify(
     attributes on its trial as soon as it is done; picks already verified with this recipe and
     data are skipped. Each network is initialised as the search initialised it.
     ``report(trial number, step)`` follows every minibatch."""
-    settings = rebuild.study_settings(study)
+    settings = Settings.load(study)
     space = search_spaces.get(settings.space)
     backend = open_storage(storage_url)
     outcomes = []
@@ -167,7 +159,8 @@ def verify(
             attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("verified_")}
             outcomes.append(Outcome(trial.number, text, score, SKIPPED, attrs))
             continue
-        model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed)
+        image = tuple(splits.train_pixels.shape[1:])
+        model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed, image)
         attrs = train(
             model,
             splits,
@@ -276,12 +269,6 @@ def accuracy(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, devic
         logits = model(data.normalise(pixels[idx]).to(device))
         correct += int((logits.argmax(1).cpu() == labels[idx]).sum())
     return 100 * correct / len(labels)
-
-
-def tau(score: ArrayLike, test_acc: ArrayLike, objective: str) -> float:
-    """Kendall τ between search scores of ``objective`` (oriented so higher is better) and
-    verified test accuracies; a diverged pick (NaN accuracy) ranks last. NaN for fewer than two."""
-    return kendall_tau(oriented(score, OBJECTIVES[objective] == "maximize"), oriented(test_acc, True))
 
 
 def _train_epoch(

@@ -1,11 +1,10 @@
 """Many local workers on one study: processes of their own, each running the search loop against
-the same storage with its share of the CPU threads, supervised until they all end."""
+the same storage with its share of the CPU threads (or its GPU), supervised until they all end."""
 
 from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
-import os
 import signal
 import sys
 from collections.abc import Callable
@@ -15,11 +14,13 @@ import torch
 
 import search_spaces
 from ntknas.errors import UserError, first_line
-from ntknas.search import Settings, open_study, search
+from ntknas.search import search
+from ntknas.settings import Settings
+from ntknas.studies import open_study
 
 STOPPED = 130  # exit code of a worker stopped on request
 FAILED = 2  # exit code of a worker that met an error; its message goes to the supervisor
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,20 @@ class Ended:
         return f"{who} exited with code {self.exit_code}"
 
 
-def threads_per_worker(workers: int) -> int:
-    """The machine's cores shared out among ``workers`` processes, at least one thread each."""
-    return max(1, (os.cpu_count() or 1) // workers)
+def device_of(worker: int, device: str) -> str:
+    """Where worker ``worker`` computes: on ``cuda`` with G GPUs, ``cuda:(worker mod G)``; any
+    other device (``cpu``, ``cuda:K``) as given."""
+    if device != "cuda":
+        return device
+    return f"cuda:{worker % max(1, torch.cuda.device_count())}"
 
 
-def run(job: Job, workers: int, stop: Callable[[], bool], poll: Callable[[], None]) -> list[Ended]:
+def run(
+    job: Job, workers: int, threads: int, stop: Callable[[], bool], poll: Callable[[], None]
+) -> list[Ended]:
     """Run ``job`` in ``workers`` new processes and wait until all of them have ended.
 
+    Each worker runs torch with ``threads`` threads, on the device :func:`device_of` gives it.
     ``poll`` is called about every ``POLL_SECONDS`` (to show progress). Once ``stop()`` says True,
     each worker finishes its candidate and stops. A KeyboardInterrupt meanwhile (a second Ctrl-C)
     stops them at once, their running trials marked failed ("interrupted"), and propagates.
@@ -75,7 +82,6 @@ def run(job: Job, workers: int, stop: Callable[[], bool], poll: Callable[[], Non
     context = multiprocessing.get_context("spawn")
     stopping = context.Event()
     errors = context.SimpleQueue()
-    threads = threads_per_worker(workers)
     processes = [
         context.Process(target=_work, args=(job, threads, i, stopping, errors), name=f"ntknas-worker-{i}")
         for i in range(workers)
@@ -130,9 +136,8 @@ def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
     try:
         study = open_study(job.study, job.storage, job.settings, job.sampler, job.heartbeat)
         space = search_spaces.get(job.settings.space)
-        search(
-            study, space, job.batch, job.classes, job.settings, job.trials, job.device, stop=stopping.is_set
-        )
+        device = device_of(index, job.device)
+        search(study, space, job.batch, job.classes, job.settings, job.trials, device, stop=stopping.is_set)
     except KeyboardInterrupt:
         sys.exit(STOPPED)
     except Exception as e:  # whatever ends this worker, the supervisor reports it in one line

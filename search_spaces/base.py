@@ -1,12 +1,18 @@
-"""What every search space provides."""
+"""What every search space provides.
+
+A space is cheap to import: it describes, samples and parses configurations without torch, and
+imports its networks' module only in :meth:`SearchSpace.build`. So listing spaces, parsing
+configurations and reading studies never pay for importing torch.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-from torch import nn
+if TYPE_CHECKING:
+    import optuna
+    from torch import nn
 
 Config = Any  # each space's own immutable, hashable configuration type
 
@@ -27,8 +33,11 @@ class SearchSpace(ABC):
         """A configuration chosen with the trial's ``suggest_*`` calls."""
 
     @abstractmethod
-    def build(self, config: Config, num_classes: int = 10) -> nn.Module:
-        """A freshly initialised network (uses the global torch RNG) with ``num_classes`` outputs."""
+    def build(
+        self, config: Config, num_classes: int = 10, channels: int = 3, image_size: int = 32
+    ) -> nn.Module:
+        """A freshly initialised network (uses the global torch RNG) for inputs of ``channels`` ×
+        ``image_size`` × ``image_size`` pixels, with ``num_classes`` outputs."""
 
     @abstractmethod
     def describe(self, config: Config) -> str:

@@ -1,124 +1,24 @@
 """NAS-Bench-201 (Dong & Yang, ICLR 2020): the exact cell topology space, so that published
-accuracies apply to the networks built here.
+accuracies apply to the networks built here (``search_spaces.nb201_net``).
 
-Stem 3×3 conv (16 channels) + BN; three stages of 5 cells (C = 16, 32, 64) joined by residual
-reduction blocks; a 4-node cell whose 6 edges each carry one of 5 operations, convolutions in
-ReLU-Conv-BN order; BN + ReLU, global average pooling, linear classifier. Module structure and
-parameter counts follow the benchmark's ``TinyNetwork``/``InferCell``.
+A cell has 4 nodes and 6 edges, each carrying one of 5 operations; a configuration is the
+benchmark's arch string, e.g. ``|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|...|``.
 """
 
 from __future__ import annotations
 
-import optuna
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING
 
 from search_spaces.base import ConfigError, SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+    from torch import nn
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to node, from node), arch-string order
 Cell = tuple[str, str, str, str, str, str]  # the op on each edge, in EDGES order
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-
-
-class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
-
-
-class Zero(nn.Module):
-    """The ``none`` operation. Cells leave it out of their sums (adding zero changes nothing)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.zeros_like(x)
-
-
-class AvgPool(nn.Module):
-    """The benchmark's ``avg_pool_3x3``: 3×3 average, stride 1, padding left out of the count
-    (``nn.AvgPool2d(3, 1, 1, count_include_pad=False)``).
-
-    Computed as a depthwise 3×3 box sum divided by the number of real pixels under the window:
-    the same function, eight times faster than ``avg_pool2d`` forward and backward on CPUs.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c, h, w = x.shape[1:]
-        box = x.new_ones(c, 1, 3, 3)
-        counts = F.conv2d(x.new_ones(1, 1, h, w), box[:1], padding=1)
-        return F.conv2d(x, box, padding=1, groups=c) / counts
-
-
-def make_op(name: str, channels: int) -> nn.Module:
-    """One cell operation on ``channels`` channels (cells keep their size: stride 1)."""
-    if name == "none":
-        return Zero()
-    if name == "skip_connect":
-        return nn.Identity()
-    if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, 0)
-    if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, 1)
-    return AvgPool()
-
-
-class InferCell(nn.Module):
-    """Node j sums the operations on its incoming edges; the cell outputs node 3."""
-
-    def __init__(self, cell: Cell, channels: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(make_op(op, channels) for op in cell)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for target in (1, 2, 3):
-            terms = [
-                self.layers[e](nodes[src])
-                for e, (to, src) in enumerate(EDGES)
-                if to == target and not isinstance(self.layers[e], Zero)
-            ]
-            nodes.append(sum(terms) if terms else torch.zeros_like(x))
-        return nodes[3]
-
-
-class ResNetBasicblock(nn.Module):
-    """The benchmark's reduction block: two ReLU-Conv-BN, average-pool + 1×1 conv shortcut."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
-        self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0), nn.Conv2d(c_in, c_out, 1, bias=False)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.downsample(x) + self.conv_b(self.conv_a(x))
-
-
-class TinyNetwork(nn.Module):
-    def __init__(self, cell: Cell, num_classes: int, channels: int = 16, cells_per_stage: int = 5) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
-        layers: list[nn.Module] = []
-        c = channels
-        for stage in range(3):
-            if stage:
-                layers.append(ResNetBasicblock(c, 2 * c))
-                c *= 2
-            layers.extend(InferCell(cell, c) for _ in range(cells_per_stage))
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(self.global_pooling(x).flatten(1))
 
 
 class NB201(SearchSpace):
@@ -129,8 +29,12 @@ class NB201(SearchSpace):
     def sample(self, trial: optuna.Trial) -> Cell:
         return tuple(trial.suggest_categorical(f"edge_{to}_{src}", OPS) for to, src in EDGES)
 
-    def build(self, config: Cell, num_classes: int = 10) -> nn.Module:
-        return TinyNetwork(config, num_classes)
+    def build(
+        self, config: Cell, num_classes: int = 10, channels: int = 3, image_size: int = 32
+    ) -> nn.Module:
+        from search_spaces.nb201_net import TinyNetwork
+
+        return TinyNetwork(config, num_classes, channels)
 
     def describe(self, config: Cell) -> str:
         nodes = []

@@ -1,4 +1,5 @@
-"""CIFAR-style ResNets assembled from torchvision's ``BasicBlock`` and ``Bottleneck``.
+"""CIFAR-style ResNets assembled from torchvision's ``BasicBlock`` and ``Bottleneck``
+(``search_spaces.resnet_net``).
 
 A configuration chooses the block type, 3 or 4 stages of 1–4 blocks each, the base width, how
 the width grows from stage to stage, and the stem. Stage i has width ``base · growth^i``
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-
-import optuna
-import torch
-from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
+from typing import TYPE_CHECKING
 
 from search_spaces.base import ConfigError, SearchSpace
 
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+if TYPE_CHECKING:
+    import optuna
+    from torch import nn
+
+BLOCKS = ("basic", "bottleneck")
 STAGES = (3, 4)
 DEPTHS = (1, 2, 3, 4)
 WIDTHS = (16, 32, 48, 64)
@@ -39,56 +40,6 @@ class ResNetConfig:
         return [max(8, round(self.width * self.growth**i / 8) * 8) for i in range(len(self.blocks))]
 
 
-def _stem(kind: str, width: int) -> nn.Sequential:
-    def conv_bn(c_in: int, c_out: int, kernel: int, stride: int) -> list[nn.Module]:
-        return [
-            nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(True),
-        ]
-
-    if kind == "cifar":
-        return nn.Sequential(*conv_bn(3, width, 3, 1))
-    if kind == "deep":
-        return nn.Sequential(
-            *conv_bn(3, width // 2, 3, 1),
-            *conv_bn(width // 2, width // 2, 3, 1),
-            *conv_bn(width // 2, width, 3, 1),
-        )
-    return nn.Sequential(*conv_bn(3, width, 7, 2), nn.MaxPool2d(3, 2, 1))
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, config: ResNetConfig, num_classes: int) -> None:
-        super().__init__()
-        block = BLOCKS[config.block]
-        widths = config.stage_widths()
-        self.stem = _stem(config.stem, widths[0])
-        stages, channels = [], widths[0]
-        for i, (depth, width) in enumerate(zip(config.blocks, widths, strict=True)):
-            stride = 1 if i == 0 else 2
-            out = width * block.expansion
-            shortcut = None
-            if stride != 1 or channels != out:
-                shortcut = nn.Sequential(nn.Conv2d(channels, out, 1, stride, bias=False), nn.BatchNorm2d(out))
-            layers = [block(channels, width, stride, shortcut)]
-            layers += [block(out, width) for _ in range(depth - 1)]
-            stages.append(nn.Sequential(*layers))
-            channels = out
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels, num_classes)
-        for m in self.modules():  # torchvision's ResNet initialisation
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pool(self.stages(self.stem(x))).flatten(1))
-
-
 class ResNetSpace(SearchSpace):
     name = "resnet"
     summary = "CIFAR ResNets: basic/bottleneck blocks, 3-4 stages of 1-4 blocks, widths, stems"
@@ -97,15 +48,19 @@ class ResNetSpace(SearchSpace):
     def sample(self, trial: optuna.Trial) -> ResNetConfig:
         stages = trial.suggest_categorical("stages", STAGES)
         return ResNetConfig(
-            block=trial.suggest_categorical("block", tuple(BLOCKS)),
+            block=trial.suggest_categorical("block", BLOCKS),
             blocks=tuple(trial.suggest_categorical(f"blocks{i + 1}", DEPTHS) for i in range(stages)),
             width=trial.suggest_categorical("width", WIDTHS),
             growth=trial.suggest_categorical("growth", GROWTHS),
             stem=trial.suggest_categorical("stem", STEMS),
         )
 
-    def build(self, config: ResNetConfig, num_classes: int = 10) -> nn.Module:
-        return CifarResNet(config, num_classes)
+    def build(
+        self, config: ResNetConfig, num_classes: int = 10, channels: int = 3, image_size: int = 32
+    ) -> nn.Module:
+        from search_spaces.resnet_net import CifarResNet
+
+        return CifarResNet(config, num_classes, channels)
 
     def describe(self, config: ResNetConfig) -> str:
         blocks = "-".join(map(str, config.blocks))
@@ -130,7 +85,7 @@ class ResNetSpace(SearchSpace):
                 f"malformed resnet config {text!r}: blocks, width and growth must be numbers"
             ) from None
         checks = [
-            ("block", fields["block"], tuple(BLOCKS)),
+            ("block", fields["block"], BLOCKS),
             ("stages", len(blocks), STAGES),
             ("width", width, WIDTHS),
             ("growth", growth, GROWTHS),

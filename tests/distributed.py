@@ -166,17 +166,21 @@ def _running(storage: str, study: str, label: str) -> list[optuna.trial.FrozenTr
 def audit(study: optuna.Study, trials: int) -> list[str]:
     """What is wrong with ``study`` after a search for ``trials`` trials ended (empty: nothing).
 
-    It must hold exactly ``trials`` completed trials and none running or waiting; trial numbers
-    run without gaps; no configuration is scored twice (a repeat reuses the stored values of a
-    completed trial of the same configuration); and every failed trial carries its reason, or was
-    failed for missed heartbeats and its configuration completed by a retry.
+    It must hold exactly ``trials`` distinct scored configurations (completed trials that did
+    not reuse another's values) and no trial running or waiting; trial numbers run without gaps;
+    no configuration is scored twice (a repeat reuses the stored values of a completed trial of the
+    same configuration); and every failed trial carries its reason, or was failed for missed
+    heartbeats and its configuration completed by a retry.
     """
     everything = study.get_trials()
     by_number = {t.number: t for t in everything}
     states = collections.Counter(t.state for t in everything)
     problems = []
-    if states[optuna.trial.TrialState.COMPLETE] != trials:
-        problems.append(f"{states[optuna.trial.TrialState.COMPLETE]} completed trials, not {trials}")
+    distinct = sum(
+        t.state == optuna.trial.TrialState.COMPLETE and "reused_from" not in t.user_attrs for t in everything
+    )
+    if distinct != trials:
+        problems.append(f"{distinct} distinct scored configurations, not {trials}")
     left = states[optuna.trial.TrialState.RUNNING] + states[optuna.trial.TrialState.WAITING]
     if left:
         problems.append(f"{left} trials left running or waiting")

@@ -5,7 +5,6 @@ a driver's wording)."""
 import re
 import shlex
 import shutil
-import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,8 +19,10 @@ from torch import nn
 from typer.testing import CliRunner
 
 from ntknas import cli, verify
-from ntknas.search import open_study, search
+from ntknas.cli.common import StopRequest
+from ntknas.search import search
 from ntknas.storage import default_url, mask
+from ntknas.studies import open_study
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 runner = CliRunner()
@@ -39,7 +40,7 @@ ROWS = [
     Row(
         "unknown search space",
         "ntknas search --space darts",
-        "unknown search space 'darts'; known spaces: nb201, resnet",
+        "unknown search space 'darts'; known spaces: nb201, resnet, or package.module:Class",
     ),
     Row(
         "unknown sampler",
@@ -56,7 +57,11 @@ ROWS = [
         "ntknas search --bn frozen",
         "unknown --bn 'frozen'; choose one of: eval, batch, train",
     ),
-    Row("unknown device", "ntknas search --device tpu", "unknown --device 'tpu'; use auto, cpu or cuda"),
+    Row(
+        "unknown device",
+        "ntknas search --device tpu",
+        "unknown --device 'tpu'; use auto, cpu, cuda or cuda:K",
+    ),
     Row(
         "CUDA without a GPU",
         "ntknas search --device cuda",
@@ -86,7 +91,7 @@ ROWS = [
     Row(
         "nothing to score",
         "ntknas score --space nb201",
-        "give either --space with --arch (or --config), or --model",
+        "give either --space with --arch, or --model",
     ),
     Row(
         "unknown torchvision model",
@@ -203,7 +208,7 @@ ROWS = [
     Row(
         "interrupted run",
         "Ctrl-C during ntknas search --space nb201 --batch-size 8 --trials 5",
-        "interrupted: 2 of 5 trials are complete in study 'nb201' (sqlite:///results/ntknas.db); "
+        "interrupted: 2 of 5 configurations are scored in study 'nb201' (sqlite:///results/ntknas.db); "
         "run the same command to resume",
         "exit 130",
     ),
@@ -299,8 +304,8 @@ def failing_search(fails) -> list:
     one that ``fails`` (a function making a model bad), then one more good trial."""
 
     class Space(Widths):
-        def build(self, config, num_classes=10):
-            net = super().build(config, num_classes)
+        def build(self, config, num_classes=10, channels=3, image_size=32):
+            net = super().build(config, num_classes, channels, image_size)
             return fails(net) if self.built == 3 else net
 
     study = open_study("widths", default_url(), settings(), "random")
@@ -332,9 +337,7 @@ def test_a_model_without_parameters(workdir):
 
 
 def test_interrupted_run(workdir, monkeypatch):
-    interrupted = threading.Event()
-    interrupted.set()  # Ctrl-C before the first new candidate
-    monkeypatch.setattr(cli, "_graceful_interrupt", lambda: interrupted)
+    monkeypatch.setattr(StopRequest, "requested", lambda self: True)  # Ctrl-C before the first candidate
     row = KINDS["interrupted run"]
     before = stored_trials()
     result = runner.invoke(cli.app, shlex.split(row.example.removeprefix("Ctrl-C during "))[1:])

@@ -16,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ntknas.cli import app
+from ntknas.studies import scored_trials
 
 runner = CliRunner()
 ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -32,8 +33,7 @@ def workdir(tmp_path, monkeypatch):
 
 
 def completed(name, url="sqlite:///results/ntknas.db"):
-    study = optuna.load_study(study_name=name, storage=url)
-    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    return scored_trials(optuna.load_study(study_name=name, storage=url))
 
 
 def test_search_results_resume_on_nb201(workdir):
@@ -46,7 +46,7 @@ def test_search_results_resume_on_nb201(workdir):
     assert all(t.user_attrs["bn"] == "batch" and t.user_attrs["params"] > 0 for t in first)
 
     table = run("results", "--top", 3)
-    assert table.exit_code == 0 and "Top 3 of study 'nb201'" in table.stdout
+    assert table.exit_code == 0 and "Top 3 of 5 in study 'nb201' by ntk_score" in table.stdout
     rows = list(csv.DictReader(io.StringIO(run("results", "nb201", "--format", "csv").stdout)))
     assert len(rows) == 5 and {"trial", "config", "ntk_score", "condition_number", "params"} <= set(rows[0])
     best_first = [float(r["ntk_score"]) for r in rows]
@@ -143,7 +143,10 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing(workdir):
     write_images(workdir / "broken")
     (workdir / "broken" / "a" / "bad.png").write_text("not an image")
     cases = [
-        (["search", "--space", "darts"], "unknown search space 'darts'; known spaces: nb201, resnet"),
+        (
+            ["search", "--space", "darts"],
+            "unknown search space 'darts'; known spaces: nb201, resnet, or package.module:Class",
+        ),
         (["search", "--sampler", "cmaes"], "unknown --sampler 'cmaes'; choose one of: tpe, random, nsga2"),
         (
             ["search", "--objective", "accuracy"],
@@ -183,7 +186,7 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing(workdir):
             ],
             "unknown op 'skip' on edge 0→2 of the nb201 arch string",
         ),
-        (["score", "--space", "nb201"], "give either --space with --arch (or --config), or --model"),
+        (["score", "--space", "nb201"], "give either --space with --arch, or --model"),
         (["results", "nope"], "no study named 'nope'"),
         (["results", "--format", "xml"], "unknown --format 'xml'"),
         (["results", "--sort", "accuracy"], "cannot sort by 'accuracy'"),
@@ -228,7 +231,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir):
     study = optuna.load_study(study_name="nb201", storage="sqlite:///results/ntknas.db")
     states = [t.state for t in study.get_trials()]
     assert optuna.trial.TrialState.RUNNING not in states
-    done = states.count(optuna.trial.TrialState.COMPLETE)
+    done = len(scored_trials(study))
     assert done >= 2
     resumed = run("search", "--space", "nb201", "--trials", done + 1, "--batch-size", 8)
     assert resumed.exit_code == 0 and len(completed("nb201")) == done + 1

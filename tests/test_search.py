@@ -5,9 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from ntknas import search as search_module
-from ntknas.errors import UserError
-from ntknas.search import CandidateFailed, Settings, completed_trials, evaluate, open_study, search
+from ntknas import seeds
+from ntknas.candidates import evaluate
+from ntknas.errors import CandidateFailed, UserError
+from ntknas.search import search
+from ntknas.settings import Settings
+from ntknas.studies import completed_trials, open_study, scored_trials
 from search_spaces import SearchSpace
 
 
@@ -24,7 +27,7 @@ class Widths(SearchSpace):
     def sample(self, trial):
         return trial.suggest_categorical("width", self.choices)
 
-    def build(self, config, num_classes=10):
+    def build(self, config, num_classes=10, channels=3, image_size=32):
         self.built += 1
         if self.built == self.interrupt_at:
             raise KeyboardInterrupt
@@ -65,8 +68,8 @@ def test_search_stores_every_attribute(tmp_path):
     s = settings()
     study = new_study(tmp_path, s)
     search(study, Widths([4, 8, 16, 32, 64]), BATCH, 3, s, trials=4, device="cpu")
-    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(done) == 4
+    done = scored_trials(study)
+    assert len(done) == 4 and len({t.user_attrs["config"] for t in done}) == 4
     for t in done:
         a = t.user_attrs
         assert a["config"].startswith("width=") and a["bn"] == "batch"
@@ -76,31 +79,46 @@ def test_search_stores_every_attribute(tmp_path):
         assert a["seconds"] > 0 and a["effective_rank"] > 0
 
 
-def test_duplicates_reuse_stored_values(tmp_path):
+def test_reused_configurations_do_not_count_toward_the_trials(tmp_path):
     s = settings()
-    space = Widths([8])
+    space = Widths([8, 16])
     study = new_study(tmp_path, s)
-    search(study, space, BATCH, 3, s, trials=3, device="cpu")
-    assert space.built == 1
-    first, *rest = study.get_trials()
-    assert all(t.user_attrs["reused_from"] == first.number for t in rest)
-    assert all(t.values == first.values for t in rest)
+    search(study, space, BATCH, 3, s, trials=2, device="cpu")
+    assert space.built == 2  # each configuration scored once
+    scored = {t.user_attrs["config"]: t for t in scored_trials(study)}
+    reused = [t for t in completed_trials(study) if "reused_from" in t.user_attrs]
+    assert sorted(scored) == ["width=16", "width=8"] and reused  # seed 0 proposes a repeat
+    for t in reused:
+        source = study.trials[t.user_attrs["reused_from"]]
+        assert (
+            source is scored[t.user_attrs["config"]] or source.number == scored[t.user_attrs["config"]].number
+        )
+        assert t.values == source.values
+
+
+def test_trials_beyond_the_space_stop_at_the_whole_space(tmp_path):
+    s = settings()
+    space = Widths([4, 8, 16])
+    study = new_study(tmp_path, s)
+    search(study, space, BATCH, 3, s, trials=10, device="cpu")
+    scored = scored_trials(study)
+    assert sorted(t.user_attrs["config"] for t in scored) == ["width=16", "width=4", "width=8"]
 
 
 def test_failed_candidates_are_recorded_and_the_search_goes_on(tmp_path):
     s = settings()
     study = new_study(tmp_path, s)
-    search(study, Widths([4, 5, 6], bad={5}), BATCH, 3, s, trials=3, device="cpu")
+    search(study, Widths([4, 5, 6, 7], bad={5}), BATCH, 3, s, trials=3, device="cpu")
     failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
     assert failed and all(
         t.user_attrs["fail_reason"] == "RuntimeError: width 5 cannot be built" for t in failed
     )
-    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
+    assert len(scored_trials(study)) == 3
 
 
 def test_non_finite_outputs_fail_the_trial_with_the_reason():
     class Exploding(Widths):
-        def build(self, config, num_classes=10):
+        def build(self, config, num_classes=10, channels=3, image_size=32):
             net = super().build(config, num_classes)
             nn.init.constant_(net[1].weight, float("inf"))
             return net
@@ -120,7 +138,7 @@ def test_interrupt_keeps_completed_trials(tmp_path):
     study = new_study(tmp_path, s, sampler="tpe")
     with pytest.raises(KeyboardInterrupt):
         search(study, Widths(range(4, 100), interrupt_at=4), BATCH, 3, s, trials=50, device="cpu")
-    assert len(completed_trials(study)) == 3
+    assert len(scored_trials(study)) == 3
     states = [t.state for t in study.get_trials()]
     interrupted = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
     assert [t.user_attrs["fail_reason"] for t in interrupted] == ["interrupted"]
@@ -134,7 +152,7 @@ def test_resume_adds_trials_and_keeps_old_ones(tmp_path):
     before = [(t.number, t.values) for t in study.get_trials()]
     again = new_study(tmp_path, s)
     search(again, Widths(range(4, 40)), BATCH, 3, s, trials=5, device="cpu")
-    after = again.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    after = scored_trials(again)
     assert len(after) == 5 and [(t.number, t.values) for t in after[:3]] == before
 
 
@@ -147,8 +165,8 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_seeds_are_stable():
-    assert search_module.derive_seed(0, "width=4") == search_module.derive_seed(0, "width=4")
-    assert search_module.derive_seed(0, "width=4") != search_module.derive_seed(1, "width=4")
+    assert seeds.derive_seed(0, "width=4") == seeds.derive_seed(0, "width=4")
+    assert seeds.derive_seed(0, "width=4") != seeds.derive_seed(1, "width=4")
 
 
 def test_stop_request_ends_between_candidates(tmp_path):
@@ -163,7 +181,7 @@ def test_stop_request_ends_between_candidates(tmp_path):
             s,
             trials=50,
             device="cpu",
-            stop=lambda: len(completed_trials(study)) >= 2,
+            stop=lambda: len(scored_trials(study)) >= 2,
         )
-    assert len(completed_trials(study)) == 2
+    assert len(scored_trials(study)) == 2
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in study.get_trials())

@@ -11,6 +11,7 @@ from test_cli import run
 from tiny_study import CONFIGS, bundled_slice, make_study, write_image_folder
 
 from ntknas import verify
+from ntknas.ranking import tau_with_accuracy
 
 URL = "sqlite:///results/ntknas.db"
 ONE_EPOCH = verify.Recipe(epochs=1, batch_size=32)
@@ -151,10 +152,10 @@ def test_augment_crops_the_padded_image_and_flips_half():
 
 
 def test_kendall_tau_follows_the_objective_direction():
-    assert verify.tau([1, 2, 3], [10, 20, 30], "ntk_score") == 1
-    assert verify.tau([1, 2, 3], [10, 20, 30], "condition_number") == -1
-    assert verify.tau([1, 2, 3], [float("nan"), 20, 30], "ntk_score") == 1  # diverged ranks last
-    assert math.isnan(verify.tau([1], [10], "ntk_score"))
+    assert tau_with_accuracy([1, 2, 3], [10, 20, 30], True) == 1
+    assert tau_with_accuracy([1, 2, 3], [10, 20, 30], False) == -1
+    assert tau_with_accuracy([1, 2, 3], [float("nan"), 20, 30], True) == 1  # diverged ranks last
+    assert math.isnan(tau_with_accuracy([1], [10], True))
 
 
 def test_verify_and_search_on_the_command_line(workdir):
@@ -206,7 +207,7 @@ def test_bad_input_is_one_line_and_loses_nothing(workdir):
             "cannot verify the top 4: study 'tiny' holds 3 distinct completed trials; ask for 3 or fewer",
         ),
         (["verify", "tiny", "--epochs", "0"], "--epochs must be at least 1; got 0"),
-        (["verify", "tiny", "--lr", "0"], "--lr must be positive; got 0.0"),
+        (["verify", "tiny", "--lr", "0"], "--lr must be a positive, finite number; got 0.0"),
         (["verify", "tiny", "--top-k", "2", "--data", "flat"], "flat has no test/ folder"),
         (["verify", "tiny", "--top-k", "2", "--data", "missing"], "data path missing does not exist"),
         (["search", "--trials", "2", "--verify-top", "3"], "--verify-top 3 is more than --trials 2"),

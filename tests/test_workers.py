@@ -12,9 +12,13 @@ from test_search import BATCH, Widths, settings
 
 from ntknas import heartbeat, storage
 from ntknas import search as search_module
+from ntknas.candidates import evaluate
 from ntknas.errors import UserError
-from ntknas.search import evaluate, open_study, search
-from ntknas.workers import STOPPED, Ended, check, threads_per_worker
+from ntknas.search import search
+from ntknas.studies import open_study, scored_trials
+from ntknas.study_view import StudyView
+from ntknas.threads import threads_per_worker, usable_cpus
+from ntknas.workers import STOPPED, Ended, check
 
 COMPLETE, FAIL, RUNNING = (
     optuna.trial.TrialState.COMPLETE,
@@ -41,7 +45,7 @@ def test_a_silent_workers_trial_is_failed_and_its_configuration_retried(tmp_path
         trial.set_user_attr(heartbeat.WORKER, "elsewhere:1")
     time.sleep(storage.GRACE_BEATS * 1 + 1.5)  # heartbeats every second, and a margin
     survivor = handle(tmp_path)
-    heartbeat.fail_abandoned(survivor)
+    heartbeat.fail_stale(survivor)
     (queued,) = survivor.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert heartbeat.WORKER not in queued.user_attrs and queued.params == trial.params
     search(survivor, space, BATCH, 3, settings(), trials=2, device="cpu")
@@ -55,13 +59,13 @@ def test_a_silent_workers_trial_is_failed_and_its_configuration_retried(tmp_path
 
 def test_candidates_failed_on_purpose_are_not_retried(tmp_path):
     study = handle(tmp_path)
-    search(study, Widths([4, 5, 6], bad={5}), BATCH, 3, settings(), trials=4, device="cpu")
+    search(study, Widths([4, 5, 6, 7], bad={5}), BATCH, 3, settings(), trials=3, device="cpu")
     failed = study.get_trials(states=(FAIL,))
     assert failed and {t.user_attrs["fail_reason"] for t in failed} == {
         "RuntimeError: width 5 cannot be built"
     }
     assert not any("failed_trial" in t.system_attrs for t in study.get_trials())
-    assert distributed.audit(study, 4) == []
+    assert distributed.audit(study, 3) == []
 
 
 def test_a_configuration_scored_elsewhere_is_waited_for_then_reused(tmp_path):
@@ -77,13 +81,24 @@ def test_a_configuration_scored_elsewhere_is_waited_for_then_reused(tmp_path):
             theirs.set_user_attr(key, value)
         other.tell(theirs, attrs["condition_number"])
 
+    class Scripted(Widths):  # proposes 8, which the other worker is scoring, then 16
+        def __init__(self):
+            super().__init__([8, 16])
+            self.proposals = iter([8, 16])
+
+        def sample(self, trial):
+            return next(self.proposals)
+
     threading.Timer(1.5, finish).start()
-    space = Widths([8])
+    space = Scripted()
     study = handle(tmp_path)
     search(study, space, BATCH, 3, settings(), trials=2, device="cpu")
-    assert space.built == 0
+    assert space.built == 1  # 16 only: 8 was waited for, then reused
     mine = study.trials[1]
     assert mine.user_attrs["reused_from"] == 0 and mine.values == study.trials[0].values
+    assert (
+        study.trials[2].user_attrs["config"] == "width=16" and "reused_from" not in study.trials[2].user_attrs
+    )
     assert distributed.audit(study, 2) == []
 
 
@@ -91,7 +106,7 @@ def test_a_worker_whose_trial_was_failed_elsewhere_goes_on(tmp_path):
     other = handle(tmp_path)
 
     class FailedWhileRunning(Widths):
-        def build(self, config, num_classes=10):
+        def build(self, config, num_classes=10, channels=3, image_size=32):
             if self.built == 0:  # another worker presumes this one dead, and fails its trial
                 (running,) = other.get_trials(states=(RUNNING,))
                 other.tell(running.number, state=FAIL)
@@ -107,13 +122,13 @@ def test_claims_never_exceed_the_target(tmp_path, monkeypatch):
     ask = second.ask
 
     def racing_ask():  # the first worker takes the last place between the count and the ask
-        search_module._claim(first, 1, None)
+        search_module._claim(first, StudyView(first, False), 1, None, None)
         return ask()
 
     monkeypatch.setattr(second, "ask", racing_ask)
     stops = iter([False, True])
     with pytest.raises(KeyboardInterrupt):
-        search_module._claim(second, 1, lambda: next(stops))
+        search_module._claim(second, StudyView(second, False), 1, lambda: next(stops), None)
     winner, surplus = first.get_trials()
     assert winner.state == RUNNING
     assert surplus.state == FAIL and surplus.user_attrs["fail_reason"] == search_module.SURPLUS
@@ -136,13 +151,19 @@ def test_workers_with_the_same_seed_propose_different_configurations(tmp_path):
     assert configs(alone)[0] == mixed[0] and mixed[1] != configs(alone)[1]
 
 
-def test_a_trial_abandoned_before_its_first_heartbeat_is_failed(tmp_path, monkeypatch):
+def test_a_trial_abandoned_before_its_first_heartbeat_is_failed(tmp_path):
     study = handle(tmp_path)
     study.ask()  # its worker died before labelling it
     labelled = study.ask()
     labelled.set_user_attr(heartbeat.WORKER, "elsewhere:1")
-    monkeypatch.setattr(heartbeat, "ABANDONED_SECONDS", 0.0)
-    heartbeat.fail_abandoned(study)
+    view = StudyView(study, False)
+    view.refresh()
+    # Watched by this process's own monotonic clock, never by comparing machines' clocks: not
+    # abandoned when first seen, nor just before ABANDONED_SECONDS, abandoned after.
+    assert view.abandoned(now=1000.0) == []
+    assert view.abandoned(now=1000.0 + heartbeat.ABANDONED_SECONDS - 1) == []
+    assert view.abandoned(now=1000.0 + heartbeat.ABANDONED_SECONDS + 1) == [0]
+    heartbeat.fail_unlabelled(study, 0)
     assert [t.state for t in study.get_trials()] == [FAIL, RUNNING]
 
 
@@ -161,7 +182,8 @@ def test_worker_endings_are_reported_and_an_unfinished_study_is_an_error():
         UserError, match=r"^the workers stopped with 20 of 24 trials complete \(worker 1 \(pid 12\)"
     ):
         check(ended, 20, 24)
-    assert threads_per_worker(1) == (os.cpu_count() or 1) and threads_per_worker(10_000) == 1
+    assert threads_per_worker(1) == usable_cpus() and threads_per_worker(10_000) == 1
+    assert threads_per_worker(4, threads=3) == 3
 
 
 def test_two_identical_commands_with_two_workers_each_share_one_sqlite_study(tmp_path):
@@ -174,7 +196,7 @@ def test_two_identical_commands_with_two_workers_each_share_one_sqlite_study(tmp
         assert s.wait(timeout=300) == 0, (folder / "stderr").read_text()
     study = optuna.load_study(study_name="shared", storage=url)
     assert distributed.audit(study, 12) == []
-    done = study.get_trials(states=(COMPLETE,))
+    done = scored_trials(study)
     # How the twelve trials split among the four workers depends on how fast each process starts
     # (one command may finish before the other has imported torch), so only what must hold whatever
     # the split is asserted: twelve different proposals, none reused. That workers sharing a seed
@@ -191,14 +213,17 @@ def test_ctrl_c_stops_every_worker_cleanly(tmp_path):
     while time.monotonic() < deadline:
         time.sleep(0.5)
         try:
-            if len(optuna.load_study(study_name="stopped", storage=url).get_trials(states=(COMPLETE,))) >= 3:
+            if len(scored_trials(optuna.load_study(study_name="stopped", storage=url))) >= 3:
                 break
         except KeyError:
             continue
     os.killpg(search.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the supervisor and its workers
     assert search.wait(timeout=120) == 130
     stderr = (tmp_path / "stderr").read_text()
-    assert "trials are complete in study 'stopped'" in stderr and "run the same command to resume" in stderr
+    assert (
+        "configurations are scored in study 'stopped'" in stderr
+        and "run the same command to resume" in stderr
+    )
     study = optuna.load_study(study_name="stopped", storage=url)
     assert not study.get_trials(states=(RUNNING, optuna.trial.TrialState.WAITING))
-    assert len(study.get_trials(states=(COMPLETE,))) >= 3
+    assert len(scored_trials(study)) >= 3

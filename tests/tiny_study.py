@@ -6,7 +6,9 @@ from PIL import Image
 
 import search_spaces
 from ntknas import data, verify
-from ntknas.search import Settings, evaluate, open_study
+from ntknas.candidates import evaluate
+from ntknas.settings import Settings
+from ntknas.studies import open_study
 
 # Cheap cells (skip and 1×1 edges), best first by condition number at N=8, seed 0; the last
 # repeats the best, as a study does when its sampler proposes a scored configuration again.

@@ -1,0 +1,57 @@
+"""A search's budget: upper bounds on a candidate's size, known before its kernel is computed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ntknas.errors import UserError
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Upper bounds on a candidate's size: trainable parameters and forward FLOPs per image."""
+
+    max_params: int | None = None
+    max_flops: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.max_params is not None or self.max_flops is not None
+
+    def describe(self) -> str:
+        """The bounds as options, e.g. ``--max-params 500,000``."""
+        bounds = (("params", self.max_params), ("flops", self.max_flops))
+        return ", ".join(f"--max-{name} {limit:,}" for name, limit in bounds if limit is not None)
+
+    def excess(self, size: dict[str, int]) -> list[float]:
+        """Optuna constraint values, one per bound: the relative excess, ≤ 0 within the budget."""
+        bounds = (("params", self.max_params), ("flops", self.max_flops))
+        return [size[name] / limit - 1 for name, limit in bounds if limit is not None]
+
+    def overrun(self, size: dict[str, int]) -> str | None:
+        """Why a candidate of ``size`` is over budget, or None when it is within."""
+        over = [
+            f"{size[name]:,} {name} > --max-{name} {limit:,}"
+            for name, limit in (("params", self.max_params), ("flops", self.max_flops))
+            if limit is not None and size[name] > limit
+        ]
+        return f"over budget: {', '.join(over)}" if over else None
+
+
+# Suffixes of counts given on the command line, case-insensitive: 300k, 1.5M, 2G.
+_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def parse_count(option: str, text: str) -> int:
+    """A positive count written as ``250000``, ``250_000``, ``250,000``, ``300k``, ``1.5M`` or
+    ``2G``; UserError naming ``option`` for anything else (negative, zero, not finite)."""
+    raw = text.strip().replace("_", "").replace(",", "")
+    scale = _SUFFIXES.get(raw[-1:].lower(), 1)
+    number = raw[:-1] if scale != 1 else raw
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value * scale < 1 or not number.replace(".", "", 1).isdigit():
+        raise UserError(f"{option} must be a positive count like 500000, 300k or 1.5M; got {text!r}")
+    return round(value * scale)

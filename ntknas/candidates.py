@@ -1,0 +1,70 @@
+"""One candidate of a search: its network, seeded by the configuration, sized, and measured."""
+
+from __future__ import annotations
+
+import torch
+
+from ntknas import metrics
+from ntknas.budget import Budget
+from ntknas.errors import CandidateFailed, first_line
+from ntknas.measure import count_flops, count_params
+from ntknas.metric_catalog import SPECTRUM
+from ntknas.seeds import derive_seed
+from search_spaces import SearchSpace
+
+
+class OverBudget(Exception):
+    """A candidate over the search's budget; ``size`` holds its parameters and FLOPs."""
+
+    def __init__(self, reason: str, size: dict[str, int]) -> None:
+        super().__init__(reason)
+        self.size = size
+
+
+def seeded_model(
+    space: SearchSpace, config, num_classes: int, seed: int, image: tuple[int, int, int] = (3, 32, 32)
+):
+    """The network of ``config`` for images of shape ``image`` (C, H, W), initialised from a seed
+    derived from ``seed`` and the configuration's description, without touching the global
+    random state."""
+    channels, height, _ = image
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, space.describe(config)))
+        return space.build(config, num_classes, channels, height)
+
+
+def evaluate(
+    space: SearchSpace,
+    config,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    num_classes: int,
+    *,
+    objective: str,
+    bn: str,
+    seed: int,
+    device: str,
+    budget: Budget | None = None,
+) -> dict[str, object]:
+    """Build one candidate (seeded by ``seed`` and its configuration) and measure it.
+
+    ``batch`` is the minibatch ``(x, labels)``. Returns the trial attributes: ``config`` (the
+    space's one-line description), the objective, every spectrum score, ``params``, ``flops``
+    (per image), ``seconds`` and ``bn``. Raises :class:`OverBudget` before any scoring when the
+    network is larger than ``budget``, and :class:`CandidateFailed` with the reason when it cannot
+    be built or scored (e.g. non-finite outputs).
+    """
+    text = space.describe(config)
+    x, y = batch
+    try:
+        model = seeded_model(space, config, num_classes, seed, tuple(x.shape[1:]))
+        size = {"params": count_params(model), "flops": count_flops(model, x[:1])}
+    except Exception as e:  # any failure of one candidate is recorded, and the search goes on
+        raise CandidateFailed(f"{type(e).__name__}: {first_line(e)}") from e
+    reason = budget.overrun(size) if budget else None
+    if reason is not None:
+        raise OverBudget(reason, size)
+    try:
+        values = metrics.compute(model, x, y, [objective, *SPECTRUM], bn=bn, device=device)
+    except Exception as e:  # any failure of one candidate is recorded, and the search goes on
+        raise CandidateFailed(f"{type(e).__name__}: {first_line(e)}") from e
+    return {"config": text, **values, **size, "bn": bn}

@@ -1,0 +1,127 @@
+"""``ntknas benchmark``: how well each score ranks architectures of known accuracy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ntknas import tables
+from ntknas.cli.common import (
+    BN_MODES,
+    BatchOpt,
+    BnOpt,
+    DataOpt,
+    DeviceOpt,
+    SeedOpt,
+    ThreadsOpt,
+    check_choice,
+    check_positive,
+    err,
+    out,
+    progress_bar,
+    resolve_device,
+    use_threads,
+    user_errors,
+)
+from ntknas.metric_catalog import DEFAULT, METRICS
+from ntknas.sources import BUNDLED
+
+
+def command(
+    ground_truth: Annotated[str, typer.Option(help="CSV with columns index,arch and the --target accuracy.")],
+    space: Annotated[str, typer.Option(help="Space the arch strings belong to.")] = "nb201",
+    sample: Annotated[
+        int | None,
+        typer.Option(help="Score this many rows, drawn with --seed \\[default: all].", show_default=False),
+    ] = None,
+    seed: SeedOpt = 0,
+    score_names: Annotated[
+        str, typer.Option("--scores", help="Comma-separated metrics, 'default', or 'all'.")
+    ] = "all",
+    repeats: Annotated[int, typer.Option(help="Minibatches/initialisations averaged per architecture.")] = 1,
+    batch_size: BatchOpt = 64,
+    bn: BnOpt = "batch",
+    data_source: DataOpt = BUNDLED,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    search_k: Annotated[
+        int | None,
+        typer.Option("--search", help="Simulate searches: draw K scored architectures, pick the best."),
+    ] = None,
+    runs: Annotated[int, typer.Option(help="Number of simulated searches.")] = 10,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    save: Annotated[
+        str | None, typer.Option(help="Also write every architecture's scores to this CSV.")
+    ] = None,
+) -> None:
+    """Measure how well each score ranks architectures of known accuracy.
+
+    Prints Kendall τ and Spearman ρ of every score with the true accuracy, oriented so that
+    positive means "higher score → better architecture" (lower-is-better scores enter negated).
+    """
+    import search_spaces
+    from ntknas import benchmark
+
+    with user_errors():
+        check_choice("--format", output, ("table", "json"))
+        check_choice("--bn", bn, BN_MODES)
+        check_positive("--repeats", repeats)
+        dev = resolve_device(device)
+        use_threads(threads)
+        chosen = search_spaces.get(space)
+        names = metric_names(score_names)
+        truth = benchmark.sample(benchmark.load_ground_truth(ground_truth), sample, seed)
+        if save is not None:
+            benchmark.check_save(save)
+        if search_k is not None:
+            benchmark.check_search(search_k, runs, len(truth.acc))
+        with progress_bar(err, transient=output == "json") as bar:
+            task = bar.add_task(f"scoring {len(truth.acc)} architectures", total=len(truth.acc), note="")
+            values, per_arch = benchmark.score_all(
+                truth,
+                chosen,
+                names,
+                data_source=data_source,
+                batch_size=batch_size,
+                bn=bn,
+                repeats=repeats,
+                seed=seed,
+                device=dev,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+        if save is not None:
+            benchmark.write_scores(save, truth, values)
+        found = None
+        if search_k is not None:
+            default = DEFAULT if DEFAULT in values else names[0]
+            found = benchmark.search_experiment(
+                values[default], METRICS[default].higher_is_better, truth.acc, search_k, runs, seed
+            )
+    report = benchmark.report(
+        values,
+        truth,
+        seconds_per_architecture=per_arch,
+        batch_size=batch_size,
+        bn=bn,
+        repeats=repeats,
+        search=found,
+    )
+    if output == "json":
+        print(tables.dumps(report))
+        return
+    out.print(tables.benchmark_table(report))
+    if found is not None:
+        out.print(tables.search_line(report))
+
+
+def metric_names(spec: str) -> list[str]:
+    """The metrics ``--scores`` names: ``all``, ``default`` or a comma-separated list."""
+    if spec == "all":
+        return list(METRICS)
+    if spec == "default":
+        return [DEFAULT]
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    for n in names:
+        check_choice("--scores entry", n, tuple(METRICS))
+    return names

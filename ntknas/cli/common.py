@@ -1,0 +1,205 @@
+"""What the commands share: consoles, options, one-line errors, checks, progress bars, and the
+handling of Ctrl-C and SIGTERM. Importable without torch."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ntknas.errors import CandidateFailed, UserError
+from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
+from ntknas.storage import default_url, mask
+
+# Output that is not a terminal (a log, a pipe) gets wide tables instead of rich's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+WIDE = 150  # console columns from which tables show every score
+INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
+# scores.BN_MODES, without importing torch (tests/test_cli_fast.py checks that they agree).
+BN_MODES = ("eval", "batch", "train")
+
+# Options shared by several commands. Help text escapes "[" (rich markup) as "\[".
+DataOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help=f"{BUNDLED} (bundled real images), {CIFAR10}, {SYNTHETIC}, or an ImageFolder path.",
+    ),
+]
+DataRootOpt = Annotated[
+    str | None, typer.Option(help=f"Folder holding torchvision's CIFAR-10, for --data {CIFAR10}.")
+]
+BatchOpt = Annotated[int, typer.Option(help="Minibatch size N: the kernel is N×N.")]
+BnOpt = Annotated[str, typer.Option(help="BatchNorm statistics: batch, eval or train.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the minibatch and of every initialisation.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:K.")]
+StudyArg = Annotated[str | None, typer.Argument(help="Study name; optional when the storage holds one.")]
+StorageOpt = Annotated[
+    str | None, typer.Option(help=f"Optuna storage URL \\[default: {default_url()}].", show_default=False)
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Torch threads per process \\[default: the CPUs this process may use (affinity, "
+        "container quota), shared among the workers].",
+        show_default=False,
+    ),
+]
+
+
+def storage_label(storage: str | None) -> str:
+    """The storage URL fit to print: the default's when None, any password masked."""
+    return mask(storage or default_url())
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn bad input into one red line on stderr and exit code 2."""
+    try:
+        yield
+    except (UserError, CandidateFailed, ValueError, TypeError) as e:
+        fail(str(e))
+
+
+def fail(message: str) -> None:
+    """Print ``message`` as one error line on stderr and exit with code 2."""
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    raise typer.Exit(2)
+
+
+def warn(message: str) -> None:
+    """Print ``message`` as one warning line on stderr."""
+    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
+
+
+def check_choice(option: str, value: str | None, choices) -> None:
+    """UserError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise UserError(f"unknown {option} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def check_positive(option: str, value: int) -> None:
+    """UserError unless ``value`` ≥ 1."""
+    if value < 1:
+        raise UserError(f"{option} must be at least 1; got {value}")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → cuda when present, else cpu; ``cpu``, ``cuda`` and ``cuda:K`` as given, checked."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and device != "cuda" and not _is_cuda_index(device):
+        raise UserError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:K")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device} asked for, but no CUDA device is available; use --device cpu")
+        count = torch.cuda.device_count()
+        if device != "cuda" and int(device.removeprefix("cuda:")) >= count:
+            raise UserError(
+                f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+            )
+    return device
+
+
+def _is_cuda_index(device: str) -> bool:
+    index = device.removeprefix("cuda:")
+    return device.startswith("cuda:") and index.isdigit()
+
+
+def use_threads(threads: int | None, workers: int = 1) -> int:
+    """Set torch's threads for this process (``threads``, or its share of the usable CPUs among
+    ``workers``) and return the number each worker gets."""
+    import torch
+
+    from ntknas.threads import threads_per_worker
+
+    if threads is not None:
+        check_positive("--threads", threads)
+    count = threads_per_worker(workers, threads)
+    torch.set_num_threads(count)
+    return count
+
+
+def progress_bar(console: Console = out, transient: bool = False) -> Progress:
+    """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=console,
+        transient=transient,
+    )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, Kubernetes, a batch scheduler): stop now, as a second Ctrl-C does."""
+
+
+class StopRequest:
+    """What Ctrl-C and SIGTERM asked for. With a ``step`` to finish, the first Ctrl-C asks to stop
+    after the current one (``requested``) and a second stops at once; without, Ctrl-C stops at
+    once. SIGTERM stops at once and sets ``terminated``.
+
+    (A KeyboardInterrupt raised at an arbitrary point can land in a garbage-collection callback,
+    where Python swallows it; the flags, checked between steps, cannot be lost.)
+    """
+
+    def __init__(self, step: str | None) -> None:
+        self.step = step
+        self.event = threading.Event()
+        self.terminated = False
+
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    def exit_code(self) -> int:
+        return TERMINATED if self.terminated else INTERRUPTED
+
+    def on_sigint(self, signum, frame) -> None:
+        if self.event.is_set() or self.step is None:
+            self.event.set()
+            raise KeyboardInterrupt
+        self.event.set()
+        err.print(f"stopping after the current {self.step} (Ctrl-C again to stop now)")
+
+    def on_sigterm(self, signum, frame) -> None:
+        self.terminated = True
+        self.event.set()
+        raise Terminated
+
+
+@contextmanager
+def stop_requests(step: str | None = None) -> Iterator[StopRequest]:
+    """Handle Ctrl-C and SIGTERM as :class:`StopRequest` says inside the block; restore after."""
+    request = StopRequest(step)
+    previous = (
+        signal.signal(signal.SIGINT, request.on_sigint),
+        signal.signal(signal.SIGTERM, request.on_sigterm),
+    )
+    try:
+        yield request
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])

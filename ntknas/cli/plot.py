@@ -1,0 +1,58 @@
+"""``ntknas plot``: a study as PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ntknas.cli.common import (
+    DataRootOpt,
+    DeviceOpt,
+    StorageOpt,
+    StudyArg,
+    check_positive,
+    err,
+    out,
+    resolve_device,
+    user_errors,
+)
+from ntknas.plots import FOLDER
+
+
+def command(
+    study: StudyArg = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder the PNG files go to.")] = FOLDER,
+    top: Annotated[int, typer.Option(help="Top picks whose pNTK eigenspectrum is drawn.")] = 5,
+    data_root: DataRootOpt = None,
+    device: DeviceOpt = "auto",
+    storage: StorageOpt = None,
+) -> None:
+    """Draw a study as PNG files.
+
+    Score vs. parameters (Pareto front and budget marked), the search history, the eigenspectra
+    of the top picks and, once verified, score vs. verified accuracy.
+
+    The eigenspectra are recomputed from the study's settings (its data, batch size, BatchNorm
+    mode and seed); --data-root is needed when the study searched --data cifar10.
+    """
+    from ntknas import plots, rebuild, tables
+    from ntknas.settings import Settings
+    from ntknas.studies import load_study
+
+    with user_errors():
+        check_positive("--top", top)
+        plots.require_matplotlib()
+        dev = resolve_device(device)
+        loaded = load_study(study, storage)
+        settings = Settings.load(loaded)
+        rows = tables.trial_rows(loaded)
+        picks = tables.sort_rows(rows, settings.objective)[:top]
+        with err.status(f"recomputing the pNTK of the top {len(picks)} picks"):
+            configs = [str(r["config"]) for r in picks]
+            values = rebuild.eigenvalues(settings, configs, data_root=data_root, device=dev)
+        spectra = {int(r["trial"]): v for r, v in zip(picks, values, strict=True)}
+        paths = plots.write_all(loaded.study_name, settings, rows, out_dir, spectra)
+    for path in paths:
+        out.print(f"wrote {path}", highlight=False)

@@ -1,0 +1,60 @@
+"""``ntknas results``: a study's candidates as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ntknas import tables
+from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, check_positive, out, user_errors
+
+FORMATS = ("table", "csv", "json")
+
+
+def command(
+    study: StudyArg = None,
+    top: Annotated[
+        int | None,
+        typer.Option(
+            help="Rows shown \\[default: 10 in a table, every candidate in CSV and JSON].", show_default=False
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(help="Column to sort by \\[default: the study's objective].", show_default=False),
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    storage: StorageOpt = None,
+) -> None:
+    """Show a study's candidates, best first, as a table, CSV or JSON.
+
+    One row per distinct configuration, with how many later trials reused its values.
+    """
+    from ntknas.settings import Settings
+    from ntknas.studies import load_study
+
+    with user_errors():
+        check_choice("--format", output, FORMATS)
+        if top is not None:
+            check_positive("--top", top)
+        loaded = load_study(study, storage)
+        settings = Settings.load(loaded)
+        every = tables.trial_rows(loaded)
+        by = sort or settings.objective
+        rows = tables.sort_rows(every, by)
+        if top is not None or output == "table":
+            rows = rows[: top or 10]
+    compact = output == "table" and out.width < WIDE
+    columns = tables.columns_for(settings.objective, compact, verified=tables.has_verified(every))
+    if output == "csv":
+        print(tables.to_csv(rows, columns), end="")
+    elif output == "json":
+        print(tables.to_json(rows, columns))
+    else:
+        budget = f"; budget {settings.budget.describe()}" if settings.budget else ""
+        title = (
+            f"Top {len(rows)} of {len(every)} in study '{loaded.study_name}' by {by} "
+            f"({tables.direction_note(by)}{budget})"
+        )
+        out.print(tables.render(rows, columns, title))

@@ -1,0 +1,87 @@
+"""``ntknas score``: the pNTK spectrum of one freshly initialised network."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ntknas import tables
+from ntknas.cli.common import (
+    BN_MODES,
+    BatchOpt,
+    BnOpt,
+    DataOpt,
+    DataRootOpt,
+    DeviceOpt,
+    SeedOpt,
+    ThreadsOpt,
+    check_choice,
+    out,
+    resolve_device,
+    use_threads,
+    user_errors,
+)
+from ntknas.errors import UserError
+from ntknas.metric_catalog import DEFAULT, RECORDED
+from ntknas.sources import BUNDLED
+
+
+def command(
+    space: Annotated[
+        str | None, typer.Option(help="Score a configuration of this space (see `ntknas spaces`).")
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            help="The configuration, as the space describes it (nb201: an arch string "
+            "|op~0|+|op~0|op~1|+...; resnet: block=basic blocks=2-2-2-2 width=64 growth=2 stem=cifar)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Or score a torchvision classification model, e.g. resnet18.")
+    ] = None,
+    batch_size: BatchOpt = 64,
+    data_source: DataOpt = BUNDLED,
+    data_root: DataRootOpt = None,
+    bn: BnOpt = "batch",
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Score one freshly initialised network: its pNTK spectrum on one minibatch.
+
+    With --space and --arch the network is seeded exactly as `ntknas search` seeds it, so the
+    scores equal the ones a study stored for the same settings.
+    """
+    import torch
+
+    import search_spaces
+    from ntknas import data, metrics, torchvision_models
+    from ntknas.candidates import evaluate
+
+    with user_errors():
+        check_choice("--format", output, ("table", "json"))
+        check_choice("--bn", bn, BN_MODES)
+        if (space is None) == (model is None) or (space is not None and arch is None):
+            raise UserError("give either --space with --arch, or --model")
+        dev = resolve_device(device)
+        use_threads(threads)
+        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed)
+        if model is not None:
+            torch.manual_seed(seed)
+            net = torchvision_models.build(model, classes)
+            result = {"model": model, **metrics.compute(net, *batch, [DEFAULT, *RECORDED], bn=bn, device=dev)}
+        else:
+            chosen = search_spaces.get(space)
+            result = evaluate(
+                chosen, chosen.parse(arch), batch, classes, objective=DEFAULT, bn=bn, seed=seed, device=dev
+            )
+    result = {
+        key: tables.typed(key, value) for key, value in {**result, "batch_size": batch_size, "bn": bn}.items()
+    }
+    if output == "json":
+        print(tables.dumps(result))
+        return
+    out.print(tables.key_values(f"pNTK on {batch_size} images ({data_source}, bn={bn})", result))

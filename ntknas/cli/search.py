@@ -1,0 +1,281 @@
+"""``ntknas search``: score candidates at initialisation and store them in a study."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ntknas import tables
+from ntknas.cli.common import (
+    BN_MODES,
+    WIDE,
+    BatchOpt,
+    BnOpt,
+    DataOpt,
+    DataRootOpt,
+    DeviceOpt,
+    SeedOpt,
+    StorageOpt,
+    ThreadsOpt,
+    check_choice,
+    check_positive,
+    err,
+    out,
+    progress_bar,
+    resolve_device,
+    stop_requests,
+    storage_label,
+    use_threads,
+    user_errors,
+    warn,
+)
+from ntknas.errors import UserError
+from ntknas.heartbeat import HEARTBEAT_SECONDS
+from ntknas.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
+from ntknas.samplers import SAMPLERS
+from ntknas.sources import BUNDLED
+
+
+def command(
+    space: Annotated[
+        str, typer.Option(help="Search space: see `ntknas spaces`, or package.module:Class.")
+    ] = "resnet",
+    trials: Annotated[
+        int, typer.Option(help="Distinct configurations to score (reused ones do not count).")
+    ] = 50,
+    sampler: Annotated[str, typer.Option(help="tpe, random, or nsga2 (score vs. --cost).")] = "tpe",
+    objective: Annotated[
+        str,
+        typer.Option(help="Metric to optimise (see `ntknas benchmark`); the default ranks best on NB201."),
+    ] = DEFAULT,
+    cost: Annotated[str, typer.Option(help="Second objective of nsga2: params or flops.")] = "params",
+    max_params: Annotated[
+        str | None,
+        typer.Option(
+            help="Budget: score only candidates with at most this many parameters (1.5M, 300k, 250000)."
+        ),
+    ] = None,
+    max_flops: Annotated[
+        str | None, typer.Option(help="Budget: at most this many FLOPs per image (e.g. 200M).")
+    ] = None,
+    batch_size: BatchOpt = 64,
+    data_source: DataOpt = BUNDLED,
+    data_root: DataRootOpt = None,
+    bn: BnOpt = "batch",
+    study: Annotated[
+        str | None, typer.Option(help="Study name \\[default: the space's name].", show_default=False)
+    ] = None,
+    storage: StorageOpt = None,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    worker_count: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Local worker processes sharing the study and the CPU (or the GPUs); more on other "
+            "machines: run the same command there with a shared --storage.",
+        ),
+    ] = 1,
+    threads: ThreadsOpt = None,
+    heartbeat: Annotated[
+        int,
+        typer.Option(
+            help="Seconds between a running trial's heartbeats: a worker silent for 5 is presumed dead, "
+            "and its trial retried."
+        ),
+    ] = HEARTBEAT_SECONDS,
+    top: Annotated[int, typer.Option(help="Candidates shown at the end.")] = 10,
+    verify_top: Annotated[
+        int | None, typer.Option(help="Then train this many top picks from scratch (see `ntknas verify`).")
+    ] = None,
+    verify_epochs: Annotated[int, typer.Option(help="Training epochs of each --verify-top pick.")] = 10,
+) -> None:
+    """Search a space: score candidates at initialisation and store them in a study.
+
+    Re-running the same command resumes the study until it holds --trials distinct scored
+    configurations.
+    """
+    from ntknas.budget import parse_count
+
+    name = study or space
+    with user_errors():
+        check_positive("--trials", trials)
+        check_positive("--top", top)
+        check_positive("--workers", worker_count)
+        check_positive("--heartbeat", heartbeat)
+        check_choice("--sampler", sampler, SAMPLERS)
+        check_choice("--objective", objective, tuple(METRICS))
+        check_choice("--cost", cost, COSTS)
+        check_choice("--bn", bn, BN_MODES)
+        if verify_top is not None:
+            check_positive("--verify-top", verify_top)
+            check_positive("--verify-epochs", verify_epochs)
+            if verify_top > trials:
+                raise UserError(f"--verify-top {verify_top} is more than --trials {trials}; lower it")
+        budget = {
+            "max_params": None if max_params is None else parse_count("--max-params", max_params),
+            "max_flops": None if max_flops is None else parse_count("--max-flops", max_flops),
+        }
+    run(
+        name,
+        space,
+        trials,
+        sampler,
+        objective,
+        cost if sampler == "nsga2" else None,
+        budget,
+        batch_size,
+        data_source,
+        data_root,
+        bn,
+        storage,
+        seed,
+        device,
+        worker_count,
+        threads,
+        heartbeat,
+        top,
+        verify_top,
+        verify_epochs,
+    )
+
+
+def run(
+    name: str,
+    space_name: str,
+    trials: int,
+    sampler: str,
+    objective: str,
+    cost: str | None,
+    budget: dict[str, int | None],
+    batch_size: int,
+    data_source: str,
+    data_root: str | None,
+    bn: str,
+    storage: str | None,
+    seed: int,
+    device: str,
+    worker_count: int,
+    threads: int | None,
+    heartbeat: int,
+    top: int,
+    verify_top: int | None,
+    verify_epochs: int,
+) -> None:
+    """The search, once the options are checked: load the data, open the study, search, summarise."""
+    import search_spaces
+    from ntknas import data, verify, workers
+    from ntknas.recipe import Recipe
+    from ntknas.search import SearchExhausted, search, target_of
+    from ntknas.settings import Settings
+    from ntknas.studies import open_study
+    from ntknas.study_view import StudyView
+
+    with user_errors():
+        dev = resolve_device(device)
+        per_worker = use_threads(threads, worker_count)
+        chosen = search_spaces.get(space_name)
+        splits = verify.load_splits(data_source, data_root) if verify_top is not None else None
+        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed)
+        settings = Settings(space_name, data_source, batch_size, bn, seed, objective, cost, **budget)
+        opened = open_study(name, storage, settings, sampler, heartbeat)
+        target = target_of(trials, chosen)
+        exhausted = None
+        with stop_requests("candidate") as stopping:
+            try:
+                with progress_bar() as bar:
+                    task = bar.add_task(f"{space_name} · {objective}", total=target, note="")
+
+                    def report(status) -> None:
+                        note = ""
+                        if status.best_value is not None:
+                            note = f"best {status.best_value:.4g} (trial {status.best_trial})"
+                        bar.update(task, completed=min(status.scored, target), note=note)
+
+                    try:
+                        if worker_count == 1:
+                            search(
+                                opened,
+                                chosen,
+                                batch,
+                                classes,
+                                settings,
+                                trials,
+                                dev,
+                                report,
+                                stopping.requested,
+                            )
+                        else:
+                            supervisor_view = StudyView(opened, settings.higher_is_better)
+
+                            def poll() -> None:
+                                supervisor_view.refresh()
+                                report(supervisor_view.status(target))
+
+                            job = workers.Job(
+                                name, storage, settings, sampler, trials, dev, heartbeat, batch, classes
+                            )
+                            ended = workers.run(job, worker_count, per_worker, stopping.requested, poll)
+                            if stopping.requested():
+                                raise KeyboardInterrupt
+                            supervisor_view.refresh()
+                            for line in workers.check(ended, supervisor_view.scored(), target):
+                                warn(line)
+                    except SearchExhausted as e:
+                        exhausted = e
+            except KeyboardInterrupt:
+                view = StudyView(opened, settings.higher_is_better)
+                view.refresh()
+                err.print(
+                    f"{'terminated' if stopping.terminated else 'interrupted'}: {view.scored()} of {target} "
+                    f"configurations are scored in study '{name}' ({storage_label(storage)}); "
+                    "run the same command to resume"
+                )
+                raise typer.Exit(stopping.exit_code()) from None
+        rows = tables.trial_rows(opened)
+        if exhausted is not None:
+            if not rows:
+                raise exhausted
+            warn(str(exhausted))
+    summarise(name, storage, settings, rows, tables.reused_count(opened), top)
+    if splits is not None:
+        from ntknas.cli.verify import verify_picks
+
+        with user_errors():
+            picks = verify.top_picks(opened, verify_top)
+        verify_picks(opened, storage, picks, splits, Recipe(verify_epochs), dev)
+
+
+def summarise(name: str, storage: str | None, settings, rows: list[dict], reused: int, top: int) -> None:
+    """The end of a search: the top candidates, where the study is, its best pick, what next."""
+    objective = settings.objective
+    shown = tables.sort_rows(rows, objective)[:top]
+    columns = tables.columns_for(objective, compact=out.width < WIDE)
+    out.print(tables.render(shown, columns, f"Top {len(shown)} of study '{name}' by {objective}"))
+    if not shown:
+        return
+    best = shown[0]
+    budget = f", within the budget {settings.budget.describe()}" if settings.budget else ""
+    reuses = f" ({reused} more proposals reused stored values)" if reused else ""
+    out.print(
+        f"Study '{name}' in {storage_label(storage)}: {len(rows)} distinct configurations scored"
+        f"{budget}{reuses}.\n"
+        f"Best: trial {best['trial']}, {objective} = {tables.cell(objective, best.get(objective))} "
+        f"({direction_words(settings.higher_is_better)}): {best['config']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    where = "" if storage is None else f" --storage '{storage_label(storage)}'"
+    out.print(
+        tables.listing(
+            "Next",
+            ("command", "what it does"),
+            [
+                (f"ntknas results {name}{where}", "every candidate, as a table, CSV or JSON"),
+                (f"ntknas verify {name} --top-k 5{where}", "train the top picks from scratch"),
+                (f"ntknas plot {name}{where}", "score vs. size, search history, eigenspectra"),
+                (f"ntknas dashboard {name}{where}", "watch the study in a web browser"),
+            ],
+        )
+    )

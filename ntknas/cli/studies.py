@@ -1,0 +1,36 @@
+"""``ntknas studies``: the studies in a storage."""
+
+from __future__ import annotations
+
+from ntknas import tables
+from ntknas.cli.common import StorageOpt, out, storage_label, user_errors
+
+
+def command(storage: StorageOpt = None) -> None:
+    """List the studies in a storage, with their search settings."""
+    import optuna
+
+    from ntknas.storage import open_storage
+
+    with user_errors():
+        summaries = optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False)
+    rows = []
+    for s in summaries:
+        a = s.user_attrs
+        started = s.datetime_start.strftime("%Y-%m-%d %H:%M") if s.datetime_start else ""
+        budget = ", ".join(f"{k}={a[k]:,}" for k in ("max_params", "max_flops") if a.get(k) is not None)
+        rows.append(
+            (
+                s.study_name,
+                a.get("space", ""),
+                a.get("objective", ""),
+                a.get("bn", ""),
+                a.get("data", ""),
+                a.get("batch_size", ""),
+                budget,
+                f"{s.n_trials:,}",
+                started,
+            )
+        )
+    columns = ("study", "space", "objective", "bn", "data", "batch", "budget", "trials", "started")
+    out.print(tables.listing(f"Studies in {storage_label(storage)}", columns, rows))

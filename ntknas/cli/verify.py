@@ -1,0 +1,132 @@
+"""``ntknas verify``: train a study's top picks from scratch and store what they reach."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import typer
+
+from ntknas import tables
+from ntknas.cli.common import (
+    DataRootOpt,
+    DeviceOpt,
+    StorageOpt,
+    StudyArg,
+    ThreadsOpt,
+    check_positive,
+    err,
+    out,
+    progress_bar,
+    resolve_device,
+    stop_requests,
+    use_threads,
+    user_errors,
+)
+from ntknas.errors import UserError
+from ntknas.recipe import Recipe
+from ntknas.sources import BUNDLED, CIFAR10
+
+DEFAULTS = Recipe(epochs=10)
+
+
+def command(
+    study: StudyArg = None,
+    top_k: Annotated[
+        int, typer.Option("--top-k", help="Best configurations to train, by the study's objective.")
+    ] = 5,
+    epochs: Annotated[int, typer.Option(help="Training epochs of each network.")] = DEFAULTS.epochs,
+    data_source: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help=f"{BUNDLED}, {CIFAR10}, or an ImageFolder with train/ and test/ \\[default: the study's].",
+            show_default=False,
+        ),
+    ] = None,
+    data_root: DataRootOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Training minibatch size.")] = DEFAULTS.batch_size,
+    lr: Annotated[
+        float, typer.Option(help="Initial learning rate, decayed to zero on a cosine.")
+    ] = DEFAULTS.lr,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    storage: StorageOpt = None,
+) -> None:
+    """Train a study's top picks from scratch and store the accuracy each reaches.
+
+    SGD (Nesterov momentum 0.9, weight decay 5e-4), cosine learning rate, random crop and flip:
+    the NAS-Bench-201 recipe. Re-running the same command skips verified picks and resumes an
+    interrupted one from its last epoch.
+    """
+    from ntknas import verify
+    from ntknas.settings import Settings
+    from ntknas.studies import load_study
+
+    with user_errors():
+        check_positive("--top-k", top_k)
+        check_positive("--epochs", epochs)
+        check_positive("--batch-size", batch_size)
+        if not (math.isfinite(lr) and lr > 0):
+            raise UserError(f"--lr must be a positive, finite number; got {lr}")
+        dev = resolve_device(device)
+        use_threads(threads)
+        loaded = load_study(study, storage)
+        picks = verify.top_picks(loaded, top_k)
+        splits = verify.load_splits(data_source or Settings.load(loaded).data, data_root)
+    verify_picks(loaded, storage, picks, splits, Recipe(epochs, batch_size, lr), dev)
+
+
+def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe, device: str) -> None:
+    """Train ``picks`` with one progress bar each, then show what they reached and Kendall τ."""
+    from ntknas import verify
+    from ntknas.ranking import tau_with_accuracy
+    from ntknas.settings import Settings
+
+    settings = Settings.load(study)
+    objective = settings.objective
+    folder = verify.checkpoint_folder(study.study_name)
+    with user_errors(), stop_requests() as stopping:
+        try:
+            with progress_bar() as bar:
+                tasks: dict[int, int] = {}
+
+                def report(trial: int, step: verify.Step) -> None:
+                    if trial not in tasks:
+                        tasks[trial] = bar.add_task(f"trial {trial}", total=step.epochs * step.steps, note="")
+                    done = (step.epoch - 1) * step.steps + step.step
+                    note = (
+                        f"epoch {step.epoch}/{step.epochs} · loss {step.loss:.3f} · acc {step.accuracy:.1f}%"
+                    )
+                    bar.update(tasks[trial], completed=done, note=note)
+
+                outcomes = verify.verify(study, storage, picks, splits, recipe, device=device, report=report)
+        except KeyboardInterrupt:
+            ended = "terminated" if stopping.terminated else "interrupted"
+            err.print(
+                f"{ended}: finished picks are stored in study '{study.study_name}', the others resume "
+                f"from their last epoch (checkpoints in {folder}); run the same command to resume"
+            )
+            raise typer.Exit(stopping.exit_code()) from None
+    for o in outcomes:
+        if o.status == verify.SKIPPED:
+            out.print(f"trial {o.trial}: already verified with these settings, skipped", highlight=False)
+        elif o.status != verify.TRAINED:
+            out.print(f"trial {o.trial}: {o.status}; stored with NaN accuracy", highlight=False)
+    rows = [{"trial": o.trial, "config": o.config, objective: o.score, **o.attrs} for o in outcomes]
+    columns = ["trial", "config", objective, *tables.VERIFIED]
+    title = f"Verified: {recipe.epochs} epoch(s) on {splits.name}, study '{study.study_name}'"
+    out.print(tables.render(tables.sort_rows(rows, "verified_test_acc"), columns, title))
+    k = len(outcomes)
+    what = f"Kendall τ ({objective} vs. verified test accuracy)"
+    if k < 2:
+        out.print(f"{what} needs at least 2 picks; verify more with --top-k")
+        return
+    tau = tau_with_accuracy(
+        [o.score for o in outcomes], [o.test_acc for o in outcomes], settings.higher_is_better
+    )
+    value = "undefined (all tied)" if math.isnan(tau) else f"{tau:+.2f}"
+    out.print(
+        f"{what} over these {k} picks: {value}. "
+        f"k is small: one swapped pair moves τ by {4 / (k * (k - 1)):.2f}; read it as a hint."
+    )

@@ -1,0 +1,85 @@
+"""Opening studies: a search's (created, or resumed with the same settings) and, for the commands
+that read one, a stored study by name."""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+
+from ntknas.errors import UserError
+from ntknas.heartbeat import HEARTBEAT_SECONDS
+from ntknas.samplers import WorkerSeeded
+from ntknas.settings import Settings
+from ntknas.storage import default_url, mask, open_storage
+from ntknas.study_view import counts_as_scored
+
+# How long a worker waits for the settings of a study another worker has just created.
+SETTLE_SECONDS = 10.0
+POLL_SECONDS = 0.5
+
+
+def open_study(
+    name: str,
+    storage_url: str | None,
+    settings: Settings,
+    sampler: str,
+    heartbeat_seconds: int | None = HEARTBEAT_SECONDS,
+) -> optuna.Study:
+    """Create study ``name`` with ``settings``, or load it and check they match.
+
+    Several workers may open the same study at once: one creates it, the others load it. The
+    sampler is seeded per worker (``WorkerSeeded``). With ``heartbeat_seconds``, the running trial
+    of a worker that dies is failed and retried (``ntknas.storage.open_storage``).
+    """
+    storage = open_storage(storage_url, heartbeat_seconds)
+    proposer = WorkerSeeded(sampler, settings.seed)
+    try:
+        study = optuna.create_study(
+            study_name=name, storage=storage, directions=settings.directions(), sampler=proposer
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=proposer)
+        settings.check_against(name, _stored_settings(study))
+    else:
+        settings.save(study)
+    return study
+
+
+def _stored_settings(study: optuna.Study) -> dict:
+    """The study's user attributes; waits up to ``SETTLE_SECONDS`` while a new, empty study lacks
+    some settings: the worker that created it is still storing them."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    stored = study.user_attrs
+    while not Settings.all_stored(stored) and not study.trials and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        stored = study.user_attrs
+    return stored
+
+
+def load_study(name: str | None, storage_url: str | None) -> optuna.Study:
+    """Stored study ``name`` (optional when the storage holds exactly one); UserError otherwise."""
+    backend = open_storage(storage_url)
+    names = optuna.get_all_study_names(backend)
+    if name is None:
+        if len(names) != 1:
+            listed = ", ".join(names) if names else "none"
+            raise UserError(f"name a study: this storage holds {len(names)} ({listed})")
+        name = names[0]
+    if name not in names:
+        raise UserError(
+            f"no study named '{name}' in {mask(storage_url or default_url())}; "
+            f"studies: {', '.join(names) or 'none'}"
+        )
+    return optuna.load_study(study_name=name, storage=backend)
+
+
+def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's completed trials, in number order."""
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def scored_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The completed trials that scored their configuration themselves (not reused), in order:
+    one per distinct configuration, what ``--trials`` counts."""
+    return [t for t in completed_trials(study) if counts_as_scored(t)]
