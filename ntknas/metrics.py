@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import scores
+from ntknas import spectra
 from ntknas.measure import count_flops, count_params
 from ntknas.metric_catalog import DEFAULT, METRICS, SPECTRUM, Metric
 from scores import proxies
@@ -150,9 +151,12 @@ def compute(
     *,
     bn: str = "batch",
     device: str = "cpu",
-) -> dict[str, float]:
+    eigenvalues: bool = False,
+) -> dict[str, float | list[float]]:
     """The named metrics of ``model`` on the minibatch ``x`` (N, ...) with labels ``y`` (N,),
-    plus ``seconds`` (wall time of them all). The pNTK is computed once if any metric reads it."""
+    plus ``seconds`` (wall time of them all). The pNTK is computed once if any metric reads it.
+    With ``eigenvalues``, when a metric reads the pNTK, the pNTK's eigenvalues come too, as the
+    trial attribute ``spectra.ATTR`` (N floats, see :mod:`ntknas.spectra`)."""
     wanted = list(dict.fromkeys(names))
     unknown = [n for n in wanted if n not in METRICS]
     if unknown:
@@ -162,6 +166,8 @@ def compute(
     if any(METRICS[n].kernel for n in wanted):
         context.kernel = scores.pntk(model, x, bn=bn, device=device)
         context.spectrum = scores.spectrum(context.kernel)
-    values = {n: context.value(n) for n in wanted}
+    values: dict[str, float | list[float]] = {n: context.value(n) for n in wanted}
     values["seconds"] = time.perf_counter() - start
+    if eigenvalues and context.spectrum is not None:
+        values[spectra.ATTR] = spectra.to_attr(context.spectrum.eigenvalues)
     return values

@@ -52,7 +52,9 @@ def write_all(
         "history.png": _history(rows, objective),
     }
     if spectra:
-        drawn["spectrum.png"] = _spectrum(spectra)
+        drawn["spectrum.png"] = spectrum_figure(
+            spectra, f"pNTK eigenspectrum of the top {len(spectra)} picks"
+        )
     checked = [r for r in rows if _finite(r.get("verified_test_acc"))]
     if checked:
         drawn["verified.png"] = _verified(checked, objective)
@@ -108,8 +110,11 @@ def _history(rows: list[dict], objective: str) -> Figure:
     return figure
 
 
-def _spectrum(spectra: dict[int, np.ndarray]) -> Figure:
-    figure, ax = _axes(f"pNTK eigenspectrum of the top {len(spectra)} picks")
+def spectrum_figure(spectra: dict[int, np.ndarray], title: str, size: tuple[float, float] = SIZE) -> Figure:
+    """The pNTK eigenvalues of trials (number → eigenvalues, any order), largest first, on a log
+    scale; non-positive ones (round-off of a singular kernel) are left out. ``size`` in inches
+    at ``DPI``. Needs matplotlib."""
+    figure, ax = _axes(title, size)
     for number, values in spectra.items():
         descending = np.sort(values)[::-1]
         positive = descending > 0
@@ -141,11 +146,11 @@ def _verified(rows: list[dict], objective: str) -> Figure:
     return figure
 
 
-def _axes(title: str) -> tuple[Figure, Axes]:
+def _axes(title: str, size: tuple[float, float] = SIZE) -> tuple[Figure, Axes]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    figure = Figure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     ax.set_title(title, fontsize=10, loc="left")
