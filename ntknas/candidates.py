@@ -64,7 +64,7 @@ def evaluate(
     if reason is not None:
         raise OverBudget(reason, size)
     try:
-        values = metrics.compute(model, x, y, [objective, *SPECTRUM], bn=bn, device=device)
+        values = metrics.compute(model, x, y, [objective, *SPECTRUM], bn=bn, device=device, eigenvalues=True)
     except Exception as e:  # any failure of one candidate is recorded, and the search goes on
         raise CandidateFailed(f"{type(e).__name__}: {first_line(e)}") from e
     return {"config": text, **values, **size, "bn": bn}

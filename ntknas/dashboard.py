@@ -31,7 +31,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import numpy as np
@@ -43,10 +42,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ntknas import spectra
 from ntknas.errors import UserError, first_line
+from ntknas.metric_catalog import SPECTRUM, direction_words
+from ntknas.settings import Settings
 from ntknas.storage import default_url, mask, open_storage
-
-if TYPE_CHECKING:
-    from ntknas.search import Settings
+from ntknas.study_view import REUSED_FROM
 
 MISSING = "{} is not installed: pip install 'ntknas[dashboard]'"
 HOST, PORT = "127.0.0.1", 8080
@@ -97,8 +96,6 @@ def header(number: int) -> str:
 def note(settings: Settings, trial: FrozenTrial, image_url: str | None) -> str:
     """The markdown note of a completed ``trial`` of a study searched with ``settings``: what it
     is, how it scored and, when ``image_url`` is given, its spectrum image."""
-    from ntknas.metrics import SPECTRUM
-
     attrs = trial.user_attrs
     lines = [
         header(trial.number),
@@ -106,12 +103,12 @@ def note(settings: Settings, trial: FrozenTrial, image_url: str | None) -> str:
         f"**Architecture** ({settings.space}) `{attrs.get('config', '?')}`",
         "",
     ]
-    if "reused_from" in attrs:
-        lines += [f"Same architecture as trial {attrs['reused_from']}: its measurements are reused.", ""]
-    goals = [settings.objective, *([settings.cost] if settings.cost else [])]
-    for role, name, direction in zip(("Objective", "Cost"), goals, settings.directions(), strict=False):
-        better = "higher" if direction == "maximize" else "lower"
-        lines.append(f"**{role}** {name} = **{_number(attrs.get(name))}** ({better} is better)  ")
+    if REUSED_FROM in attrs:
+        lines += [f"Same architecture as trial {attrs[REUSED_FROM]}: its measurements are reused.", ""]
+    goals = [("Objective", settings.objective, settings.higher_is_better)]
+    goals += [("Cost", settings.cost, False)] if settings.cost else []
+    for role, name, higher in goals:
+        lines.append(f"**{role}** {name} = **{_number(attrs.get(name))}** ({direction_words(higher)})  ")
     if "verified_status" in attrs:
         lines.append(_verified(attrs))
     if image_url is not None:
@@ -165,8 +162,6 @@ class Annotator:
     def __init__(
         self, storage: optuna.storages.BaseStorage, study_name: str, store: FileSystemArtifactStore
     ) -> None:
-        from ntknas import rebuild
-
         require()
         self.storage, self.store = storage, store
         # A sampler without state: building a trial handle (for its note) calls its before_trial.
@@ -174,7 +169,7 @@ class Annotator:
             study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler()
         )
         self.study_id = storage.get_study_id_from_name(study_name)
-        self.settings = rebuild.study_settings(self.study)
+        self.settings = Settings.load(self.study)
         self._seen: dict[int, str] = {}
 
     @classmethod
@@ -229,7 +224,7 @@ class Annotator:
         if configs and report:
             name = self.study.study_name
             report(f"recomputing the pNTK spectra of {len(configs)} architecture(s) of study '{name}'")
-        values = rebuild.eigenvalues(self.study, configs, data_root=data_root, device=device)
+        values = rebuild.eigenvalues(self.settings, configs, data_root=data_root, device=device)
         return dict(zip(configs, values, strict=True))
 
     def _annotate(self, trial: FrozenTrial, records: Records, eigenvalues: ArrayLike | None) -> bool:
@@ -416,10 +411,11 @@ def serve(
 
 def _searched(storage: optuna.storages.BaseStorage, name: str) -> bool:
     """Whether study ``name`` was made by ``ntknas search`` (it remembers its settings)."""
-    from ntknas.rebuild import SETTINGS
-
-    attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
-    return all(key in attrs for key in SETTINGS)
+    try:
+        Settings.from_attrs(name, storage.get_study_user_attrs(storage.get_study_id_from_name(name)))
+    except UserError:
+        return False
+    return True
 
 
 def _bind(host: str, port: int, app) -> WSGIServer:

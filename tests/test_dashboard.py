@@ -17,6 +17,7 @@ from tiny_study import CONFIGS, bundled_slice, make_study
 
 from ntknas import dashboard, rebuild, spectra, verify
 from ntknas.errors import UserError
+from ntknas.settings import Settings
 
 optuna_dashboard = pytest.importorskip(
     "optuna_dashboard", reason="optuna-dashboard not installed (pip install -e '.[dashboard]')"
@@ -29,7 +30,7 @@ WAIT_SECONDS = 120  # generous: the machine may be busy; the tests poll, never s
 def template(tmp_path_factory):
     """The tiny study's SQLite file, made once and copied into each test's working directory."""
     folder = tmp_path_factory.mktemp("template")
-    make_study(url=f"sqlite:///{folder / 'ntknas.db'}")
+    make_study(url=f"sqlite:///{folder / 'ntknas.db'}", eigenvalues=False)  # an older study's
     with sqlite3.connect(folder / "ntknas.db") as con:
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return folder / "ntknas.db"
@@ -124,7 +125,7 @@ def test_verification_updates_the_note_and_keeps_the_image(study):
 
 
 def test_stored_eigenvalues_are_drawn_without_rebuilding_the_network(study, monkeypatch):
-    [values] = rebuild.eigenvalues(study, [CONFIGS[1]], data_root=None, device="cpu")
+    [values] = rebuild.eigenvalues(Settings.load(study), [CONFIGS[1]], data_root=None, device="cpu")
     attrs = {**study.trials[1].user_attrs, spectra.ATTR: spectra.to_attr(values), "reused_from": 1}
     study.add_trial(optuna.trial.create_trial(value=attrs["condition_number"], user_attrs=attrs))
     annotator = dashboard.Annotator.open(None, "tiny")

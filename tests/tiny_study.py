@@ -5,7 +5,7 @@ import optuna
 from PIL import Image
 
 import search_spaces
-from ntknas import data, verify
+from ntknas import data, spectra, verify
 from ntknas.candidates import evaluate
 from ntknas.settings import Settings
 from ntknas.studies import open_study
@@ -21,8 +21,11 @@ CONFIGS = (
 SETTINGS = Settings("nb201", data.BUNDLED, 8, "batch", 0, "condition_number")
 
 
-def make_study(name: str = "tiny", url: str = "sqlite:///results/ntknas.db") -> optuna.Study:
-    """A study holding CONFIGS scored exactly as `ntknas search` scores them."""
+def make_study(
+    name: str = "tiny", url: str = "sqlite:///results/ntknas.db", eigenvalues: bool = True
+) -> optuna.Study:
+    """A study holding CONFIGS scored exactly as `ntknas search` scores them; without
+    ``eigenvalues``, as a search made before trials stored their pNTK eigenvalues."""
     study = open_study(name, url, SETTINGS, "random")
     space = search_spaces.get(SETTINGS.space)
     batch = data.minibatch(data.load(SETTINGS.data), SETTINGS.batch_size, SETTINGS.seed)
@@ -37,6 +40,8 @@ def make_study(name: str = "tiny", url: str = "sqlite:///results/ntknas.db") -> 
             seed=SETTINGS.seed,
             device="cpu",
         )
+        if not eigenvalues:
+            del attrs[spectra.ATTR]
         study.add_trial(optuna.trial.create_trial(value=attrs[SETTINGS.objective], user_attrs=attrs))
     return study
 

@@ -9,20 +9,21 @@ from __future__ import annotations
 import optuna
 import typer
 
-from ntknas.cli import benchmark, plot, results, score, search, spaces, studies, verify
+from ntknas.cli import benchmark, dashboard, plot, results, score, search, spaces, studies, verify
 
 app = typer.Typer(
     help="Training-free neural architecture search with the pseudo neural tangent kernel (pNTK).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 for name, module in (
     ("search", search),
     ("results", results),
     ("verify", verify),
     ("plot", plot),
+    ("dashboard", dashboard),
     ("studies", studies),
     ("spaces", spaces),
     ("score", score),

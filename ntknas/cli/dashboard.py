@@ -1,0 +1,60 @@
+"""``ntknas dashboard``: optuna-dashboard on a study, each trial annotated for NAS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ntknas.cli.common import (
+    DataRootOpt,
+    DeviceOpt,
+    StorageOpt,
+    StudyArg,
+    out,
+    resolve_device,
+    stop_requests,
+    user_errors,
+)
+
+
+def command(
+    study: StudyArg = None,
+    port: Annotated[int, typer.Option(help="Port to serve on (0: any free port).")] = 8080,
+    host: Annotated[
+        str, typer.Option(help="Address to bind: 127.0.0.1 keeps the dashboard on this machine.")
+    ] = "127.0.0.1",
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the spectrum images \\[default: the SQLite file's name + .artifacts beside it, "
+            "results/artifacts for a database server].",
+            show_default=False,
+        ),
+    ] = None,
+    data_root: DataRootOpt = None,
+    device: DeviceOpt = "auto",
+    storage: StorageOpt = None,
+) -> None:
+    """Watch a study in optuna-dashboard, in a web browser.
+
+    Each trial carries a note with its architecture, scores and (once verified) accuracy, and its
+    pNTK eigenspectrum as an image; trials that finish while it runs are annotated within seconds.
+    Needs the optional extra: pip install 'ntknas[dashboard]'.
+    """
+    from ntknas import dashboard
+
+    with user_errors(), stop_requests():
+        if not 0 <= port <= 65535:
+            raise ValueError(f"--port must be between 0 and 65535; got {port}")
+        dashboard.serve(
+            storage,
+            study,
+            echo=lambda line: out.print(line, highlight=False, soft_wrap=True),
+            host=host,
+            port=port,
+            artifact_dir=artifacts,
+            data_root=data_root,
+            device=resolve_device(device),
+        )
