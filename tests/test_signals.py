@@ -1,0 +1,76 @@
+"""SIGTERM, as `docker stop`, Kubernetes and batch schedulers send it: handled like Ctrl-C, at once.
+
+The running trial is marked failed, no trial is left running, one line says how to resume, and
+the exit code is 143 (128 + SIGTERM), for a lone search, a search with workers, and verify.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import distributed
+import optuna
+import pytest
+from tiny_study import make_study, write_image_folder
+
+from ntknas import verify
+from ntknas.studies import scored_trials
+
+RUNNING, WAITING = optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING
+WAIT_SECONDS = 240  # generous: the machine may be busy; the tests poll, never assert on time
+
+
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except KeyError:  # the study does not exist yet
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"waited {WAIT_SECONDS} s for {what}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, workers):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    search = distributed.start_search(url, "s", 500, workers, tmp_path)
+    wait_until(lambda: len(scored_trials(optuna.load_study(study_name="s", storage=url))) >= 2, "2 trials")
+    search.send_signal(signal.SIGTERM)  # to the supervisor alone, as `docker stop` sends it
+    assert search.wait(timeout=120) == 143
+    stderr = (tmp_path / "stderr").read_text().strip().splitlines()
+    assert len(stderr) == 1 and stderr[0].startswith("terminated: ")
+    assert (
+        "configurations are scored in study 's'" in stderr[0]
+        and "run the same command to resume" in stderr[0]
+    )
+    study = optuna.load_study(study_name="s", storage=url)
+    assert not study.get_trials(states=(RUNNING, WAITING))
+    assert distributed.audit(study, len(scored_trials(study))) == []
+
+
+def test_sigterm_stops_verify_and_keeps_the_last_epoch(tmp_path):
+    os.chdir(tmp_path)
+    make_study()
+    write_image_folder(tmp_path / "imgs", per_class=64)
+    command = [sys.executable, "-m", "ntknas", "verify", "tiny", "--top-k", "1", "--epochs", "50"]
+    command += ["--data", "imgs", "--batch-size", "16"]
+    with open(tmp_path / "stderr", "w") as err:
+        proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)
+    (pick,) = verify.top_picks(optuna.load_study(study_name="tiny", storage="sqlite:///results/ntknas.db"), 1)
+    checkpoint = tmp_path / verify.checkpoint_path("tiny", pick.number)
+    wait_until(checkpoint.exists, "the first epoch's checkpoint")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143
+    stderr = (tmp_path / "stderr").read_text().strip().splitlines()
+    assert (
+        len(stderr) == 1
+        and stderr[0].startswith("terminated: ")
+        and "run the same command to resume" in stderr[0]
+    )
+    assert checkpoint.exists()
+    study = optuna.load_study(study_name="tiny", storage="sqlite:///results/ntknas.db")
+    assert "verified_test_acc" not in study.trials[pick.number].user_attrs
