@@ -1,8 +1,13 @@
-"""The error a user can fix: the command line prints its message on one line, no traceback."""
+"""What a user can fix: errors the command line prints on one line with no traceback, and warnings
+about input that was skipped."""
 
 
 class UserError(Exception):
     """Bad input, described in one line that names the problem and the fix."""
+
+
+class InputWarning(UserWarning):
+    """Input that ntknas skipped (e.g. a special file in an image folder), described in one line."""
 
 
 def first_line(error: BaseException) -> str:
