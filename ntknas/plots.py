@@ -7,6 +7,7 @@ drawing, and used without pyplot (no global state, no display: the Agg canvas).
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import optuna
 
-from ntknas import rebuild, tables, verify
+from ntknas import files, rebuild, tables, verify
 from ntknas.errors import UserError
 from ntknas.search import OBJECTIVES
 
@@ -36,12 +37,22 @@ def require_matplotlib() -> None:
         raise UserError(MISSING) from None
 
 
+def check_out(out: Path) -> None:
+    """UserError unless PNG files can be written into folder ``out`` (an existing writable folder,
+    or one that can be made): checked before the eigenspectra are recomputed."""
+    files.check_writable_folder(out, "--out folder")
+
+
 def write_all(study: optuna.Study, out: Path, spectra: dict[int, np.ndarray]) -> list[Path]:
-    """Write every picture of ``study`` that its trials allow into folder ``out``; return the
-    files. ``spectra`` maps trial numbers (the top picks) to their pNTK eigenvalues."""
+    """Write every picture of ``study`` that its trials (and their verification results) allow into
+    folder ``out``, each atomically; return the files. ``spectra`` maps trial numbers (the top
+    picks) to their pNTK eigenvalues."""
     require_matplotlib()
+    check_out(out)
     objective = rebuild.study_settings(study).objective
-    rows = [r for r in tables.trial_rows(study) if _finite(r.get(objective))]
+    results = verify.stored_results(study)
+    rows = [{**r, **results.get(int(r["trial"]), {})} for r in tables.trial_rows(study)]
+    rows = [r for r in rows if _finite(r.get(objective))]
     if not rows:
         raise UserError(f"study '{study.study_name}' has no completed trial with a finite {objective}")
     drawn = {
@@ -53,12 +64,10 @@ def write_all(study: optuna.Study, out: Path, spectra: dict[int, np.ndarray]) ->
     checked = [r for r in rows if _finite(r.get("verified_test_acc"))]
     if checked:
         drawn["verified.png"] = _verified(checked, objective)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, figure in drawn.items():
-            figure.savefig(out / name)
-    except OSError as e:
-        raise UserError(f"cannot write plots to {out}: {e.strerror or e}; choose another --out") from None
+    for name, figure in drawn.items():
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
+        files.write_atomically(out / name, png.getvalue(), "plot")
     return [out / name for name in drawn]
 
 
