@@ -17,6 +17,7 @@ from torch import nn
 import scores
 from ntknas.measure import count_flops, count_params
 from scores import proxies
+from scores.device import placed, resolve
 
 
 @dataclass(frozen=True)
@@ -31,21 +32,50 @@ class Metric:
 
 @dataclass
 class Context:
-    """What a metric may read about one network on one minibatch."""
+    """What a metric may read about one network on one minibatch, all on one device: the pNTK and
+    its spectrum (computed on first use) and the other metrics' values. Each is computed once;
+    a failure is kept and raised again to whatever reads it, so it spoils only what depends on it.
+    """
 
     model: nn.Module
     x: torch.Tensor
     y: torch.Tensor
     bn: str
-    device: str
-    kernel: torch.Tensor | None = None
-    spectrum: scores.Spectrum | None = None
     values: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, Exception] = field(default_factory=dict)
+    _kernel: tuple[torch.Tensor, scores.Spectrum] | Exception | None = None
+
+    @property
+    def kernel(self) -> torch.Tensor:
+        """The pNTK (N, N), float64 on the CPU."""
+        return self._spectral()[0]
+
+    @property
+    def spectrum(self) -> scores.Spectrum:
+        """The pNTK's eigenspectrum."""
+        return self._spectral()[1]
+
+    def _spectral(self) -> tuple[torch.Tensor, scores.Spectrum]:
+        if self._kernel is None:
+            try:
+                kernel = scores.pntk(self.model, self.x, bn=self.bn, device=self.x.device)
+                self._kernel = kernel, scores.spectrum(kernel)
+            except Exception as e:
+                self._kernel = e
+        if isinstance(self._kernel, Exception):
+            raise self._kernel
+        return self._kernel
 
     def value(self, name: str) -> float:
         """Metric ``name`` of this network, computed once."""
+        if name in self.failures:
+            raise self.failures[name]
         if name not in self.values:
-            self.values[name] = float(_COMPUTE[name](self))
+            try:
+                self.values[name] = float(_COMPUTE[name](self))
+            except Exception as e:
+                self.failures[name] = e
+                raise
         return self.values[name]
 
 
@@ -79,7 +109,7 @@ def _lga(c: Context) -> float:
 
 @_metric("naswot", True, "log|K_H| of ReLU codes (Mellor et al. 2021)")
 def _naswot(c: Context) -> float:
-    return proxies.naswot(c.model, c.x.to(c.device), bn=c.bn)
+    return proxies.naswot(c.model, c.x, bn=c.bn)
 
 
 @_metric("synflow", True, "log10 synaptic flow (Tanaka et al. 2020)")
@@ -172,18 +202,31 @@ def compute(
     *,
     bn: str = "batch",
     device: str = "cpu",
+    errors: dict[str, Exception] | None = None,
 ) -> dict[str, float]:
     """The named metrics of ``model`` on the minibatch ``x`` (N, ...) with labels ``y`` (N,),
-    plus ``seconds`` (wall time of them all). The pNTK is computed once if any metric reads it."""
+    plus ``seconds`` (wall time of them all), computed on ``device``: the model (a copy, when it
+    lives elsewhere; the caller's is never moved) and the minibatch are placed there once. The pNTK
+    is computed once if any metric reads it.
+
+    Without ``errors``, the first metric that fails raises. With an ``errors`` dict, each failing
+    metric is NaN and its exception is stored under its name, and the others are still computed
+    (a failing pNTK fails the metrics that read it, not ``params`` or ``naswot``).
+    """
     wanted = list(dict.fromkeys(names))
     unknown = [n for n in wanted if n not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}")
     start = time.perf_counter()
-    context = Context(model, x, y, bn, device)
-    if any(METRICS[n].kernel for n in wanted):
-        context.kernel = scores.pntk(model, x, bn=bn, device=device)
-        context.spectrum = scores.spectrum(context.kernel)
-    values = {n: context.value(n) for n in wanted}
+    target = resolve(device)
+    context = Context(placed(model, target), x.to(target), y.to(target), bn)
+    values = {}
+    for name in wanted:
+        try:
+            values[name] = context.value(name)
+        except Exception as e:
+            if errors is None:
+                raise
+            errors[name], values[name] = e, math.nan
     values["seconds"] = time.perf_counter() - start
     return values
