@@ -123,6 +123,17 @@ def sample(truth: GroundTruth, count: int | None, seed: int) -> GroundTruth:
     return truth.subset(np.sort(np.random.default_rng(seed).choice(len(truth.acc), count, replace=False)))
 
 
+def parse_all(truth: GroundTruth, space: SearchSpace) -> list:
+    """The configuration of each architecture; UserError naming the CSV line of a malformed one."""
+    configs = []
+    for row, text in enumerate(truth.arch):
+        try:
+            configs.append(space.parse(text))
+        except ConfigError as e:
+            raise UserError(f"{truth.where(row)}: {first_line(e)}") from None
+    return configs
+
+
 def score_all(
     truth: GroundTruth,
     space: SearchSpace,
@@ -145,12 +156,7 @@ def score_all(
     built, which NaNs all its metrics). A malformed arch string fails before any scoring, with the
     line of the CSV it is on.
     """
-    configs = []
-    for row, text in enumerate(truth.arch):  # malformed strings fail before any scoring
-        try:
-            configs.append(space.parse(text))
-        except ConfigError as e:
-            raise UserError(f"{truth.where(row)}: {first_line(e)}") from None
+    configs = parse_all(truth, space)  # malformed strings fail before any scoring
     images = data.load(data_source, "train")
     batches = [data.minibatch(images, batch_size, seed + r) for r in range(repeats)]
     values = {n: np.full(len(configs), np.nan) for n in names}
