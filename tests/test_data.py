@@ -33,6 +33,10 @@ def test_minibatch_is_balanced_seeded_and_normalised():
     assert x.shape == (64, 3, 32, 32) and x.dtype == torch.float32
     assert counts.max() - counts.min() <= 1
     assert abs(float(x.mean())) < 0.3 and 0.7 < float(x.std()) < 1.3
+    # each pixel is (value / 255 − mean) / std, per channel, with CIFAR's statistics
+    white = data.normalise(torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)).flatten()
+    expected = [(1 - m) / s for m, s in zip(data.CIFAR_MEAN, data.CIFAR_STD, strict=True)]
+    assert white.tolist() == pytest.approx(expected)
     x2, y2 = data.minibatch(images, 64, seed=0)
     assert torch.equal(x, x2) and torch.equal(y, y2)
     x3, _ = data.minibatch(images, 64, seed=1)
