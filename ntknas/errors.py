@@ -1,6 +1,12 @@
 """What a user can fix: errors the command line prints on one line with no traceback, and warnings
 about input that was skipped."""
 
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 
 class UserError(Exception):
     """Bad input, described in one line that names the problem and the fix."""
@@ -13,3 +19,21 @@ class InputWarning(UserWarning):
 def first_line(error: BaseException) -> str:
     """The first line of ``error``'s message (empty when it has none)."""
     return (str(error).strip().splitlines() or [""])[0]
+
+
+@contextmanager
+def input_warnings_to(show: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, hand each InputWarning's one-line message to ``show`` (e.g. a console's
+    ``warning: ...`` line) instead of Python's two-line display; other warnings show as usual."""
+    with warnings.catch_warnings():
+        previous = warnings.showwarning
+
+        def route(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, InputWarning):
+                show(str(message))
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = route
+        warnings.simplefilter("always", InputWarning)
+        yield
