@@ -120,8 +120,8 @@ def open_storage(
     try:
         if parsed.get_backend_name() == "sqlite":
             connect = _prepare_sqlite(parsed, url, read_only)
-        if parsed.get_backend_name() != "sqlite":
-            _check_server_schema(connect, url, read_only)
+        else:
+            _check_server_schema(url, read_only)
         with warnings.catch_warnings():  # Optuna marks the heartbeat arguments experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             liveness = {}
@@ -142,8 +142,6 @@ def open_storage(
         ) from None
     except Exception as e:  # SQLAlchemy raises many kinds, all meaning "cannot use this URL"
         reason = redact(str(getattr(e, "orig", None) or e).strip().splitlines()[0], url)
-        if read_only and "readonly" in reason.replace("-", "").replace(" ", "").lower():
-            raise UserError(f"cannot read storage {mask(url)}: {reason}") from None
         raise UserError(
             f"cannot reach storage {mask(url)}: {reason}; check the URL and that the server is up"
         ) from None
@@ -291,7 +289,7 @@ def _listed(tables: list[str]) -> str:
     return f"table{'s' if len(tables) > 1 else ''} {shown}"
 
 
-def _check_server_schema(url: str, given: str, read_only: bool) -> None:
+def _check_server_schema(url: str, read_only: bool) -> None:
     """Refuse a server database whose tables clash with Optuna's names (other tables are allowed:
     a server database is often shared), or, to read, one without Optuna's tables, before Optuna
     creates or reads anything there."""
@@ -302,9 +300,9 @@ def _check_server_schema(url: str, given: str, read_only: bool) -> None:
         tables = {t: {c["name"] for c in inspector.get_columns(t)} for t in FINGERPRINT if t in names}
     finally:
         engine.dispose()
-    _check_schema(tables, f"storage {mask(given)}", shared=True)
+    _check_schema(tables, f"storage {mask(url)}", shared=True)
     if read_only and not {"studies", "version_info"} <= names:
-        raise UserError(f"storage {mask(given)} holds no studies: it has none of Optuna's tables")
+        raise UserError(f"storage {mask(url)} holds no studies: it has none of Optuna's tables")
 
 
 def _rdb_storage(url: str, liveness: dict, read_only: bool) -> optuna.storages.RDBStorage:

@@ -243,7 +243,7 @@ def train(
     """
     check_recipe(recipe, splits)
     model.to(device)
-    steps = max(1, len(splits.train_labels) // recipe.batch_size)
+    steps = len(splits.train_labels) // recipe.batch_size  # at least 1: check_recipe
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY
     )
@@ -337,8 +337,8 @@ def _train_epoch(
     device: str,
     report: Callable[[int, float, float], None],
 ) -> float:
-    """One epoch of seeded, augmented minibatches (the last, partial one dropped unless it is the
-    only one). Returns the training accuracy (%), NaN as soon as the loss is not finite."""
+    """One epoch of seeded, augmented minibatches (the last, partial one dropped). Returns the
+    training accuracy (%), NaN as soon as the loss is not finite."""
     model.train()
     order = torch.randperm(len(splits.train_labels), generator=generator)
     total_loss, correct, seen = 0.0, 0, 0
