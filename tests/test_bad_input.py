@@ -311,6 +311,11 @@ ROWS = [
         STORED,
     ),
     Row(
+        "plots into a file",
+        "ntknas plot nb201 --out notes.txt",
+        "cannot write --out folder notes.txt: notes.txt is not a folder; choose another path",
+    ),
+    Row(
         "a checkpoint that would run code",
         "a pickled object in a pick's checkpoint, at ntknas verify nb201 --top-k 1 --epochs 1",
         "checkpoint results/checkpoints/nb201/….pt is unreadable (UnpicklingError); "
