@@ -21,7 +21,10 @@ import torch
 import scores
 import search_spaces
 from ntknas import data
-from ntknas.search import Settings, derive_seed, open_study, search
+from ntknas.search import search
+from ntknas.seeds import derive_seed
+from ntknas.settings import Settings
+from ntknas.studies import open_study
 
 
 def per_minute(count: int, seconds: float) -> float:

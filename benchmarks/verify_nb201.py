@@ -16,7 +16,9 @@ import torch
 
 import search_spaces
 from ntknas import data, metrics, verify
-from ntknas.search import Settings, open_study, search
+from ntknas.search import search
+from ntknas.settings import Settings
+from ntknas.studies import open_study
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset"
 

@@ -3,58 +3,115 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ntknas import data, metrics
+from ntknas import data, files, metrics
 from ntknas.candidates import seeded_model
-from ntknas.errors import UserError
+from ntknas.errors import UserError, first_line
 from ntknas.ranking import kendall_tau, oriented, spearman_rho
-from search_spaces import SearchSpace
+from search_spaces import ConfigError, SearchSpace
 
-COLUMNS = ("index", "arch", "cifar10_test_acc")
+TARGET = "cifar10_test_acc"
+KEYS = ("index", "arch")
+COLUMNS = (*KEYS, TARGET)
 
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """Architectures (``index``, ``arch`` strings) and their trained test accuracy (%)."""
+    """Architectures (``index``, ``arch`` strings) and their trained accuracy (%) in the
+    ``target`` column; ``lines`` are the rows' line numbers in the ``source`` file."""
 
     index: tuple[str, ...]
     arch: tuple[str, ...]
     acc: np.ndarray
+    lines: tuple[int, ...] = ()
+    source: str = ""
+    target: str = TARGET
 
     def subset(self, rows: np.ndarray) -> GroundTruth:
-        return GroundTruth(
-            tuple(self.index[i] for i in rows), tuple(self.arch[i] for i in rows), self.acc[rows]
+        return replace(
+            self,
+            index=tuple(self.index[i] for i in rows),
+            arch=tuple(self.arch[i] for i in rows),
+            acc=self.acc[rows],
+            lines=tuple(self.lines[i] for i in rows) if self.lines else (),
         )
 
+    def where(self, row: int) -> str:
+        """Where row ``row`` comes from, for messages: ``FILE line N``."""
+        return f"{self.source} line {self.lines[row]}" if self.lines else f"row {row + 1}"
 
-def load_ground_truth(path: str | Path) -> GroundTruth:
-    """Read a CSV with columns ``index,arch,cifar10_test_acc`` (others are ignored)."""
+
+def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
+    """Read a CSV with columns ``index``, ``arch`` and ``target`` (an accuracy in %, by default
+    ``cifar10_test_acc``; other columns are ignored). A UTF-8 byte-order mark is accepted. A
+    missing column, an accuracy that is not a finite number from 0 to 100 and a repeated index or
+    arch are refused with the line they are on."""
     path = Path(path)
     if not path.is_file():
         raise UserError(
-            f"ground-truth file {path} does not exist; give a CSV with columns {','.join(COLUMNS)}"
+            f"ground-truth file {path} does not exist; give a CSV with columns {','.join((*KEYS, target))}"
         )
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{path} lacks column(s) {', '.join(missing)}; it needs {','.join(COLUMNS)}")
-        rows = list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [c.strip() for c in next(reader, [])]
+            missing = [c for c in (*KEYS, target) if c not in header]
+            if missing:
+                raise UserError(
+                    f"{path} lacks column(s) {', '.join(missing)}; it needs {','.join((*KEYS, target))} "
+                    f"and has: {', '.join(header) or 'no header'}"
+                )
+            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as e:
+        raise UserError(
+            f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8 CSV"
+        ) from None
+    except csv.Error as e:
+        raise UserError(f"{path} is not a readable CSV ({e}); check its quoting") from None
     if not rows:
         raise UserError(f"{path} has no rows")
+    at = {name: header.index(name) for name in (*KEYS, target)}
+    index, arch, acc, lines = [], [], [], []
+    first: dict[tuple[str, str], int] = {}
+    for line, row in rows:
+        if len(row) < len(header):
+            raise UserError(f"{path} line {line} has {len(row)} cells, not {len(header)}; fix that row")
+        acc.append(_accuracy(row[at[target]], f"{path} line {line}", target))
+        for key in KEYS:
+            value = row[at[key]].strip()
+            if (key, value) in first:
+                raise UserError(
+                    f"{path} line {line} repeats {key} {value!r} of line {first[key, value]}; "
+                    "keep one row per architecture"
+                )
+            first[key, value] = line
+        index.append(row[at["index"]].strip())
+        arch.append(row[at["arch"]].strip())
+        lines.append(line)
+    return GroundTruth(tuple(index), tuple(arch), np.array(acc), tuple(lines), str(path), target)
+
+
+def _accuracy(cell: str, where: str, target: str) -> float:
+    """An accuracy cell as a float in [0, 100]; UserError naming ``where`` otherwise."""
     try:
-        acc = np.array([float(r["cifar10_test_acc"]) for r in rows])
+        value = float(cell)
     except ValueError:
-        raise UserError(f"{path}: cifar10_test_acc must be numbers (accuracy in %)") from None
-    return GroundTruth(tuple(r["index"] for r in rows), tuple(r["arch"] for r in rows), acc)
+        raise UserError(f"{where}: {target} {cell!r} is not a number (accuracy in %)") from None
+    if not math.isfinite(value):
+        raise UserError(
+            f"{where}: {target} {cell.strip()} is not a finite number (accuracy in %); fix that row"
+        )
+    if not 0 <= value <= 100:
+        raise UserError(f"{where}: {target} {cell.strip()} is not an accuracy from 0 to 100 %; fix that row")
+    return value
 
 
 def sample(truth: GroundTruth, count: int | None, seed: int) -> GroundTruth:
@@ -64,6 +121,17 @@ def sample(truth: GroundTruth, count: int | None, seed: int) -> GroundTruth:
     if not 2 <= count <= len(truth.acc):
         raise UserError(f"--sample must be between 2 and {len(truth.acc)} (the CSV's rows); got {count}")
     return truth.subset(np.sort(np.random.default_rng(seed).choice(len(truth.acc), count, replace=False)))
+
+
+def parse_all(truth: GroundTruth, space: SearchSpace) -> list:
+    """The configuration of each architecture; UserError naming the CSV line of a malformed one."""
+    configs = []
+    for row, text in enumerate(truth.arch):
+        try:
+            configs.append(space.parse(text))
+        except ConfigError as e:
+            raise UserError(f"{truth.where(row)}: {first_line(e)}") from None
+    return configs
 
 
 def score_all(
@@ -78,53 +146,66 @@ def score_all(
     seed: int,
     device: str,
     progress: Callable[[int], None] | None = None,
+    failed: Callable[[int, str, str], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], float]:
     """Every metric of every architecture, averaged over ``repeats`` (each with its own minibatch
-    and initialisation), and the mean seconds per architecture. A failed architecture gets NaN.
+    and initialisation), and the mean seconds per architecture.
+
+    A metric that fails on an architecture is NaN there, and only that metric: ``failed(row,
+    metric, reason)`` hears of each failure (``metric`` is ``"model"`` when the network cannot be
+    built, which NaNs all its metrics). A malformed arch string fails before any scoring, with the
+    line of the CSV it is on.
     """
+    configs = parse_all(truth, space)  # malformed strings fail before any scoring
     images = data.load(data_source, "train")
     batches = [data.minibatch(images, batch_size, seed + r) for r in range(repeats)]
-    configs = [space.parse(a) for a in truth.arch]  # malformed strings fail before any scoring
     values = {n: np.full(len(configs), np.nan) for n in names}
     start = time.perf_counter()
     for i, config in enumerate(configs):
-        runs = []
+        runs: dict[str, list[float]] = {n: [] for n in names}
         for r, (x, y) in enumerate(batches):
+            errors: dict[str, BaseException] = {}
             try:
                 model = seeded_model(space, config, len(images.classes), seed + r, tuple(x.shape[1:]))
-                runs.append(metrics.compute(model, x, y, names, bn=bn, device=device))
-            except (ValueError, RuntimeError):
-                runs = []
+            except Exception as e:  # a network that cannot be built has no metric at all
+                errors = {"model": e}
+                measured = dict.fromkeys(names, math.nan)
+            else:
+                measured = metrics.compute(model, x, y, names, bn=bn, device=device, errors=errors)
+            for n in names:
+                runs[n].append(measured[n])
+            if failed is not None:
+                for name, error in errors.items():
+                    failed(i, name, f"{type(error).__name__}: {first_line(error)}")
+            if "model" in errors:
                 break
         for n in names:
-            if runs:
-                values[n][i] = float(np.mean([run[n] for run in runs]))
+            values[n][i] = float(np.mean(runs[n]))
         if progress:
             progress(i + 1)
     return values, (time.perf_counter() - start) / max(1, len(configs))
 
 
-def check_save(path: str | Path) -> None:
-    """UserError unless a CSV can be written at ``path`` (checked before any scoring)."""
-    path = Path(path)
-    if path.is_dir() or (path.parent.exists() and not os.access(path.parent, os.W_OK)):
-        raise UserError(f"cannot write --save file {path}; choose a writable file path")
+def check_save(path: str | Path, ground_truth: str | Path | None = None) -> None:
+    """UserError unless a CSV can be written at ``path`` (checked before any scoring) without
+    replacing the ground-truth file it was scored from."""
+    files.check_writable(path, "--save file")
+    if ground_truth is not None:
+        files.check_not_input(path, "--save", {"--ground-truth": ground_truth})
 
 
 def write_scores(path: str | Path, truth: GroundTruth, values: dict[str, np.ndarray]) -> None:
-    """Write one row per architecture: ``index,arch,cifar10_test_acc`` and each metric's value
-    (empty when the architecture failed)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow([*COLUMNS, *values])
-            for i, (index, arch) in enumerate(zip(truth.index, truth.arch, strict=True)):
-                cells = [repr(float(v[i])) if math.isfinite(v[i]) else "" for v in values.values()]
-                writer.writerow([index, arch, repr(float(truth.acc[i])), *cells])
-    except OSError as e:
-        raise UserError(f"cannot write --save file {path}: {e.strerror}; choose a writable path") from None
+    """Write one row per architecture atomically: ``index``, ``arch``, the accuracy column and each
+    metric's value (empty when it failed). Refuses to replace the ground-truth file itself."""
+    if truth.source:
+        files.check_not_input(path, "--save", {"--ground-truth": truth.source})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*KEYS, truth.target, *values])
+    for i, (index, arch) in enumerate(zip(truth.index, truth.arch, strict=True)):
+        cells = [repr(float(v[i])) if math.isfinite(v[i]) else "" for v in values.values()]
+        writer.writerow([index, arch, repr(float(truth.acc[i])), *cells])
+    files.write_atomically(path, buffer.getvalue(), "--save file")
 
 
 def correlations(values: dict[str, np.ndarray], acc: np.ndarray) -> dict[str, dict[str, float]]:

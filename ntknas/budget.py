@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-
-from ntknas.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -36,22 +33,3 @@ class Budget:
             if limit is not None and size[name] > limit
         ]
         return f"over budget: {', '.join(over)}" if over else None
-
-
-# Suffixes of counts given on the command line, case-insensitive: 300k, 1.5M, 2G.
-_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9}
-
-
-def parse_count(option: str, text: str) -> int:
-    """A positive count written as ``250000``, ``250_000``, ``250,000``, ``300k``, ``1.5M`` or
-    ``2G``; UserError naming ``option`` for anything else (negative, zero, not finite)."""
-    raw = text.strip().replace("_", "").replace(",", "")
-    scale = _SUFFIXES.get(raw[-1:].lower(), 1)
-    number = raw[:-1] if scale != 1 else raw
-    try:
-        value = float(number)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value * scale < 1 or not number.replace(".", "", 1).isdigit():
-        raise UserError(f"{option} must be a positive count like 500000, 300k or 1.5M; got {text!r}")
-    return round(value * scale)

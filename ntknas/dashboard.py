@@ -46,6 +46,7 @@ from ntknas.metric_catalog import SPECTRUM, direction_words
 from ntknas.settings import Settings
 from ntknas.storage import default_url, mask, open_storage
 from ntknas.study_view import REUSED_FROM
+from ntknas.verified import stored_results
 
 MISSING = "{} is not installed: pip install 'ntknas[dashboard]'"
 HOST, PORT = "127.0.0.1", 8080
@@ -93,10 +94,11 @@ def header(number: int) -> str:
     return f"#### ntknas · trial {number}"
 
 
-def note(settings: Settings, trial: FrozenTrial, image_url: str | None) -> str:
+def note(settings: Settings, trial: FrozenTrial, image_url: str | None, verified: dict | None = None) -> str:
     """The markdown note of a completed ``trial`` of a study searched with ``settings``: what it
-    is, how it scored and, when ``image_url`` is given, its spectrum image."""
-    attrs = trial.user_attrs
+    is, how it scored, its ``verified`` result (``ntknas.verified``) and, when ``image_url`` is
+    given, its spectrum image."""
+    attrs = {**trial.user_attrs, **(verified or {})}
     lines = [
         header(trial.number),
         "",
@@ -190,7 +192,8 @@ class Annotator:
         trial = self.storage.get_trial(trial_id)
         if trial.state != TrialState.COMPLETE:
             return False
-        return self._annotate(trial, self._records(), eigenvalues)
+        verified = stored_results(self.study, [trial]).get(number)
+        return self._annotate(trial, self._records(), eigenvalues, verified)
 
     def sync(self, *, data_root: str | None, device: str, report: Callable[[str], None] | None = None) -> int:
         """Annotate the completed trials that are new or changed since the last sync (all of
@@ -198,7 +201,12 @@ class Annotator:
         before they were stored) has them recomputed, once per architecture, on the study's own
         data (``data_root`` for cifar10) and ``device``. Returns how many trials were written."""
         trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        changed = [(t, f) for t in trials if self._seen.get(t.number) != (f := _fingerprint(t))]
+        verified = stored_results(self.study, trials)
+        changed = [
+            (t, f)
+            for t in trials
+            if self._seen.get(t.number) != (f := _fingerprint(t, verified.get(t.number)))
+        ]
         if not changed:
             return 0
         records = self._records()
@@ -206,7 +214,9 @@ class Annotator:
         recomputed = self._recompute(lacking, data_root, device, report)
         written = 0
         for trial, fingerprint in changed:
-            written += self._annotate(trial, records, recomputed.get(_config(trial)))
+            written += self._annotate(
+                trial, records, recomputed.get(_config(trial)), verified.get(trial.number)
+            )
             self._seen[trial.number] = fingerprint
         return written
 
@@ -227,7 +237,9 @@ class Annotator:
         values = rebuild.eigenvalues(self.settings, configs, data_root=data_root, device=device)
         return dict(zip(configs, values, strict=True))
 
-    def _annotate(self, trial: FrozenTrial, records: Records, eigenvalues: ArrayLike | None) -> bool:
+    def _annotate(
+        self, trial: FrozenTrial, records: Records, eigenvalues: ArrayLike | None, verified: dict | None
+    ) -> bool:
         from optuna_dashboard import get_note, save_note
         from optuna_dashboard.artifact import get_artifact_path
 
@@ -238,7 +250,9 @@ class Annotator:
             records.images[trial.number] = self._upload(trial.number, values)
             wrote = True
         image = records.images.get(trial.number)
-        body = note(self.settings, trial, None if image is None else get_artifact_path(self.study, image))
+        body = note(
+            self.settings, trial, None if image is None else get_artifact_path(self.study, image), verified
+        )
         digest = hashlib.sha256(body.encode()).hexdigest()
         if records.notes.get(trial.number) == digest:
             return wrote
@@ -299,8 +313,8 @@ def _config(trial: FrozenTrial) -> str:
     return str(trial.user_attrs.get("config"))
 
 
-def _fingerprint(trial: FrozenTrial) -> str:
-    return json.dumps([trial.values, trial.user_attrs], sort_keys=True, default=str)
+def _fingerprint(trial: FrozenTrial, verified: dict | None) -> str:
+    return json.dumps([trial.values, trial.user_attrs, verified], sort_keys=True, default=str)
 
 
 class _Quiet(WSGIRequestHandler):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ntknas import image_folder
 from ntknas.errors import UserError
 from ntknas.sources import BUNDLED, CIFAR10, SOURCES, SYNTHETIC
 
@@ -65,8 +66,11 @@ def load(source: str, split: str = "train", root: str | Path | None = None) -> I
     return _image_folder(Path(source), split)
 
 
-def minibatch(images: Images, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A class-balanced, seeded minibatch: normalised float32 (B, 3, H, W) and labels (B,).
+def minibatch(
+    images: Images, batch_size: int, seed: int, image_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A class-balanced, seeded minibatch: normalised float32 (B, 3, H, W) and labels (B,), resized
+    to ``image_size`` × ``image_size`` when given (see :func:`resize`).
 
     Classes take turns (in a seeded order) until ``batch_size`` images are drawn, so class
     counts differ by at most one while every class has images left.
@@ -88,16 +92,28 @@ def minibatch(images: Images, batch_size: int, seed: int) -> tuple[torch.Tensor,
             if queues[c] and len(chosen) < batch_size:
                 chosen.append(int(queues[c].pop()))
     idx = torch.tensor(sorted(chosen))
-    return normalise(images.pixels(idx)), images.labels[idx]
+    x = normalise(images.pixels(idx))
+    return (x if image_size is None else resize(x, image_size)), images.labels[idx]
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images (B, C, H, W) resized to (B, C, size, size): bilinear, antialiased when shrinking;
+    unchanged when already that size. For models that need larger (or smaller) inputs than the
+    data's, e.g. 224 × 224 for a vision transformer."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise UserError(f"--image-size must be a whole number of at least 1; got {size!r}")
+    if x.shape[-2:] == (size, size):
+        return x
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
 
 
 def load_minibatch(
-    source: str, root: str | Path | None, batch_size: int, seed: int
+    source: str, root: str | Path | None, batch_size: int, seed: int, image_size: int | None = None
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
     """The seeded, class-balanced minibatch (images, labels) that a search scores on, from the
-    train split of ``source``, and the number of classes."""
+    train split of ``source`` (resized to ``image_size`` when given), and the number of classes."""
     images = load(source, "train", root)
-    return minibatch(images, batch_size, seed), len(images.classes)
+    return minibatch(images, batch_size, seed, image_size), len(images.classes)
 
 
 def _bundled(split: str) -> Images:
@@ -133,9 +149,6 @@ def _cifar10(split: str, root: str | Path | None) -> Images:
 
 
 def _image_folder(path: Path, split: str) -> Images:
-    import torchvision
-    from PIL import Image, UnidentifiedImageError
-
     if not path.exists():
         raise UserError(
             f"data path {path} does not exist; give an ImageFolder directory or one of: "
@@ -148,24 +161,9 @@ def _image_folder(path: Path, split: str) -> Images:
         if split == "test":
             raise UserError(f"{path} has no test/ folder; a test split needs {path}/test/<class>/*.png")
         folder = path / "train" if (path / "train").is_dir() else path
-    try:
-        ds = torchvision.datasets.ImageFolder(str(folder))
-    except (FileNotFoundError, RuntimeError) as e:
-        raise UserError(f"no images found in {folder}: {str(e).splitlines()[0]}") from None
-    resize = torchvision.transforms.Compose(
-        [torchvision.transforms.Resize(IMAGE_SIZE), torchvision.transforms.CenterCrop(IMAGE_SIZE)]
-    )
+    listing = image_folder.scan(folder)
 
     def read(idx: torch.Tensor) -> torch.Tensor:
-        pixels = []
-        for i in idx.tolist():
-            file = ds.samples[i][0]
-            try:
-                with Image.open(file) as im:
-                    rgb = np.asarray(resize(im.convert("RGB")))
-            except (UnidentifiedImageError, OSError):
-                raise UserError(f"{file} is not a readable image; remove it or replace it") from None
-            pixels.append(torch.from_numpy(rgb.copy()).permute(2, 0, 1))
-        return torch.stack(pixels)
+        return torch.stack([image_folder.read(listing.files[i], IMAGE_SIZE) for i in idx.tolist()])
 
-    return Images(torch.tensor(ds.targets), tuple(ds.classes), read)
+    return Images(torch.tensor(listing.labels), listing.classes, read)

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import conv_flop_count
 
+from scores.device import device_of
+
 
 def count_params(model: nn.Module) -> int:
     """Number of trainable parameters."""
@@ -39,7 +41,7 @@ def count_flops(model: nn.Module, image: torch.Tensor) -> int:
     try:
         model.eval()
         with torch.no_grad():
-            model(image)
+            model(image.to(device_of(model)))
     finally:
         model.train(training)
         for h in handles:

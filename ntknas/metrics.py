@@ -19,27 +19,61 @@ from ntknas import spectra
 from ntknas.measure import count_flops, count_params
 from ntknas.metric_catalog import DEFAULT, METRICS, SPECTRUM, Metric
 from scores import proxies
+from scores.device import placed, resolve
 
 __all__ = ["DEFAULT", "METRICS", "SPECTRUM", "Metric", "compute"]
 
 
 @dataclass
 class Context:
-    """What a metric may read about one network on one minibatch."""
+    """What a metric may read about one network on one minibatch, all on one device: the pNTK and
+    its spectrum (computed on first use) and the other metrics' values. Each is computed once;
+    a failure is kept and raised again to whatever reads it, so it spoils only what depends on it.
+    """
 
     model: nn.Module
     x: torch.Tensor
     y: torch.Tensor
     bn: str
-    device: str
-    kernel: torch.Tensor | None = None
-    spectrum: scores.Spectrum | None = None
     values: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, Exception] = field(default_factory=dict)
+    _kernel: tuple[torch.Tensor, scores.Spectrum] | Exception | None = None
+
+    @property
+    def kernel(self) -> torch.Tensor:
+        """The pNTK (N, N), float64 on the CPU."""
+        return self._spectral()[0]
+
+    @property
+    def spectrum(self) -> scores.Spectrum:
+        """The pNTK's eigenspectrum."""
+        return self._spectral()[1]
+
+    def _spectral(self) -> tuple[torch.Tensor, scores.Spectrum]:
+        if self._kernel is None:
+            try:
+                kernel = scores.pntk(self.model, self.x, bn=self.bn, device=self.x.device)
+                self._kernel = kernel, scores.spectrum(kernel)
+            except Exception as e:
+                self._kernel = e
+        if isinstance(self._kernel, Exception):
+            raise self._kernel
+        return self._kernel
+
+    def computed_spectrum(self) -> scores.Spectrum | None:
+        """The pNTK's eigenspectrum if a metric has computed it, else None."""
+        return self._kernel[1] if isinstance(self._kernel, tuple) else None
 
     def value(self, name: str) -> float:
         """Metric ``name`` of this network, computed once."""
+        if name in self.failures:
+            raise self.failures[name]
         if name not in self.values:
-            self.values[name] = float(_COMPUTE[name](self))
+            try:
+                self.values[name] = float(_COMPUTE[name](self))
+            except Exception as e:
+                self.failures[name] = e
+                raise
         return self.values[name]
 
 
@@ -67,7 +101,7 @@ def _lga(c: Context) -> float:
 
 @_metric("naswot")
 def _naswot(c: Context) -> float:
-    return proxies.naswot(c.model, c.x.to(c.device), bn=c.bn)
+    return proxies.naswot(c.model, c.x, bn=c.bn)
 
 
 @_metric("synflow")
@@ -151,23 +185,37 @@ def compute(
     *,
     bn: str = "batch",
     device: str = "cpu",
+    errors: dict[str, Exception] | None = None,
     eigenvalues: bool = False,
 ) -> dict[str, float | list[float]]:
     """The named metrics of ``model`` on the minibatch ``x`` (N, ...) with labels ``y`` (N,),
-    plus ``seconds`` (wall time of them all). The pNTK is computed once if any metric reads it.
-    With ``eigenvalues``, when a metric reads the pNTK, the pNTK's eigenvalues come too, as the
-    trial attribute ``spectra.ATTR`` (N floats, see :mod:`ntknas.spectra`)."""
+    plus ``seconds`` (wall time of them all), computed on ``device``: the model (a copy, when it
+    lives elsewhere; the caller's is never moved) and the minibatch are placed there once. The pNTK
+    is computed once if any metric reads it.
+
+    Without ``errors``, the first metric that fails raises. With an ``errors`` dict, each failing
+    metric is NaN and its exception is stored under its name, and the others are still computed
+    (a failing pNTK fails the metrics that read it, not ``params`` or ``naswot``). With
+    ``eigenvalues``, when a metric read the pNTK, its eigenvalues come too, as the trial attribute
+    ``spectra.ATTR`` (N floats, see :mod:`ntknas.spectra`).
+    """
     wanted = list(dict.fromkeys(names))
     unknown = [n for n in wanted if n not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}")
     start = time.perf_counter()
-    context = Context(model, x, y, bn, device)
-    if any(METRICS[n].kernel for n in wanted):
-        context.kernel = scores.pntk(model, x, bn=bn, device=device)
-        context.spectrum = scores.spectrum(context.kernel)
-    values: dict[str, float | list[float]] = {n: context.value(n) for n in wanted}
+    target = resolve(device)
+    context = Context(placed(model, target), x.to(target), y.to(target), bn)
+    values: dict[str, float | list[float]] = {}
+    for name in wanted:
+        try:
+            values[name] = context.value(name)
+        except Exception as e:
+            if errors is None:
+                raise
+            errors[name], values[name] = e, math.nan
     values["seconds"] = time.perf_counter() - start
-    if eigenvalues and context.spectrum is not None:
-        values[spectra.ATTR] = spectra.to_attr(context.spectrum.eigenvalues)
+    spectrum = context.computed_spectrum()
+    if eigenvalues and spectrum is not None:
+        values[spectra.ATTR] = spectra.to_attr(spectrum.eigenvalues)
     return values

@@ -7,12 +7,14 @@ drawing, and used without pyplot (no global state, no display: the Agg canvas).
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ntknas import files
 from ntknas.errors import UserError
 from ntknas.metric_catalog import direction_words, higher_is_better
 from ntknas.ranking import tau_with_accuracy
@@ -36,13 +38,20 @@ def require_matplotlib() -> None:
         raise UserError(MISSING) from None
 
 
+def check_out(out: Path) -> None:
+    """UserError unless PNG files can be written into folder ``out`` (an existing writable folder,
+    or one that can be made): checked before the eigenspectra are recomputed."""
+    files.check_writable_folder(out, "--out folder")
+
+
 def write_all(
     name: str, settings: Settings, rows: list[dict], out: Path, spectra: dict[int, np.ndarray]
 ) -> list[Path]:
     """Write every picture that study ``name``'s result rows (``ntknas.tables.trial_rows``) allow
-    into folder ``out``; return the files. ``spectra`` maps trial numbers (the top picks) to their
-    pNTK eigenvalues."""
+    into folder ``out``, each atomically; return the files. ``spectra`` maps trial numbers (the
+    top picks) to their pNTK eigenvalues."""
     require_matplotlib()
+    check_out(out)
     objective = settings.objective
     rows = [r for r in rows if _finite(r.get(objective))]
     if not rows:
@@ -58,13 +67,11 @@ def write_all(
     checked = [r for r in rows if _finite(r.get("verified_test_acc"))]
     if checked:
         drawn["verified.png"] = _verified(checked, objective)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, figure in drawn.items():
-            figure.savefig(out / name)
-    except OSError as e:
-        raise UserError(f"cannot write plots to {out}: {e.strerror or e}; choose another --out") from None
-    return [out / name for name in drawn]
+    for file_name, figure in drawn.items():
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
+        files.write_atomically(out / file_name, png.getvalue(), "plot")
+    return [out / file_name for file_name in drawn]
 
 
 def pareto_front(cost: np.ndarray, score: np.ndarray, higher_is_better: bool) -> np.ndarray:

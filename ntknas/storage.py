@@ -1,15 +1,23 @@
-"""Where studies live: an SQLite file under ``results/`` by default, or any Optuna storage URL."""
+"""Where studies live: an SQLite file under ``results/`` by default, or any Optuna storage URL.
+
+A storage is opened for writing (search, verify) or read-only (results, studies, plot). Neither
+touches a database that Optuna did not make, and a read-only open never creates or changes a file.
+Storage URLs and any message that may quote their secrets pass through :func:`mask` and
+:func:`redact` before they are printed.
+"""
 
 from __future__ import annotations
 
-import re
+import os
 import sqlite3
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import optuna
 import sqlalchemy
+from sqlalchemy.engine import URL, make_url
 
 from ntknas.errors import UserError
 from ntknas.heartbeat import Retry
@@ -23,6 +31,32 @@ GRACE_BEATS = 5
 MAX_RETRIES = 3
 # Tries at creating Optuna's tables in a new database, which other processes may be creating too.
 SCHEMA_ATTEMPTS = 4
+HIDDEN = "***"
+PLACEHOLDER = "ntknasHIDDENvalue"  # stands for a hidden query value while SQLAlchemy renders a URL
+# The tables Optuna's RDB storage makes (every schema since 2.4), and columns that identify them.
+OPTUNA_TABLES = frozenset(
+    {
+        "alembic_version",
+        "studies",
+        "study_directions",
+        "study_system_attributes",
+        "study_user_attributes",
+        "trial_heartbeats",
+        "trial_intermediate_values",
+        "trial_params",
+        "trial_system_attributes",
+        "trial_user_attributes",
+        "trial_values",
+        "trials",
+        "version_info",
+    }
+)
+FINGERPRINT = {
+    "studies": {"study_id", "study_name"},
+    "trials": {"trial_id", "number", "study_id", "state"},
+    "version_info": {"version_info_id", "schema_version", "library_version"},
+    "alembic_version": {"version_num"},
+}
 
 
 def default_url() -> str:
@@ -31,61 +65,255 @@ def default_url() -> str:
 
 
 def mask(url: str) -> str:
-    """The URL (or a message quoting it) with any password replaced by ``***``, fit to print or
-    store: ``user:PASSWORD@host`` (up to the host's ``@``) and ``password=...`` query parameters."""
-    url = re.sub(r"(://[^:/@\s]+:)[^/\s]*@", r"\1***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url, flags=re.IGNORECASE)
+    """``url`` fit to print or store: its password and any password-like query parameter
+    (``password=``, ``pwd=``, ``sslpassword=``, ``token=``, ...) shown as ``***``, as parsed by
+    SQLAlchemy. A string SQLAlchemy cannot parse is shown only when it cannot hold a secret (no
+    ``@``, ``=`` or spaces), else as ``scheme://***``."""
+    parsed = _parse(url)
+    if parsed is None:
+        if not any(c in url for c in "@=") and not any(c.isspace() for c in url):
+            return url
+        scheme, found, _ = url.partition("://")
+        return f"{scheme}://{HIDDEN}" if found and scheme.replace("+", "").isalnum() else HIDDEN
+    query = {k: (PLACEHOLDER if _secret_key(k) else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace(PLACEHOLDER, HIDDEN)
 
 
-def open_storage(url: str | None, heartbeat_seconds: int | None = None) -> optuna.storages.BaseStorage:
+def redact(text: str, url: str | None) -> str:
+    """``text`` (e.g. a driver's error message) with ``url`` masked and each of its secrets
+    replaced by ``***`` in every form a message may quote it: as given, %-escaped, form-escaped,
+    escaped for a libpq connection string, or as Python's repr shows it."""
+    if not url:
+        return text
+    text = text.replace(url, mask(url))
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, HIDDEN)
+    return text
+
+
+def open_storage(
+    url: str | None, heartbeat_seconds: int | None = None, *, read_only: bool = False
+) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url`` (default: the SQLite file under ``results/``).
 
-    SQLite files are created with their folder and switched to write-ahead logging; a writer waits
-    up to ``SQLITE_BUSY_SECONDS`` for another's lock, so several local processes share one file.
-    With ``heartbeat_seconds``, running trials record heartbeats; one silent for ``GRACE_BEATS``
-    beats is failed and its configuration queued again (at most ``MAX_RETRIES`` times). Raises
-    UserError with a one-line reason when unreachable.
+    For writing, SQLite files are created with their folder and switched to write-ahead logging; a
+    writer waits up to ``SQLITE_BUSY_SECONDS`` for another's lock, so several local processes share
+    one file. With ``heartbeat_seconds``, running trials record heartbeats; one silent for
+    ``GRACE_BEATS`` beats is failed and its configuration queued again (at most ``MAX_RETRIES``
+    times). ``read_only`` opens an existing database without creating or changing any file (see
+    :func:`_read_only_uri`), so it also works on a read-only archive. A database another program
+    made is refused untouched. Raises UserError with a one-line reason, its secrets masked.
     """
     url = url or default_url()
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with sqlite3.connect(path) as con:
-                con.execute("PRAGMA journal_mode=WAL")
-        except (OSError, sqlite3.Error) as e:
-            raise UserError(f"cannot open storage {url}: {e}; check the path and its permissions") from None
+    parsed = _parse(url)
+    if parsed is None:
+        raise UserError(
+            f"storage URL {mask(url)} is not a URL SQLAlchemy can read; write it as "
+            f"dialect+driver://user:password@host:port/database (e.g. {default_url()})"
+        )
+    if "@" in (make_url(url).host or ""):
+        raise UserError(
+            f"storage URL {mask(url)} has an '@' in its user name or password; write each '@' there "
+            "as %40 (and '/' as %2F, ':' as %3A)"
+        )
+    connect = url
     try:
-        with warnings.catch_warnings():
+        if parsed.get_backend_name() == "sqlite":
+            connect = _prepare_sqlite(parsed, url, read_only)
+        else:
+            _check_server_schema(url, read_only)
+        with warnings.catch_warnings():  # Optuna marks the heartbeat arguments experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             liveness = {}
-            if heartbeat_seconds is not None:
+            if heartbeat_seconds is not None and not read_only:
                 liveness = {
                     "heartbeat_interval": heartbeat_seconds,
                     "grace_period": GRACE_BEATS * heartbeat_seconds,
                     "heartbeat_stale_trial_callback": Retry(MAX_RETRIES),
                 }
-            return _rdb_storage(url, liveness)
+            return _rdb_storage(connect, liveness, read_only)
+    except UserError:
+        raise
     except ImportError as e:
-        missing = getattr(e.__cause__, "name", None) or "its driver"
+        missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "its driver"
         hint = "pip install 'ntknas[postgres]'" if url.startswith("postgres") else f"install {missing}"
         raise UserError(
             f"storage {mask(url)} needs the database driver {missing}, which is missing: {hint}"
         ) from None
     except Exception as e:  # SQLAlchemy raises many kinds, all meaning "cannot use this URL"
-        reason = mask(str(getattr(e, "orig", None) or e).strip().splitlines()[0])
+        reason = redact(str(getattr(e, "orig", None) or e).strip().splitlines()[0], url)
         raise UserError(
             f"cannot reach storage {mask(url)}: {reason}; check the URL and that the server is up"
         ) from None
 
 
-def _rdb_storage(url: str, liveness: dict) -> optuna.storages.RDBStorage:
+def _parse(url: str) -> URL | None:
+    """``url`` as SQLAlchemy reads it, None when it cannot. An ``@`` left unescaped in the password
+    makes SQLAlchemy split the user info at the first ``@``; here the user info ends at the last
+    one, as the user meant, so that no piece of the password is shown as the host."""
+    try:
+        parsed = make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return None
+    if parsed.host and "@" in parsed.host:
+        rest, host = parsed.host.rsplit("@", 1)
+        userinfo = f"{parsed.username or ''}{'' if parsed.password is None else ':' + parsed.password}@{rest}"
+        username, _, password = userinfo.partition(":")
+        parsed = parsed.set(username=username, password=password or None, host=host)
+    return parsed
+
+
+def _secret_key(key: str) -> bool:
+    key = key.lower()
+    return any(word in key for word in ("password", "secret", "token")) or key in ("pwd", "passwd", "pass")
+
+
+def _secrets(url: str) -> set[str]:
+    """Every form in which a message may quote the password or secret parameters of ``url``."""
+    parsed = _parse(url)
+    if parsed is None:
+        return set()
+    values = [parsed.password, make_url(url).password]
+    for key, value in parsed.query.items():
+        if _secret_key(key):
+            values += [value] if isinstance(value, str) else list(value)
+    forms = set()
+    for value in filter(None, values):
+        libpq = value.replace("\\", "\\\\").replace("'", "\\'")
+        forms |= {value, quote(value, safe=""), quote_plus(value), libpq, repr(value)[1:-1]}
+    return forms
+
+
+def _sqlite_file(parsed: URL) -> Path | None:
+    """The file of an SQLite URL; None for an in-memory database or a ``file:`` URI."""
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
+    """Check an SQLite file before Optuna touches it; return the URL to connect with.
+
+    Read-only: the file must exist and hold Optuna's tables; it is opened through an SQLite URI
+    that writes nothing (:func:`_read_only_uri`). For writing: an existing file must be
+    writable, in a writable folder, and hold Optuna's tables or none; a new one is created with
+    its folder and switched to write-ahead logging.
+    """
+    path = _sqlite_file(parsed)
+    if path is None:
+        return url
+    if read_only:
+        if not path.exists():
+            raise UserError(
+                f"storage file {path} does not exist; check the path (read-only commands never create one)"
+            )
+        tables = _sqlite_schema(path)
+        if not tables:
+            raise UserError(f"storage file {path} holds no studies: it is an empty database")
+        _check_schema(tables, path)
+        database, _, options = _read_only_uri(path).partition("?")
+        query = {**dict(o.split("=") for o in options.split("&")), "uri": "true"}
+        return URL.create("sqlite", database=database, query=query).render_as_string(hide_password=False)
+    if path.exists():
+        _check_schema(_sqlite_schema(path), path)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise UserError(
+                f"storage file {path} is read-only; this command writes to it: make it writable, or "
+                "give --storage a copy"
+            )
+        folder = path.parent.resolve()
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(
+                f"storage folder {folder} is not writable, and SQLite writes its journal beside "
+                f"{path.name}; make the folder writable, or give --storage a copy elsewhere"
+            )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+    except (OSError, sqlite3.Error) as e:
+        raise UserError(f"cannot open storage {mask(url)}: {e}; check the path and its permissions") from None
+    return url
+
+
+def _sqlite_schema(path: Path) -> dict[str, set[str]]:
+    """Table name → column names of the SQLite file ``path``, read without changing it (a
+    read-only connection); UserError when it is not a file or not an SQLite database."""
+    if not path.is_file():
+        raise UserError(f"storage {path} is not a file; give --storage an SQLite file (sqlite:///PATH)")
+    try:
+        con = sqlite3.connect(_read_only_uri(path), uri=True)
+    except sqlite3.Error as e:
+        raise UserError(f"cannot open storage file {path}: {e}; check the path and its permissions") from None
+    try:
+        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {
+            name: {r[1] for r in con.execute(f'PRAGMA table_info("{name}")')}
+            for name in names
+            if not name.startswith("sqlite_")
+        }
+    except sqlite3.DatabaseError as e:
+        raise UserError(
+            f"{path} is not an SQLite database ({e}); give --storage a file made by ntknas, or a new path"
+        ) from None
+    finally:
+        con.close()
+
+
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that opens ``path`` without writing anything: immutable (no lock or journal
+    file made) unless a write-ahead log beside it may hold another process's latest writes and
+    the folder lets SQLite share it; then in read-only mode, which reads through the log."""
+    writable = os.access(path, os.W_OK) and os.access(path.parent.resolve(), os.W_OK | os.X_OK)
+    live = writable and Path(f"{path}-wal").exists()
+    return f"file:{quote(str(path.resolve()))}?mode=ro" + ("" if live else "&immutable=1")
+
+
+def _check_schema(tables: dict[str, set[str]], where: object, *, shared: bool = False) -> None:
+    """UserError unless ``tables`` (name → columns) are Optuna's, or none. A ``shared`` database (a
+    server's) may hold other programs' tables beside them, but none of Optuna's names with another
+    schema."""
+    others = sorted(set(tables) - OPTUNA_TABLES)
+    clash = sorted(t for t, needed in FINGERPRINT.items() if t in tables and not needed <= tables[t])
+    if clash or (others and not shared):
+        found = f"its {', '.join(clash)} table is not Optuna's" if clash else f"it holds {_listed(others)}"
+        raise UserError(
+            f"{where} is not a database of Optuna studies ({found}); ntknas leaves it as it is: "
+            "give --storage a database made by ntknas, or a new path"
+        )
+
+
+def _listed(tables: list[str]) -> str:
+    shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
+    return f"table{'s' if len(tables) > 1 else ''} {shown}"
+
+
+def _check_server_schema(url: str, read_only: bool) -> None:
+    """Refuse a server database whose tables clash with Optuna's names (other tables are allowed:
+    a server database is often shared), or, to read, one without Optuna's tables, before Optuna
+    creates or reads anything there."""
+    engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        names = set(inspector.get_table_names())
+        tables = {t: {c["name"] for c in inspector.get_columns(t)} for t in FINGERPRINT if t in names}
+    finally:
+        engine.dispose()
+    _check_schema(tables, f"storage {mask(url)}", shared=True)
+    if read_only and not {"studies", "version_info"} <= names:
+        raise UserError(f"storage {mask(url)} holds no studies: it has none of Optuna's tables")
+
+
+def _rdb_storage(url: str, liveness: dict, read_only: bool) -> optuna.storages.RDBStorage:
     """The RDB storage; several processes opening a new database at once race to create Optuna's
-    tables, and the losers, which find them half made, try again."""
+    tables, and the losers, which find them half made, try again. Read-only: no table is made."""
     attempt = 1
     while True:
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), **liveness)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only, **liveness
+            )
         except sqlalchemy.exc.SQLAlchemyError as e:
             lost_race = isinstance(e, sqlalchemy.exc.IntegrityError) or "already exists" in str(e)
             if not lost_race or attempt == SCHEMA_ATTEMPTS:

@@ -58,8 +58,9 @@ def _stored_settings(study: optuna.Study) -> dict:
 
 
 def load_study(name: str | None, storage_url: str | None) -> optuna.Study:
-    """Stored study ``name`` (optional when the storage holds exactly one); UserError otherwise."""
-    backend = open_storage(storage_url)
+    """Stored study ``name`` (optional when the storage holds exactly one), opened read-only: no
+    database is created or changed; UserError otherwise."""
+    backend = open_storage(storage_url, read_only=True)
     names = optuna.get_all_study_names(backend)
     if name is None:
         if len(names) != 1:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable
 
 import optuna
 from rich.table import Table
 
+from ntknas import jsonout
 from ntknas.errors import UserError
 from ntknas.metric_catalog import METRICS, SPECTRUM, direction_words
 from ntknas.study_view import REUSED_FROM
+from ntknas.verified import stored_results
 
 MEASURES = ("params", "flops", "seconds")
 # What `ntknas verify` stores for a trial: accuracies in %, epochs trained, training seconds;
@@ -41,17 +42,20 @@ INTEGER_COLUMNS = frozenset({"trial", "params", "flops", "verified_epochs", "reu
 
 def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
     """One row per distinct configuration scored: the trial that scored it, every stored metric,
-    and ``reuses``, the number of later trials that reused its values."""
+    its verification results, and ``reuses``, the number of later trials that reused its values."""
+    trials = study.get_trials(deepcopy=False)
+    verified = stored_results(study, trials)
     rows: dict[str, dict[str, object]] = {}
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    for t in trials:
+        if t.state != optuna.trial.TrialState.COMPLETE:
+            continue
         config = str(t.user_attrs.get("config", ""))
         if config in rows:
             rows[config]["reuses"] = int(rows[config]["reuses"]) + 1
             continue
+        attrs = {**t.user_attrs, **verified.get(t.number, {})}
         row: dict[str, object] = {"trial": t.number, "config": config, "reuses": 0}
-        for key in HIGHER_IS_BETTER:
-            if key in t.user_attrs and key != "trial":
-                row[key] = t.user_attrs[key]
+        row |= {key: attrs[key] for key in HIGHER_IS_BETTER if key in attrs and key != "trial"}
         rows[config] = row
     return list(rows.values())
 
@@ -158,23 +162,7 @@ def to_csv(rows: list[dict[str, object]], columns: list[str]) -> str:
 
 def to_json(rows: list[dict[str, object]], columns: list[str]) -> str:
     """A JSON list of objects, integer columns as integers; strict JSON (non-finite → null)."""
-    return dumps([{c: typed(c, row.get(c)) for c in columns} for row in rows], indent=2)
-
-
-def dumps(value: object, **kwargs) -> str:
-    """Strict JSON: non-finite floats anywhere in ``value`` become ``null``."""
-    return json.dumps(finite_or_null(value), allow_nan=False, **kwargs)
-
-
-def finite_or_null(value: object) -> object:
-    """``value`` with every non-finite float, at any depth, replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite_or_null(v) for v in value]
-    return value
+    return jsonout.dumps([{c: typed(c, row.get(c)) for c in columns} for row in rows], indent=2)
 
 
 def benchmark_table(report: dict) -> Table:

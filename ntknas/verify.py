@@ -4,13 +4,16 @@ The NAS-Bench-201 recipe with the epochs the user asks for: SGD with Nesterov mo
 weight decay 5e-4, a cosine learning rate (stepped per minibatch, down to zero), random crops
 with 4-pixel zero padding and horizontal flips, CIFAR normalisation. Each pick is checkpointed
 after every epoch; a re-run skips verified picks and continues the others where they stopped.
+
+Results are stored through Optuna's public API, as study user attributes keyed by trial number
+(``verified:<number>``; a finished trial's own attributes are read-only), and read back with
+:func:`stored_results`.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import math
-import os
 import re
 import time
 from collections.abc import Callable
@@ -21,17 +24,17 @@ from pathlib import Path
 import optuna
 import torch
 import torch.nn.functional as F
-from optuna.storages._rdb.models import TrialUserAttributeModel
 from torch import nn
 
 import search_spaces
-from ntknas import data, tables
+from ntknas import checks, data, files, tables
 from ntknas.candidates import seeded_model
 from ntknas.errors import UserError
 from ntknas.recipe import Recipe
 from ntknas.seeds import derive_seed
 from ntknas.settings import Settings
 from ntknas.storage import open_storage
+from ntknas.verified import store_result, stored_results
 
 CHECKPOINTS = Path("results") / "checkpoints"
 MOMENTUM = 0.9
@@ -100,6 +103,21 @@ def load_splits(source: str, root: str | None) -> Splits:
     return Splits(source, train.pixels(), train.labels, test.pixels(), test.labels, train.classes)
 
 
+def check_recipe(recipe: Recipe, splits: Splits) -> None:
+    """UserError unless ``recipe`` can train on ``splits``: whole epochs and batch size of at least
+    1, a batch no larger than the training data, and a positive, finite learning rate. Checked
+    before any training, so a recipe that cannot train never replaces a stored result."""
+    checks.check_positive_int("--epochs", recipe.epochs)
+    checks.check_positive_int("--batch-size", recipe.batch_size)
+    checks.check_positive_finite("--lr", recipe.lr)
+    available = len(splits.train_labels)
+    if recipe.batch_size > available:
+        raise UserError(
+            f"--batch-size {recipe.batch_size} is larger than the training data ({available} images of "
+            f"{splits.name}); use --batch-size {available} or less"
+        )
+
+
 def ranked_picks(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The completed trials best first by the study's objective, one per configuration."""
     objective = Settings.load(study).objective
@@ -145,19 +163,25 @@ def verify(
     report: Callable[[int, Step], None] | None = None,
 ) -> list[Outcome]:
     """Train each pick from scratch (or from its checkpoint) and store its ``verified_*``
-    attributes on its trial as soon as it is done; picks already verified with this recipe and
-    data are skipped. Each network is initialised as the search initialised it.
-    ``report(trial number, step)`` follows every minibatch."""
+    attributes for its trial (see :func:`stored_results`) as soon as it is done; picks already
+    verified with this recipe and data are skipped. Each network is initialised as the search
+    initialised it. ``report(trial number, step)`` follows every minibatch.
+
+    Before any training, the recipe is checked against the data, and the storage (opened from
+    ``storage_url`` for writing) and the checkpoint folder are checked to be writable.
+    """
+    check_recipe(recipe, splits)
     settings = Settings.load(study)
     space = search_spaces.get(settings.space)
-    backend = open_storage(storage_url)
+    writable = optuna.load_study(study_name=study.study_name, storage=open_storage(storage_url))
+    files.check_writable_folder(checkpoint_folder(study.study_name, checkpoints), "checkpoint folder")
+    stored = stored_results(writable)
     outcomes = []
     for trial in picks:
         text = str(trial.user_attrs["config"])
         score = float(trial.user_attrs[settings.objective])
-        if _verified_with(trial.user_attrs, recipe, splits.name):
-            attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("verified_")}
-            outcomes.append(Outcome(trial.number, text, score, SKIPPED, attrs))
+        if _verified_with(stored.get(trial.number, {}), recipe, splits.name):
+            outcomes.append(Outcome(trial.number, text, score, SKIPPED, stored[trial.number]))
             continue
         image = tuple(splits.train_pixels.shape[1:])
         model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed, image)
@@ -170,7 +194,7 @@ def verify(
             device=device,
             report=None if report is None else partial(report, trial.number),
         )
-        _store(backend, study.study_name, trial.number, attrs)
+        store_result(writable, trial.number, attrs)
         outcomes.append(Outcome(trial.number, text, score, str(attrs["verified_status"]), attrs))
     return outcomes
 
@@ -191,10 +215,12 @@ def train(
     Returns the ``verified_*`` attributes. ``verified_train_acc`` is the accuracy on the
     (augmented) training images during the last epoch. A non-finite loss stops training: the
     accuracies are then NaN and ``verified_status`` says in which epoch it diverged.
-    ``report`` gets a :class:`Step` after every minibatch.
+    ``report`` gets a :class:`Step` after every minibatch. UserError, before any training, for a
+    recipe that cannot train on ``splits`` (:func:`check_recipe`).
     """
+    check_recipe(recipe, splits)
     model.to(device)
-    steps = max(1, len(splits.train_labels) // recipe.batch_size)
+    steps = len(splits.train_labels) // recipe.batch_size  # at least 1: check_recipe
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY
     )
@@ -282,8 +308,8 @@ def _train_epoch(
     device: str,
     report: Callable[[int, float, float], None],
 ) -> float:
-    """One epoch of seeded, augmented minibatches (the last, partial one dropped unless it is the
-    only one). Returns the training accuracy (%), NaN as soon as the loss is not finite."""
+    """One epoch of seeded, augmented minibatches (the last, partial one dropped). Returns the
+    training accuracy (%), NaN as soon as the loss is not finite."""
     model.train()
     order = torch.randperm(len(splits.train_labels), generator=generator)
     total_loss, correct, seen = 0.0, 0, 0
@@ -330,22 +356,6 @@ def _load_checkpoint(path: Path, stamp: dict, device: str) -> dict | None:
 
 
 def _save_atomically(state: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
-
-
-def _store(backend: optuna.storages.RDBStorage, study_name: str, number: int, attrs: dict) -> None:
-    """Write ``attrs`` as user attributes of the finished trial ``number``, in one transaction.
-
-    Optuna's API treats finished trials as read-only, but a verification result belongs on the
-    trial it verifies; so it is written to Optuna's trial user-attribute table directly.
-    """
-    study_id = backend.get_study_id_from_name(study_name)
-    trial_id = backend.get_trial_id_from_study_id_trial_number(study_id, number)
-    table = TrialUserAttributeModel.__table__
-    rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-    with backend.engine.begin() as connection:
-        connection.execute(table.delete().where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs))))
-        connection.execute(table.insert(), rows)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    files.write_atomically(path, buffer.getvalue(), "checkpoint")

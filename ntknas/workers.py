@@ -16,6 +16,7 @@ import search_spaces
 from ntknas.errors import UserError, first_line
 from ntknas.search import search
 from ntknas.settings import Settings
+from ntknas.storage import redact
 from ntknas.studies import open_study
 
 STOPPED = 130  # exit code of a worker stopped on request
@@ -141,7 +142,7 @@ def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
     except KeyboardInterrupt:
         sys.exit(STOPPED)
     except Exception as e:  # whatever ends this worker, the supervisor reports it in one line
-        reason = first_line(e)
+        reason = redact(first_line(e), job.storage)
         errors.put((index, reason if isinstance(e, UserError) else f"{type(e).__name__}: {reason}"))
         sys.exit(FAILED)
 

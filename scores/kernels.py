@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 import warnings
 
@@ -11,6 +10,7 @@ from torch import nn
 
 from scores.bn import bn_mode, check_bn_mode
 from scores.checks import check_chunk_size, check_inputs, trainable
+from scores.device import placed, resolve
 from scores.functional import func_gram
 from scores.hooks import Unsupported, hooks_gram, uncovered
 from scores.loop import loop_gram
@@ -123,15 +123,7 @@ def _kernel(
 
 def _placed(model: nn.Module, inputs: torch.Tensor, device) -> tuple[nn.Module, torch.Tensor]:
     """The model and inputs on the compute device; the model is copied there if it lives elsewhere."""
-    target = (
-        torch.device(device)
-        if device is not None
-        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
-    if target.type == "cuda" and target.index is None:
-        target = torch.device("cuda", torch.cuda.current_device())
-    tensors = [*model.parameters(), *model.buffers()]
-    net = model if all(t.device == target for t in tensors) else copy.deepcopy(model).to(target)
+    net = placed(model, device)
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    x = inputs.detach().to(target, dtype if inputs.is_floating_point() else inputs.dtype)
+    x = inputs.detach().to(resolve(device), dtype if inputs.is_floating_point() else inputs.dtype)
     return net, x

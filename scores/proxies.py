@@ -1,7 +1,8 @@
 """Zero-cost baselines from the literature, as honest reference points for the pNTK scores.
 
 Each takes a model and a minibatch (and labels where the method needs them), runs in an explicit
-BatchNorm mode with dropout off, and leaves the model untouched. Higher is better for all of them.
+BatchNorm mode with dropout off, on the model's device (the inputs are moved there), and leaves the
+model untouched. Higher is better for all of them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 
 from scores.bn import bn_mode
 from scores.checks import check_inputs, check_outputs, trainable
+from scores.device import device_of
 
 
 def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
@@ -24,8 +26,9 @@ def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> floa
     number of units minus the Hamming distance between codes i and j.
     """
     check_inputs(model, inputs)
+    inputs = inputs.to(device_of(model))
     n = inputs.shape[0]
-    k = torch.zeros(n, n, dtype=torch.float64)
+    k = torch.zeros(n, n, dtype=torch.float64, device=inputs.device)
 
     def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         code = (args[0].detach() > 0).flatten(1).to(torch.float32)
@@ -57,7 +60,7 @@ def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
     with torch.no_grad():
         for p in params:
             p.abs_()
-    ones = torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=inputs.device)
+    ones = torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=device_of(net))
     with torch.enable_grad(), bn_mode(net, "eval"):
         grads = torch.autograd.grad(net(ones).sum(), params, allow_unused=True)
     total = sum(float((p.detach() * g).sum()) for p, g in zip(params, grads, strict=True) if g is not None)
@@ -69,7 +72,7 @@ def jacob_cov(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> f
     input gradients ``∂(Σ_k f_k(x_i))/∂x_i``, ``−Σ_i [log(σ_i + 1e-5) + 1/(σ_i + 1e-5)]`` over its
     eigenvalues σ; ``-inf`` when the outputs do not depend on the inputs."""
     check_inputs(model, inputs)
-    x = inputs.detach().clone().requires_grad_(True)
+    x = inputs.detach().to(device_of(model)).clone().requires_grad_(True)
     with torch.enable_grad(), bn_mode(model, bn):
         out = model(x)
         check_outputs(out, x.shape[0])
@@ -93,6 +96,7 @@ def grad_norm(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, b
     weights = [w for w in weights if w.requires_grad]
     if not weights:
         raise ValueError("grad_norm needs trainable Conv/Linear weights; the model has none")
+    inputs, labels = inputs.to(device_of(model)), labels.to(device_of(model))
     with torch.enable_grad(), bn_mode(model, bn):
         out = model(inputs)
         check_outputs(out, inputs.shape[0])
@@ -105,7 +109,7 @@ def label_gradient_alignment(kernel: torch.Tensor, labels: torch.Tensor) -> floa
     the cosine between the kernel and the same-class matrix ``Y[i,j] = 1[y_i = y_j]``, each with
     its mean entry removed."""
     k = kernel.to(torch.float64)
-    y = (labels[:, None] == labels[None, :]).to(torch.float64)
+    y = (labels[:, None] == labels[None, :]).to(k.device, torch.float64)
     k, y = k - k.mean(), y - y.mean()
     denominator = float(k.norm() * y.norm())
     return float((k * y).sum()) / denominator if denominator > 0 else 0.0

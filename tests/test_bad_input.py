@@ -2,11 +2,13 @@
 stored before it stay intact. ``…`` in a message stands for text that varies (a list that grows,
 a driver's wording)."""
 
+import hashlib
 import re
 import shlex
 import shutil
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import unquote
 
 import distributed
 import numpy as np
@@ -14,14 +16,17 @@ import optuna
 import pytest
 import torch
 from PIL import Image
+from test_benchmark import TINY
+from test_data import png, png_claiming
 from test_search import BATCH, Widths, settings
+from test_storage import foreign
 from torch import nn
 from typer.testing import CliRunner
 
 from ntknas import cli, verify
 from ntknas.cli.common import StopRequest
 from ntknas.search import search
-from ntknas.storage import default_url, mask
+from ntknas.storage import default_url, mask, redact
 from ntknas.studies import open_study
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -36,6 +41,7 @@ class Row(NamedTuple):
 
 
 STORED = "stored as the failed trial's reason; the search goes on"
+UNTOUCHED = "exit 2; the file is left byte for byte as it was"
 ROWS = [
     Row(
         "unknown search space",
@@ -99,6 +105,12 @@ ROWS = [
         "unknown torchvision model 'resnet1000'; try one of: resnet101, …",
     ),
     Row(
+        "model that needs larger images",
+        "ntknas score --model alexnet",
+        "torchvision model 'alexnet' cannot run on 32×32 images (it needs larger ones: it runs on 64×64); "
+        "pass --image-size 64 or choose a model that accepts 32×32, e.g. resnet18",
+    ),
+    Row(
         "missing data",
         "ntknas search --data missing",
         "data path missing does not exist; give an ImageFolder directory or one of: "
@@ -122,7 +134,23 @@ ROWS = [
     Row(
         "corrupt image",
         "ntknas search --data broken --batch-size 7",
-        "broken/a/bad.png is not a readable image; remove it or replace it",
+        "broken/a/bad.png is not a readable image (not a BMP, JPEG, PNG, PPM, TIFF or WebP file); "
+        "remove it or replace it",
+    ),
+    Row(
+        "truncated image",
+        "ntknas search --data cut --batch-size 7",
+        "cut/a/cut.png is not a readable image (it is truncated); remove it or replace it",
+    ),
+    Row(
+        "empty image file",
+        "ntknas search --data zero --batch-size 7",
+        "zero/a/zero.png is not a readable image (it is empty: 0 bytes); remove it or replace it",
+    ),
+    Row(
+        "image too large to decode",
+        "ntknas search --data huge --batch-size 7",
+        "huge/a/huge.png is too large to decode safely (more than 89,478,485 pixels); shrink it or remove it",
     ),
     Row(
         "batch size too large",
@@ -153,6 +181,30 @@ ROWS = [
         'password authentication failed for user "postgres"; check the URL and that the server is up',
     ),
     Row(
+        "'@' left in a password",
+        "ntknas search --storage postgresql://u:p@ss@127.0.0.1:1/db",
+        "storage URL postgresql://u:***@127.0.0.1:1/db has an '@' in its user name or password; "
+        "write each '@' there as %40 (and '/' as %2F, ':' as %3A)",
+    ),
+    Row(
+        "escaped characters in a password",
+        "ntknas search --storage postgresql://u:p%40ss%2Fw%20rd@127.0.0.1:1/db",
+        "cannot reach storage postgresql://u:***@127.0.0.1:1/db: connection … failed: Connection refused; "
+        "check the URL and that the server is up",
+    ),
+    Row(
+        "a password in the query string",
+        "ntknas search --storage postgresql://u@127.0.0.1:1/db?password=s3cret",
+        "cannot reach storage postgresql://u@127.0.0.1:1/db?password=***: connection … failed: "
+        "Connection refused; check the URL and that the server is up",
+    ),
+    Row(
+        "not a URL",
+        "ntknas search --storage 'host=db password=s3cret'",
+        "storage URL *** is not a URL SQLAlchemy can read; write it as "
+        "dialect+driver://user:password@host:port/database (e.g. sqlite:///results/ntknas.db)",
+    ),
+    Row(
         "missing database driver",
         "ntknas search --storage mysql://u:secret@localhost/db",
         "storage mysql://u:***@localhost/db needs the database driver MySQLdb, which is missing: "
@@ -163,6 +215,20 @@ ROWS = [
         "ntknas search --storage sqlite:////proc/nope/x.db",
         "cannot open storage sqlite:////proc/nope/x.db: [Errno 2] No such file or directory: '/proc/nope'; "
         "check the path and its permissions",
+    ),
+    Row(
+        "another program's database",
+        "ntknas search --storage sqlite:///app.db",
+        "app.db is not a database of Optuna studies (it holds table inventory); ntknas leaves it as it is: "
+        "give --storage a database made by ntknas, or a new path",
+        UNTOUCHED,
+    ),
+    Row(
+        "a file that is not a database",
+        "ntknas search --storage sqlite:///notes.db",
+        "notes.db is not an SQLite database (file is not a database); give --storage a file made by ntknas, "
+        "or a new path",
+        UNTOUCHED,
     ),
     Row(
         "study with other settings",
@@ -186,6 +252,56 @@ ROWS = [
         "cannot sort by 'accuracy'; choose one of: condition_number, lambda_max, …",
     ),
     Row(
+        "ground truth without its accuracy column",
+        "ntknas benchmark --ground-truth cols.csv",
+        "cols.csv lacks column(s) cifar10_test_acc; it needs index,arch,cifar10_test_acc and has: "
+        "index, arch, acc",
+    ),
+    Row(
+        "accuracy that is not a number",
+        "ntknas benchmark --ground-truth text.csv",
+        "text.csv line 3: cifar10_test_acc 'high' is not a number (accuracy in %)",
+    ),
+    Row(
+        "accuracy that is not finite",
+        "ntknas benchmark --ground-truth nan.csv",
+        "nan.csv line 2: cifar10_test_acc nan is not a finite number (accuracy in %); fix that row",
+    ),
+    Row(
+        "accuracy out of range",
+        "ntknas benchmark --ground-truth range.csv",
+        "range.csv line 2: cifar10_test_acc 912.5 is not an accuracy from 0 to 100 %; fix that row",
+    ),
+    Row(
+        "repeated row",
+        "ntknas benchmark --ground-truth twice.csv",
+        "twice.csv line 3 repeats index '7' of line 2; keep one row per architecture",
+    ),
+    Row(
+        "malformed arch string in the ground truth",
+        "ntknas benchmark --ground-truth arch.csv --format json",
+        "arch.csv line 2: unknown op 'conv' on edge 0→1 of the nb201 arch string; "
+        "ops: none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3",
+    ),
+    Row(
+        "--save onto the ground truth",
+        "ntknas benchmark --ground-truth gt.csv --batch-size 8 --scores params --format json --save gt.csv",
+        "--save gt.csv is the --ground-truth file gt.csv; writing it would destroy that input: "
+        "choose another path",
+        UNTOUCHED,
+    ),
+    Row(
+        "a learning rate that cannot train",
+        "ntknas verify nb201 --top-k 1 --epochs 1 --lr inf",
+        "--lr must be a positive, finite number; got inf",
+    ),
+    Row(
+        "a training batch larger than the data",
+        "ntknas verify nb201 --top-k 1 --epochs 1 --batch-size 5000",
+        "--batch-size 5000 is larger than the training data (1000 images of cifar10-sample); "
+        "use --batch-size 1000 or less",
+    ),
+    Row(
         "non-finite model outputs",
         "a candidate whose outputs are NaN or inf, in a search",
         "ValueError: model output has … non-finite values (NaN/inf) of …; "
@@ -198,6 +314,11 @@ ROWS = [
         "ValueError: model has no trainable parameters (none with requires_grad=True); "
         "unfreeze some with p.requires_grad_(True)",
         STORED,
+    ),
+    Row(
+        "plots into a file",
+        "ntknas plot nb201 --out notes.txt",
+        "cannot write --out folder notes.txt: notes.txt is not a folder; choose another path",
     ),
     Row(
         "a checkpoint that would run code",
@@ -255,6 +376,26 @@ def stored(tmp_path_factory):
                 pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(root / folder / c / f"{i}.png")
     (root / "broken" / "a" / "bad.png").write_text("not an image")
+    for folder, name, content in (
+        ("cut", "cut.png", png(rng.integers(0, 255, (32, 32, 3)), bits=8)[:200]),
+        ("zero", "zero.png", b""),
+        ("huge", "huge.png", png_claiming(10_000, 10_000)),
+    ):
+        shutil.copytree(root / "imgs", root / folder)
+        (root / folder / "a" / name).write_bytes(content)
+    foreign(root)
+    shutil.copy(TINY, root / "gt.csv")
+    arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
+    header = "index,arch,cifar10_test_acc\n"
+    for name, rows in {
+        "cols.csv": f"index,arch,acc\n1,{arch},90\n",
+        "text.csv": f"{header}1,{arch},90\n2,{arch.replace('0|+', '1|+', 1)},high\n",
+        "nan.csv": f"{header}1,{arch},nan\n",
+        "range.csv": f"{header}1,{arch},912.5\n",
+        "twice.csv": f"{header}7,{arch},90\n7,{arch.replace('none~2', 'skip_connect~2')},91\n",
+        "arch.csv": f"{header}1,{arch.replace('nor_conv_3x3~0|+', 'conv~0|+')},90\n",
+    }.items():
+        (root / name).write_text(rows)
     (root / "empty").mkdir()
     (root / "noimages" / "a").mkdir(parents=True)
     (root / "noimages" / "a" / "notes.txt").write_text("no image here")
@@ -278,8 +419,24 @@ def postgres():
 
 
 def stored_trials(name="nb201"):
+    """The study's trials and its attributes (which hold verification results)."""
     study = optuna.load_study(study_name=name, storage=default_url())
-    return [(t.number, t.state, t.values, t.user_attrs) for t in study.get_trials()]
+    return study.user_attrs, [(t.number, t.state, t.values, t.user_attrs) for t in study.get_trials()]
+
+
+def user_files(root: Path) -> dict[str, str]:
+    """Every file under ``root`` but the studies' folder, with the SHA-256 of its bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] != "results"
+    }
+
+
+def secrets(example: str) -> list[str]:
+    """The passwords an example command holds, as typed and %-decoded."""
+    found = re.findall(r"://[^:/@]+:(.+)@", example) + re.findall(r"password=([^&\s']+)", example)
+    return [form for secret in found for form in (secret, unquote(secret))]
 
 
 @pytest.mark.parametrize("row", COMMANDS, ids=[r.kind for r in COMMANDS])
@@ -290,13 +447,13 @@ def test_command(row, workdir, request):
         example, message = example.replace("PORT", port), message.replace("PORT", port)
     if row.kind == "CUDA without a GPU" and torch.cuda.is_available():
         pytest.skip("this machine has a CUDA device")
-    before = stored_trials()
+    before, files = stored_trials(), user_files(workdir)
     result = runner.invoke(cli.app, shlex.split(example)[1:])
-    assert f"exit {result.exit_code}" == row.outcome, result.output
-    assert len(result.stderr.splitlines()) == 1 and matches(f"error: {message}", result.stderr.strip())
-    password = re.search(r"://[^:/]+:([^@]+)@", example)
-    assert password is None or password.group(1) not in result.output
-    assert stored_trials() == before
+    assert row.outcome.split(";")[0] == f"exit {result.exit_code}", result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert matches(f"error: {message}", result.stderr.strip()), result.stderr
+    assert not any(secret in result.output for secret in secrets(example)), result.output
+    assert stored_trials() == before and user_files(workdir) == files
 
 
 def failing_search(fails) -> list:
@@ -311,9 +468,9 @@ def failing_search(fails) -> list:
     study = open_study("widths", default_url(), settings(), "random")
     space = Space(range(4, 100))
     search(study, space, BATCH, 3, settings(), trials=2, device="cpu")
-    before = stored_trials("widths")
+    _, before = stored_trials("widths")
     search(study, space, BATCH, 3, settings(), trials=3, device="cpu")
-    after = stored_trials("widths")
+    _, after = stored_trials("widths")
     assert after[:2] == before and len(after) == 4
     return study.get_trials()
 
@@ -373,7 +530,9 @@ def test_a_checkpoint_that_would_run_code(workdir):
 def test_passwords_are_masked_wherever_they_appear():
     assert mask("postgresql+psycopg://u:s3cr@t@db:5432/x") == "postgresql+psycopg://u:***@db:5432/x"
     assert mask("postgresql://u@db/x?sslmode=require&password=s3cret") == (
-        "postgresql://u@db/x?sslmode=require&password=***"
+        "postgresql://u@db/x?password=***&sslmode=require"
     )
-    assert mask("cannot reach mysql://u:pw@h/db: refused") == "cannot reach mysql://u:***@h/db: refused"
+    assert redact("cannot reach mysql://u:pw@h/db: refused", "mysql://u:pw@h/db") == (
+        "cannot reach mysql://u:***@h/db: refused"
+    )
     assert mask("sqlite:///results/ntknas.db") == "sqlite:///results/ntknas.db"

@@ -2,18 +2,24 @@
 
 import csv
 import importlib.util
+import io
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import search_spaces
-from ntknas import metrics
+from ntknas import benchmark, metrics
 from ntknas.cli import app
+from ntknas.errors import UserError
 from ntknas.measure import count_params
-from ntknas.ranking import kendall_tau, oriented
+from ntknas.ranking import kendall_tau, oriented, spearman_rho
+from scores import proxies
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "nb201_tiny.csv"
@@ -26,30 +32,50 @@ def run(*args):
     )
 
 
-def test_json_is_one_object_with_every_score():
-    result = run("--format", "json", "--search", 4, "--runs", 3)
+def strict(text):
+    """Parse JSON as any strict parser would: NaN and Infinity tokens fail."""
+    return json.loads(text, parse_constant=lambda token: pytest.fail(f"non-standard JSON token {token}"))
+
+
+def rows_of(path):
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def saved_values(path, name):
+    return np.array([float(r[name]) if r[name] else np.nan for r in rows_of(path)])
+
+
+def test_json_is_one_object_with_every_score(tmp_path):
+    saved = tmp_path / "scores.csv"
+    result = run("--format", "json", "--search", 4, "--runs", 3, "--save", saved)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)  # exactly one JSON object, nothing else on stdout
+    report = strict(result.stdout)  # exactly one JSON object, nothing else on stdout
     assert report["n"] == 8 and report["default_score"] == metrics.DEFAULT == "ntk_score"
+    acc = np.array(acc_of(rows_of(saved)))
     assert set(report["scores"]) == set(metrics.METRICS)
-    for row in report["scores"].values():
-        assert set(row) == {"kendall_tau", "spearman_rho"}
-        assert all(v is None or -1 <= v <= 1 for v in row.values())
+    for name, metric in metrics.METRICS.items():  # each correlation is the one of the saved scores
+        score = oriented(saved_values(saved, name), metric.higher_is_better)
+        expected = {"kendall_tau": kendall_tau(score, acc), "spearman_rho": spearman_rho(score, acc)}
+        assert report["scores"][name] == {k: None if math.isnan(v) else v for k, v in expected.items()}, name
     # the cut-off cell (10 % accuracy) scores -inf on the default, so it ranks last, as it should
     assert report["scores"]["ntk_score"]["kendall_tau"] > 0
-    s = report["search"]
-    assert s["k"] == 4 and s["runs"] == 3 and s["random_mean_acc"] <= s["optimum_mean_acc"]
-    assert s["mean_acc"] <= s["optimum_mean_acc"] and report["seconds_per_architecture"] > 0
+    assert report["search"] == benchmark.search_experiment(
+        saved_values(saved, "ntk_score"), True, acc, 4, 3, 0
+    )
+    assert report["seconds_per_architecture"] > 0
 
 
-def test_default_only_sample_and_table():
+def test_default_only_sample_and_table(tmp_path):
     result = run("--scores", "default", "--sample", 5, "--seed", 1)  # only what the default needs
     assert result.exit_code == 0, result.output
     assert "ntk_score (default)" in result.stdout and "Ranking quality on 5 architectures" in result.stdout
-    cond = run("--scores", "condition_number,params", "--format", "json")
-    table = json.loads(cond.stdout)["scores"]
-    assert set(table) == {"condition_number", "params"}
-    assert not math.isnan(table["condition_number"]["kendall_tau"])
+    saved = tmp_path / "scores.csv"
+    cond = run("--scores", "condition_number,params", "--format", "json", "--save", saved)
+    table = strict(cond.stdout)["scores"]
+    assert rows_of(saved)[0].keys() == {"index", "arch", "cifar10_test_acc", *table}
+    acc = np.array(acc_of(rows_of(saved)))
+    kappa = oriented(saved_values(saved, "condition_number"), higher_is_better=False)
+    assert table["condition_number"]["kendall_tau"] == kendall_tau(kappa, acc) > 0
     assert "negated: lower is better" in run("--scores", "condition_number").stdout
 
 
@@ -61,8 +87,8 @@ def test_save_writes_every_architectures_scores(tmp_path):
     saved = tmp_path / "out" / "scores.csv"
     result = run("--scores", "condition_number,params", "--format", "json", "--save", saved)
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(saved.open()))
-    truth = list(csv.DictReader(TINY.open()))
+    rows = rows_of(saved)
+    truth = rows_of(TINY)
     assert [r["arch"] for r in rows] == [t["arch"] for t in truth] and len(rows) == 8
     assert acc_of(rows) == acc_of(truth)
     nb201 = search_spaces.get("nb201")
@@ -100,11 +126,170 @@ def test_fit_default_script_scores_as_the_product_does(tmp_path):
     names = ",".join([*metrics.NTK_INPUTS, metrics.DEFAULT])
     assert run("--scores", names, "--save", saved).exit_code == 0
     terms, acc, columns = fit_default.load([str(saved)])
-    assert sorted(acc) == sorted(acc_of(csv.DictReader(TINY.open())))
+    assert sorted(acc) == sorted(acc_of(rows_of(TINY)))
     rebuilt = fit_default.score(terms, metrics.TERMS)
-    shipped = np.array(
-        [float(r[metrics.DEFAULT]) if r[metrics.DEFAULT] else -np.inf for r in csv.DictReader(saved.open())]
-    )
-    order = np.argsort([int(r["index"]) for r in csv.DictReader(saved.open())], kind="stable")
+    shipped = np.array([float(r[metrics.DEFAULT]) if r[metrics.DEFAULT] else -np.inf for r in rows_of(saved)])
+    order = np.argsort([int(r["index"]) for r in rows_of(saved)], kind="stable")
     np.testing.assert_allclose(rebuilt, shipped[order], rtol=1e-12)
     assert np.isinf(rebuilt).sum() == 1 and set(columns) == set(metrics.NTK_INPUTS)  # the cut-off cell
+
+
+HEADER = "index,arch,cifar10_test_acc,cifar100_test_acc\n"
+ARCH = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
+OTHER = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|skip_connect~2|"
+
+
+def ground_truth(tmp_path, text, name="truth.csv", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_ground_truth_rows_target_and_byte_order_mark(tmp_path):
+    path = ground_truth(
+        tmp_path, "\ufeff" + HEADER + f"1,{ARCH},91.5,70.25\n\n2,{OTHER},84.0,60.0\n", encoding="utf-8"
+    )
+    truth = benchmark.load_ground_truth(path)
+    assert truth.index == ("1", "2") and truth.arch == (ARCH, OTHER) and truth.acc.tolist() == [91.5, 84.0]
+    assert truth.lines == (2, 4) and truth.where(1) == f"{path} line 4"
+    assert benchmark.load_ground_truth(path, target="cifar100_test_acc").acc.tolist() == [70.25, 60.0]
+    assert truth.subset(np.array([1])).lines == (4,)
+
+
+@pytest.mark.parametrize(
+    "rows,target,message",
+    [
+        (
+            f"1,{ARCH},high,1\n",
+            "cifar10_test_acc",
+            "line 2: cifar10_test_acc 'high' is not a number (accuracy in %)",
+        ),
+        (f"1,{ARCH},nan,1\n", "cifar10_test_acc", "line 2: cifar10_test_acc nan is not a finite number"),
+        (
+            f'1,"{ARCH}",90,1\n2,{OTHER},-inf,1\n',
+            "cifar10_test_acc",
+            "line 3: cifar10_test_acc -inf is not a finite",
+        ),
+        (
+            f"1,{ARCH},912.5,1\n",
+            "cifar10_test_acc",
+            "line 2: cifar10_test_acc 912.5 is not an accuracy from 0 to 100 %",
+        ),
+        (
+            f"1,{ARCH},90,-1\n",
+            "cifar100_test_acc",
+            "line 2: cifar100_test_acc -1 is not an accuracy from 0 to 100 %",
+        ),
+        (f"1,{ARCH},90,1\n2,{ARCH},91,1\n", "cifar10_test_acc", f"line 3 repeats arch '{ARCH}' of line 2"),
+        (f"7,{ARCH},90,1\n7,{OTHER},91,1\n", "cifar10_test_acc", "line 3 repeats index '7' of line 2"),
+        (f"1,{ARCH}\n", "cifar10_test_acc", "line 2 has 2 cells, not 4; fix that row"),
+        (
+            f"1,{ARCH},90,1\n",
+            "imagenet16_test_acc",
+            "lacks column(s) imagenet16_test_acc; it needs index,arch,",
+        ),
+    ],
+)
+def test_malformed_ground_truth_names_the_line(tmp_path, rows, target, message):
+    path = ground_truth(tmp_path, HEADER + rows)
+    with pytest.raises(UserError) as info:
+        benchmark.load_ground_truth(path, target=target)
+    assert str(info.value).startswith(f"{path} {message}") or str(info.value).startswith(f"{path}: {message}")
+
+
+def test_a_missing_target_lists_the_files_columns(tmp_path):
+    path = ground_truth(tmp_path, HEADER + f"1,{ARCH},90,1\n")
+    with pytest.raises(UserError) as info:
+        benchmark.load_ground_truth(path, target="accuracy")
+    assert str(info.value) == (
+        f"{path} lacks column(s) accuracy; it needs index,arch,accuracy and has: index, arch, "
+        "cifar10_test_acc, cifar100_test_acc"
+    )
+
+
+def test_a_malformed_arch_string_names_its_line_before_any_scoring(tmp_path, monkeypatch):
+    path = ground_truth(
+        tmp_path, HEADER + f"1,{ARCH},90,1\n2,|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|,80,1\n"
+    )
+    monkeypatch.setattr(metrics, "compute", lambda *a, **k: pytest.fail("scored before the CSV was checked"))
+    with pytest.raises(UserError) as info:
+        benchmark.score_all(
+            benchmark.load_ground_truth(path),
+            search_spaces.get("nb201"),
+            ["params"],
+            data_source="synthetic",
+            batch_size=4,
+            bn="batch",
+            repeats=1,
+            seed=0,
+            device="cpu",
+        )
+    assert str(info.value) == (
+        f"{path} line 3: unknown op 'conv' on edge 0→1 of the nb201 arch string; "
+        "ops: none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3"
+    )
+
+
+def test_a_failing_metric_keeps_the_others(monkeypatch):
+    truth = benchmark.load_ground_truth(TINY)
+    original = proxies.synflow
+    calls = iter(range(100))
+
+    def flaky(model, inputs):
+        if next(calls) == 1:  # the second architecture
+            raise RuntimeError("synflow broke\nsecond line")
+        return original(model, inputs)
+
+    monkeypatch.setattr(proxies, "synflow", flaky)
+    failures = []
+    names = ["params", "synflow", "ntk_score", "condition_number"]
+    values, _ = benchmark.score_all(
+        truth.subset(np.arange(3)),
+        search_spaces.get("nb201"),
+        names,
+        data_source="cifar10-sample",
+        batch_size=8,
+        bn="batch",
+        repeats=1,
+        seed=0,
+        device="cpu",
+        failed=lambda row, metric, reason: failures.append((row, metric, reason)),
+    )
+    assert failures == [
+        (1, "synflow", "RuntimeError: synflow broke"),
+        (1, "ntk_score", "RuntimeError: synflow broke"),
+    ]
+    assert np.isnan(values["synflow"][1]) and np.isnan(values["ntk_score"][1])
+    assert np.isfinite(values["params"]).all() and np.isfinite(values["condition_number"]).all()
+    assert np.isfinite(values["synflow"][[0, 2]]).all() and np.isfinite(values["ntk_score"][[0, 2]]).all()
+
+
+def test_save_never_replaces_the_ground_truth(tmp_path):
+    truth = tmp_path / "truth.csv"
+    shutil.copy(TINY, truth)
+    os.symlink(truth, tmp_path / "alias.csv")
+    os.link(truth, tmp_path / "hard.csv")
+    before = truth.read_bytes()
+    for target in (truth, tmp_path / "alias.csv", tmp_path / "hard.csv"):
+        result = runner.invoke(
+            app,
+            [
+                "benchmark",
+                "--ground-truth",
+                str(truth),
+                "--batch-size",
+                "8",
+                "--scores",
+                "params",
+                "--save",
+                str(target),
+            ],
+        )
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"error: --save {target} is the --ground-truth file {truth}; "
+            "writing it would destroy that input: choose another path"
+        )
+        assert truth.read_bytes() == before and (tmp_path / "alias.csv").is_symlink()
+    with pytest.raises(UserError, match="is the --ground-truth file"):
+        benchmark.check_save(tmp_path / "hard.csv", truth)  # checked before scoring, once the CLI asks

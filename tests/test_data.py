@@ -1,12 +1,20 @@
 """Minibatches: real bundled images, class balance, seeding, ImageFolders and their errors."""
 
+import os
+import re
+import socket
+import struct
+import zlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import unprivileged
 from PIL import Image
 
-from ntknas import data
-from ntknas.errors import UserError
+from ntknas import data, image_folder
+from ntknas.errors import InputWarning, UserError
 
 
 def test_bundled_sample_is_real_labelled_cifar():
@@ -25,6 +33,10 @@ def test_minibatch_is_balanced_seeded_and_normalised():
     assert x.shape == (64, 3, 32, 32) and x.dtype == torch.float32
     assert counts.max() - counts.min() <= 1
     assert abs(float(x.mean())) < 0.3 and 0.7 < float(x.std()) < 1.3
+    # each pixel is (value / 255 − mean) / std, per channel, with CIFAR's statistics
+    white = data.normalise(torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)).flatten()
+    expected = [(1 - m) / s for m, s in zip(data.CIFAR_MEAN, data.CIFAR_STD, strict=True)]
+    assert white.tolist() == pytest.approx(expected)
     x2, y2 = data.minibatch(images, 64, seed=0)
     assert torch.equal(x, x2) and torch.equal(y, y2)
     x3, _ = data.minibatch(images, 64, seed=1)
@@ -75,3 +87,186 @@ def test_image_folder_errors(tmp_path):
         data.load("cifar10")
     with pytest.raises(UserError, match=r"CIFAR-10 not found under .*ntknas never downloads"):
         data.load("cifar10", root=tmp_path)
+
+
+def png(pixels: np.ndarray, bits: int = 16) -> bytes:
+    """A PNG file of (H, W, C) ``pixels`` (C = 3 or 4) at ``bits`` per channel, written by hand:
+    Pillow cannot write 16-bit colour PNGs."""
+    height, width, channels = pixels.shape
+    dtype = ">u2" if bits == 16 else ">u1"
+    raw = b"".join(b"\x00" + pixels[y].astype(dtype).tobytes() for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, bits, 2 if channels == 3 else 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` × ``height`` pixels, with no image data behind it."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def picture(seed=0, size=(9, 7)):
+    return np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+
+
+def read(path):
+    return image_folder.read(str(path), 32)
+
+
+def test_any_bit_depth_reads_as_the_picture_it_shows(tmp_path):
+    rgb = picture()
+    grey = rgb[..., 0]
+    Image.fromarray(rgb).save(tmp_path / "rgb8.png")
+    (tmp_path / "rgb16.png").write_bytes(png(rgb.astype(np.uint16) * 257))
+    assert torch.equal(read(tmp_path / "rgb16.png"), read(tmp_path / "rgb8.png"))
+    Image.fromarray(grey).save(tmp_path / "grey8.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "grey16.png")  # mode I;16
+    Image.fromarray(grey.astype(np.int32) * 257).save(tmp_path / "grey32.tif")  # mode I, 16-bit values
+    Image.fromarray(grey.astype(np.float32) / 255).save(tmp_path / "float.tif")  # mode F in 0..1
+    eight = read(tmp_path / "grey8.png")
+    assert eight[0].tolist() == eight[1].tolist() == eight[2].tolist()
+    for name in ("grey16.png", "grey32.tif", "float.tif"):
+        assert torch.equal(read(tmp_path / name), eight), name
+    # one bit, palettes, CMYK: as Pillow shows them in RGB
+    Image.fromarray(grey > 127).save(tmp_path / "bits.png")
+    Image.fromarray(np.where(grey > 127, 255, 0).astype(np.uint8)).save(tmp_path / "bits8.png")
+    assert torch.equal(read(tmp_path / "bits.png"), read(tmp_path / "bits8.png"))
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    for name in ("palette.png", "cmyk.jpg"):
+        assert read(tmp_path / name).shape == (3, 32, 32) and read(tmp_path / name).float().std() > 10
+
+
+def test_transparency_is_shown_over_black(tmp_path):
+    rgb = picture()
+    alpha = np.full((*rgb.shape[:2], 1), 255, np.uint8)
+    Image.fromarray(np.concatenate([rgb, alpha], 2)).save(tmp_path / "opaque.png")
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    assert torch.equal(read(tmp_path / "opaque.png"), read(tmp_path / "rgb.png"))
+    Image.fromarray(np.concatenate([rgb, 0 * alpha], 2)).save(tmp_path / "clear.png")
+    assert read(tmp_path / "clear.png").max() == 0
+    grey = Image.fromarray(rgb[..., 0]).convert("LA")
+    grey.putalpha(0)
+    grey.save(tmp_path / "la.png")
+    palette = Image.fromarray(rgb).convert("P")
+    palette.info["transparency"] = palette.getpixel((0, 0))
+    palette.save(tmp_path / "p.png", transparency=palette.getpixel((0, 0)))
+    assert read(tmp_path / "la.png").max() == 0
+    p = read(tmp_path / "p.png")
+    assert p.float().std() > 10 and p.min() == 0
+
+
+def test_degenerate_and_refused_images(tmp_path):
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(tmp_path / "dot.png")
+    assert read(tmp_path / "dot.png").flatten(1).tolist() == [[10] * 1024, [20] * 1024, [30] * 1024]
+    Image.fromarray(picture(size=(4, 4000))).save(tmp_path / "strip.png")  # 1000:1, cut to its centre
+    assert read(tmp_path / "strip.png").shape == (3, 32, 32)
+    (tmp_path / "cut.png").write_bytes(png(picture(size=(40, 40)), bits=8)[:200])
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "huge.png").write_bytes(png_claiming(20_000, 20_000))
+    (tmp_path / "text.png").write_text("not an image")
+    Image.new("RGB", (4, 4)).save(tmp_path / "gif.png", format="GIF")  # a decoder .png does not call
+    Image.fromarray(np.full((3, 3), 2.0, np.float32)).save(tmp_path / "bright.tif")
+    Image.fromarray(np.full((3, 3), 70_000, np.int32)).save(tmp_path / "deep.tif")
+    cases = {
+        "cut.png": "is not a readable image (it is truncated); remove it or replace it",
+        "empty.png": "is not a readable image (it is empty: 0 bytes); remove it or replace it",
+        "huge.png": "is too large to decode safely (more than 89,478,485 pixels); shrink it or remove it",
+        "text.png": "is not a readable image (not a BMP, JPEG, PNG, PPM, TIFF or WebP file); remove it",
+        "gif.png": "is not a readable image (not a BMP, JPEG, PNG, PPM, TIFF or WebP file); remove it",
+        "bright.tif": "has floating-point pixels outside 0..1 (or NaN)",
+        "deep.tif": "has 32-bit integer pixels outside 0..65535",
+    }
+    for name, message in cases.items():
+        with pytest.raises(UserError, match=f"^{re.escape(str(tmp_path / name))} {re.escape(message)}"):
+            read(tmp_path / name)
+
+
+def test_the_scan_lists_what_image_folder_lists(tmp_path):
+    import torchvision
+
+    write_folder(tmp_path / "set", classes=("b", "a", "c"), per=2)
+    for c in ("a", "c"):
+        write_folder(tmp_path / "set" / c / "deeper", classes=("z",), per=2)
+        (tmp_path / "set" / c / "notes.txt").write_text("ignored, as ImageFolder ignores it")
+    (tmp_path / "set" / "loose.png").write_bytes(b"")  # a file beside the class folders: ignored
+    os.symlink(tmp_path / "set" / "b", tmp_path / "set" / "linked")  # a class folder through a link
+    reference = torchvision.datasets.ImageFolder(str(tmp_path / "set"))
+    listing = image_folder.scan(tmp_path / "set")
+    assert listing.files == tuple(path for path, _ in reference.samples)
+    assert listing.labels == tuple(reference.targets) and listing.classes == tuple(reference.classes)
+    images = data.load(str(tmp_path / "set"))
+    assert torch.equal(images.pixels(torch.tensor([0])), read(listing.files[0])[None])
+
+
+def test_special_files_and_broken_links_are_skipped_with_one_warning(tmp_path):
+    write_folder(tmp_path / "set", per=2)
+    cat = tmp_path / "set" / "cat"
+    os.mkfifo(cat / "fifo.png")  # open() on it would wait forever for a writer
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(cat / "socket.jpg"))
+        os.symlink("/dev/null", cat / "device.png")
+        os.symlink(cat / "missing.png", cat / "dangling.png")
+        os.symlink(cat / "loop.png", cat / "loop.png")
+        os.symlink(tmp_path / "set", cat / "up")  # a folder loop: the walk would never end
+        with pytest.warns(InputWarning) as caught:
+            listing = image_folder.scan(tmp_path / "set")
+    assert [str(w.message) for w in caught] == [
+        f"skipped 6 entries of {tmp_path / 'set'} that cannot be images: {cat / 'dangling.png'} (a dangling "
+        f"link); {cat / 'device.png'} (a character device, not a regular file); {cat / 'fifo.png'} (a FIFO, "
+        "not a regular file) and 3 more"
+    ]
+    assert [Path(f).relative_to(tmp_path).as_posix() for f in listing.files] == [
+        "set/cat/0.png",
+        "set/cat/1.png",
+        "set/dog/0.png",
+        "set/dog/1.png",
+    ]
+    with pytest.raises(UserError, match=r"fifo\.png is not a regular file; remove it"):
+        read(cat / "fifo.png")  # a FIFO that appears after the scan is refused, not waited on
+
+
+def test_unreadable_files_are_refused_where_permissions_bind(tmp_path):
+    if unprivileged.unavailable():
+        pytest.skip(unprivileged.unavailable())
+    write_folder(tmp_path / "set", per=2)
+    (tmp_path / "set" / "cat" / "0.png").chmod(0)
+    (tmp_path / "closed" / "dog" / "inner").mkdir(parents=True)
+    write_folder(tmp_path / "closed", classes=("cat",), per=1)
+    (tmp_path / "closed" / "dog" / "inner").chmod(0)
+    out = unprivileged.run(
+        "from ntknas import data\n"
+        "for path in ('set', 'closed'):\n"
+        "    try:\n"
+        "        data.load(path)\n"
+        "    except Exception as e:\n"
+        "        print(type(e).__name__, e)\n",
+        tmp_path,
+    )
+    assert out.splitlines() == [
+        "UserError set/cat/0.png cannot be read (permission denied); make it readable or remove it",
+        "UserError cannot list the folder closed/dog/inner (Permission denied); make it readable",
+    ]
+
+
+def test_minibatches_resize_for_models_that_need_other_sizes():
+    images = data.load("cifar10-sample")
+    x, y = data.minibatch(images, 4, seed=0)
+    big, same = data.minibatch(images, 4, seed=0, image_size=224)
+    assert big.shape == (4, 3, 224, 224) and torch.equal(same, y)
+    assert torch.allclose(big.mean((2, 3)), x.mean((2, 3)), atol=0.02)  # the same pictures, larger
+    assert torch.equal(big[..., 0, 0], x[..., 0, 0]) and torch.equal(big[..., -1, -1], x[..., -1, -1])
+    flat = data.resize(torch.full((1, 3, 32, 32), 0.5), 224)
+    assert torch.allclose(flat, torch.full_like(flat, 0.5))
+    assert data.resize(x, 32) is x
+    with pytest.raises(UserError, match="--image-size must be a whole number of at least 1; got 0"):
+        data.resize(x, 0)

@@ -99,3 +99,19 @@ def test_singular_kernel_is_not_an_error():
     torch.manual_seed(0)
     result = scores.score(nn.Linear(4, 1, bias=False), torch.randn(8, 4))  # rank ≤ 4 < N = 8
     assert result["condition_number"] == float("inf")
+
+
+def test_input_warnings_reach_the_user_as_one_line_each():
+    import warnings
+
+    from ntknas.errors import InputWarning, input_warnings_to
+
+    shown = []
+    line = "skipped 1 entry of imgs that cannot be images: imgs/a/x.png (a FIFO)"
+    with warnings.catch_warnings(record=True) as others, input_warnings_to(shown.append):
+        warnings.simplefilter("always", UserWarning)
+        warnings.warn(line, InputWarning, stacklevel=1)
+        warnings.warn(line, InputWarning, stacklevel=1)  # every time, not once per place
+        warnings.warn("something else", UserWarning, stacklevel=1)
+    assert shown == [line, line]
+    assert [str(w.message) for w in others] == ["something else"]

@@ -1,7 +1,5 @@
 """Many workers on a real PostgreSQL server (a throwaway cluster): one killed mid-trial loses nothing."""
 
-import time
-
 import distributed
 import optuna
 import pytest
@@ -19,11 +17,10 @@ def postgres():
 
 
 def test_a_worker_killed_mid_trial_loses_nothing(postgres, tmp_path):
-    started = time.monotonic()
     search = distributed.start_search(postgres, "fault", 24, 4, tmp_path)
-    try:
-        victim = distributed.kill_mid_trial(postgres, "fault", after=6, timeout=150)
-        code = search.wait(timeout=240)
+    try:  # the timeouts only stop a hung run; they are no measure of speed
+        victim = distributed.kill_mid_trial(postgres, "fault", after=6, timeout=1200)
+        code = search.wait(timeout=1200)
     finally:
         if search.poll() is None:
             search.kill()
@@ -42,4 +39,3 @@ def test_a_worker_killed_mid_trial_loses_nothing(postgres, tmp_path):
     # another worker finished the killed worker's configuration (how the other trials split among
     # the four workers depends on how fast each process starts, so it is not asserted)
     assert retries[-1].user_attrs["worker"] != victim.user_attrs["worker"]
-    assert time.monotonic() - started < 240

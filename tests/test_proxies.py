@@ -100,3 +100,50 @@ def test_metrics_compute_and_the_default():
     assert values[metrics.DEFAULT] == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
         metrics.compute(net, x, y, ["accuracy"])
+
+
+def small_batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(6, 3, 2, 2, generator=g), torch.arange(6) % 3
+
+
+def test_a_failing_metric_spoils_only_itself():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 3))  # no ReLU: no NASWOT
+    x, y = small_batch()
+    errors = {}
+    values = metrics.compute(net, x, y, list(metrics.METRICS), errors=errors)
+    assert list(errors) == ["naswot"] and math.isnan(values["naswot"])
+    assert str(errors["naswot"]) == "naswot needs nn.ReLU modules in the model; it has none"
+    others = [n for n in metrics.METRICS if n != "naswot"]
+    alone = metrics.compute(net, x, y, others)
+    assert all(values[n] == alone[n] and math.isfinite(alone[n]) for n in others)
+    # without `errors`, the first failure raises
+    with pytest.raises(ValueError, match=r"naswot needs nn\.ReLU"):
+        metrics.compute(net, x, y, ["params", "naswot"])
+
+
+def test_a_failing_kernel_spoils_only_what_reads_it():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+    nn.init.constant_(net[1].bias, float("inf"))  # every output is non-finite
+    x, y = small_batch()
+    errors = {}
+    values = metrics.compute(net, x, y, list(metrics.METRICS), errors=errors)
+    kernel = {n for n, m in metrics.METRICS.items() if m.kernel}
+    assert set(errors) == kernel | {"naswot", "jacob_cov", "grad_norm"}
+    assert all(
+        str(e).startswith("model output has 18 non-finite values (NaN/inf) of 18") for e in errors.values()
+    )
+    assert values["params"] == 12 * 8 + 8 + 8 * 3 + 3 and values["flops"] == 2 * (12 * 8 + 8 * 3)
+    assert all(math.isnan(values[n]) for n in errors)
+
+
+def test_metrics_leave_the_callers_model_where_it_is():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+    net.train()
+    x, y = torch.randn(6, 3, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    before = snapshot(net)
+    metrics.compute(net, x, y, list(metrics.METRICS), device="cpu")
+    assert_same(before, snapshot(net))

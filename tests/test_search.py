@@ -165,8 +165,10 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_seeds_are_stable():
-    assert seeds.derive_seed(0, "width=4") == seeds.derive_seed(0, "width=4")
-    assert seeds.derive_seed(0, "width=4") != seeds.derive_seed(1, "width=4")
+    # pinned values: stored studies are reproducible only while these never change (a salted hash()
+    # would give other values in every process)
+    assert seeds.derive_seed(0, "width=4") == 1204683826
+    assert seeds.derive_seed(1, "width=4") == 2428799515
 
 
 def test_stop_request_ends_between_candidates(tmp_path):

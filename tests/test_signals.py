@@ -73,4 +73,4 @@ def test_sigterm_stops_verify_and_keeps_the_last_epoch(tmp_path):
     )
     assert checkpoint.exists()
     study = optuna.load_study(study_name="tiny", storage="sqlite:///results/ntknas.db")
-    assert "verified_test_acc" not in study.trials[pick.number].user_attrs
+    assert pick.number not in verify.stored_results(study)

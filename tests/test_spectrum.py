@@ -64,4 +64,4 @@ def test_score_returns_every_spectrum_score_and_seconds():
     s = scores.spectrum(scores.pntk(model, x))
     for name in scores.SPECTRUM_SCORES:
         assert result[name] == pytest.approx(getattr(s, name), rel=1e-12)
-    assert 0 < result["seconds"] < 60
+    assert result["seconds"] > 0

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import scores
+from ntknas.ranking import kendall_tau, spearman_rho
 from scores.analytic import ACTIVATIONS, analytic_nngp
 from scores.hooks import uncovered
 
@@ -201,4 +202,8 @@ def test_trainability_quick(theory):
     cells = {c.arch.count("none"): c for c in result["cells"]}
     degenerate = cells[5]  # every path to the output goes through `none`: the output is constant
     assert degenerate.condition_number == math.inf and degenerate.steps is None
-    assert -1 <= result["spearman"] <= 1 and -1 <= result["kendall"] <= 1
+    # the correlations are those of the cells' own numbers, cells that never reached the target last
+    conds = [c.condition_number for c in result["cells"]]
+    steps = [math.inf if c.steps is None else c.steps for c in result["cells"]]
+    assert result["spearman"] == pytest.approx(spearman_rho(conds, steps), abs=1e-12)
+    assert result["kendall"] == pytest.approx(kendall_tau(conds, steps), abs=1e-12)

@@ -3,6 +3,7 @@
 import csv
 import io
 import math
+import re
 
 import optuna
 import pytest
@@ -10,10 +11,13 @@ import torch
 from test_cli import run
 from tiny_study import CONFIGS, bundled_slice, make_study, write_image_folder
 
+import search_spaces
 from ntknas import verify
+from ntknas.errors import UserError
 from ntknas.ranking import tau_with_accuracy
 
 URL = "sqlite:///results/ntknas.db"
+nb201 = search_spaces.get("nb201")
 ONE_EPOCH = verify.Recipe(epochs=1, batch_size=32)
 
 
@@ -27,8 +31,13 @@ def reload(name="tiny", url=URL):
     return optuna.load_study(study_name=name, storage=url)
 
 
-def verified(trial):
-    return {k: v for k, v in trial.user_attrs.items() if k.startswith("verified_")}
+def verified(number, name="tiny"):
+    """What is stored as trial ``number``'s verification result."""
+    return verify.stored_results(reload(name)).get(number, {})
+
+
+def every_verified(name="tiny"):
+    return [verified(t.number, name) for t in reload(name).trials]
 
 
 def test_verify_stores_attributes_and_a_rerun_skips_finished_models(workdir):
@@ -43,27 +52,38 @@ def test_verify_stores_attributes_and_a_rerun_skips_finished_models(workdir):
 
     trials = reload().trials
     for o in outcomes:
-        stored = verified(trials[o.trial])
+        stored = verified(o.trial)
         assert stored == o.attrs
         assert stored["verified_epochs"] == 1 and stored["verified_data"] == "sample-slice"
         assert stored["verified_status"] == "trained" and stored["verified_seconds"] > 0
-        # 32 test images: accuracies are multiples of 1/32; 64 training images in 2 minibatches
-        assert (
-            0 <= stored["verified_test_acc"] <= 100 and (stored["verified_test_acc"] * 32 / 100).is_integer()
-        )
-        assert 0 <= stored["verified_train_acc"] <= 100
+        # the test accuracy is the checkpointed network's on the 32 test images; the train accuracy
+        # counts the 64 training images of the epoch's 2 minibatches
+        saved = torch.load(verify.checkpoint_path("tiny", o.trial), weights_only=True)
+        trained = nb201.build(nb201.parse(o.config), 10)
+        trained.load_state_dict(saved["model"])
+        split = bundled_slice()
+        tested = verify.accuracy(trained, split.test_pixels, split.test_labels, "cpu")
+        assert stored["verified_test_acc"] == tested
+        assert stored["verified_train_acc"] == saved["train_acc"]
+        assert (saved["train_acc"] * 64 / 100).is_integer()
         assert trials[o.trial].user_attrs["config"] == o.config  # the search's attributes stay
         assert trials[o.trial].values == study.trials[o.trial].values
-        saved = torch.load(verify.checkpoint_path("tiny", o.trial), weights_only=True)
         assert saved["epoch"] == 1 and saved["stamp"]["data"] == "sample-slice"
-    assert verified(trials[2]) == {} and verified(trials[3]) == {}
+    assert verified(2) == {} and verified(3) == {}
+    first = every_verified()
 
     again = verify.verify(
         reload(), URL, verify.top_picks(reload(), 2), bundled_slice(), ONE_EPOCH, device="cpu"
     )
     assert [o.status for o in again] == ["skipped", "skipped"]
-    assert [verified(t) for t in reload().trials] == [verified(t) for t in trials]
+    assert [o.attrs for o in again] == [o.attrs for o in outcomes]
+    assert every_verified() == first
 
+
+def test_results_show_and_sort_by_verified_accuracy(workdir):
+    study = make_study()
+    picks = verify.top_picks(study, 2)
+    outcomes = verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")
     rows = list(
         csv.DictReader(io.StringIO(run("results", "--format", "csv", "--sort", "verified_test_acc").stdout))
     )
@@ -71,6 +91,15 @@ def test_verify_stores_attributes_and_a_rerun_skips_finished_models(workdir):
     shown = [float(r["verified_test_acc"]) for r in rows[:2]]
     assert shown == sorted((o.attrs["verified_test_acc"] for o in outcomes), reverse=True)
     assert {r["trial"] for r in rows[:2]} == {"0", "1"} and rows[2]["verified_test_acc"] == ""
+
+
+def test_results_show_a_diverged_pick_as_null(workdir):
+    study = make_study()
+    verify.verify(
+        study, URL, verify.top_picks(study, 1), bundled_slice(), verify.Recipe(1, 16, lr=1e8), device="cpu"
+    )
+    table = run("results", "--sort", "verified_test_acc", "--format", "json")
+    assert table.exit_code == 0 and '"verified_test_acc": null' in table.stdout
 
 
 def test_an_interrupted_model_continues_from_its_last_epoch(tmp_path, monkeypatch):
@@ -98,7 +127,7 @@ def test_an_interrupted_model_continues_from_its_last_epoch(tmp_path, monkeypatc
         verify.verify(study, URL, [pick], bundled_slice(), two_epochs, device="cpu", report=stop_in_epoch_2)
     saved = verify.checkpoint_path("tiny", pick.number)
     assert torch.load(saved, weights_only=True)["epoch"] == 1
-    assert verified(reload().trials[pick.number]) == {}
+    assert verified(pick.number) == {}
 
     steps = []
     [resumed] = verify.verify(
@@ -118,7 +147,7 @@ def test_an_interrupted_model_continues_from_its_last_epoch(tmp_path, monkeypatc
         reload(), URL, [pick], bundled_slice(), ONE_EPOCH, device="cpu", report=lambda t, s: steps.append(s)
     )
     assert steps[0].epoch == 1 and steps[0].start_epoch == 0
-    assert verified(reload().trials[pick.number])["verified_epochs"] == 1
+    assert verified(pick.number)["verified_epochs"] == 1
 
 
 def test_a_diverging_model_is_recorded_not_a_crash(workdir):
@@ -126,11 +155,9 @@ def test_a_diverging_model_is_recorded_not_a_crash(workdir):
     picks = verify.top_picks(study, 1)
     [outcome] = verify.verify(study, URL, picks, bundled_slice(), verify.Recipe(1, 16, lr=1e8), device="cpu")
     assert outcome.status == "diverged in epoch 1 (non-finite loss)"
-    stored = verified(reload().trials[picks[0].number])
+    stored = verified(picks[0].number)
     assert math.isnan(stored["verified_test_acc"]) and math.isnan(stored["verified_train_acc"])
     assert stored["verified_status"] == outcome.status
-    table = run("results", "--sort", "verified_test_acc", "--format", "json")
-    assert table.exit_code == 0 and '"verified_test_acc": null' in table.stdout
 
 
 def test_augment_crops_the_padded_image_and_flips_half():
@@ -160,17 +187,17 @@ def test_kendall_tau_follows_the_objective_direction():
 
 def test_verify_and_search_on_the_command_line(workdir):
     make_study()
-    write_image_folder(workdir / "tinyset")
+    write_image_folder(workdir / "tinyset", per_class=64)  # 128 training images: one batch of 128
     args = ("verify", "tiny", "--top-k", 2, "--epochs", 1, "--data", "tinyset", "--batch-size", 8)
     first = run(*args)
     assert first.exit_code == 0, first.output
     assert "Verified: 1 epoch(s) on tinyset, study 'tiny'" in first.stdout
     assert "over these 2 picks" in first.stdout and "k is small" in first.stdout
-    attrs = [verified(t) for t in reload().trials]
+    attrs = every_verified()
     assert [a.get("verified_data") for a in attrs] == ["tinyset", "tinyset", None, None]
     second = run(*args)
     assert second.exit_code == 0 and second.stdout.count("already verified with these settings, skipped") == 2
-    assert [verified(t) for t in reload().trials] == attrs
+    assert every_verified() == attrs
 
     searched = run(
         "search",
@@ -192,9 +219,9 @@ def test_verify_and_search_on_the_command_line(workdir):
         1,
     )
     assert searched.exit_code == 0, searched.output
-    done = [t for t in reload("s").trials if "verified_test_acc" in t.user_attrs]
-    assert len(done) == 1 and done[0].user_attrs["verified_data"] == "tinyset"
-    assert done[0].value == min(t.value for t in reload("s").trials)
+    [(number, result)] = verify.stored_results(reload("s")).items()
+    assert result["verified_data"] == "tinyset"
+    assert reload("s").trials[number].value == min(t.value for t in reload("s").trials)
 
 
 def test_bad_input_is_one_line_and_loses_nothing(workdir):
@@ -213,11 +240,81 @@ def test_bad_input_is_one_line_and_loses_nothing(workdir):
         (["search", "--trials", "2", "--verify-top", "3"], "--verify-top 3 is more than --trials 2"),
         (["search", "--verify-top", "1", "--data", "flat", "--batch-size", "8"], "flat has no test/ folder"),
     ]
-    before = [t.user_attrs for t in reload().trials]
+    before = (reload().user_attrs, [t.user_attrs for t in reload().trials])
     for args, message in cases:
         result = run(*args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
-    assert [t.user_attrs for t in reload().trials] == before
+    assert (reload().user_attrs, [t.user_attrs for t in reload().trials]) == before
     assert optuna.get_all_study_names(URL) == ["tiny"]
+
+
+def test_a_recipe_that_cannot_train_replaces_nothing(workdir):
+    study = make_study()
+    [pick] = verify.top_picks(study, 1)
+    [first] = verify.verify(study, URL, [pick], bundled_slice(), ONE_EPOCH, device="cpu")
+    checkpoint = verify.checkpoint_path("tiny", pick.number).read_bytes()
+    bad = [
+        (verify.Recipe(1, 32, lr=math.inf), "--lr must be a positive, finite number; got inf"),
+        (verify.Recipe(1, 32, lr=math.nan), "--lr must be a positive, finite number; got nan"),
+        (verify.Recipe(1, 32, lr=0.0), "--lr must be a positive, finite number; got 0.0"),
+        (verify.Recipe(1, 32, lr=-0.1), "--lr must be a positive, finite number; got -0.1"),
+        (
+            verify.Recipe(1, 65),
+            "--batch-size 65 is larger than the training data (64 images of sample-slice); "
+            "use --batch-size 64 or less",
+        ),
+        (verify.Recipe(0, 32), "--epochs must be at least 1; got 0"),
+    ]
+    steps = []
+    for recipe, message in bad:
+        with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
+            verify.verify(
+                reload(),
+                URL,
+                [pick],
+                bundled_slice(),
+                recipe,
+                device="cpu",
+                report=lambda t, s: steps.append(s),
+            )
+    assert steps == []  # nothing trained
+    assert verified(pick.number) == first.attrs
+    assert verify.checkpoint_path("tiny", pick.number).read_bytes() == checkpoint
+
+
+def test_an_unwritable_checkpoint_folder_is_refused_before_training(workdir):
+    study = make_study()
+    (workdir / "taken").write_text("a file where the checkpoint folder would go")
+    steps = []
+    with pytest.raises(
+        UserError, match=r"cannot write checkpoint folder .*taken/tiny: .*taken is not a folder"
+    ):
+        verify.verify(
+            study,
+            URL,
+            verify.top_picks(study, 1),
+            bundled_slice(),
+            ONE_EPOCH,
+            device="cpu",
+            checkpoints=workdir / "taken",
+            report=lambda t, s: steps.append(s),
+        )
+    assert steps == [] and verify.stored_results(reload()) == {}
+
+
+def test_stored_results_read_the_study_and_older_per_trial_attributes(workdir):
+    study = make_study()
+    legacy = {"verified_test_acc": 12.5, "verified_status": "trained", "verified_epochs": 3}
+    study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"config": "x", **legacy}))
+    assert verify.stored_results(study) == {4: legacy}
+    [outcome] = verify.verify(
+        study, URL, verify.top_picks(study, 1), bundled_slice(), ONE_EPOCH, device="cpu"
+    )
+    assert verify.stored_results(reload()) == {4: legacy, outcome.trial: outcome.attrs}
+    assert reload().user_attrs[f"verified:{outcome.trial}"] == outcome.attrs
+    # a result stored by this version replaces an older per-trial one of the same trial
+    study.set_user_attr("verified:4", {"verified_test_acc": 50.0})
+    assert verify.stored_results(reload())[4] == {"verified_test_acc": 50.0}
+    assert not any(f.name.endswith(".partial") for f in verify.checkpoint_folder("tiny").iterdir())

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ntknas import tables
+from ntknas import jsonout, tables
+from ntknas.checks import check_positive_int, check_seed
 from ntknas.cli.common import (
     BN_MODES,
     BatchOpt,
@@ -16,7 +17,6 @@ from ntknas.cli.common import (
     SeedOpt,
     ThreadsOpt,
     check_choice,
-    check_positive,
     err,
     out,
     progress_bar,
@@ -30,6 +30,9 @@ from ntknas.sources import BUNDLED
 
 def command(
     ground_truth: Annotated[str, typer.Option(help="CSV with columns index,arch and the --target accuracy.")],
+    target: Annotated[
+        str, typer.Option(help="The CSV's accuracy column to rank against, e.g. cifar100_test_acc.")
+    ] = "cifar10_test_acc",
     space: Annotated[str, typer.Option(help="Space the arch strings belong to.")] = "nb201",
     sample: Annotated[
         int | None,
@@ -66,14 +69,16 @@ def command(
     with user_errors():
         check_choice("--format", output, ("table", "json"))
         check_choice("--bn", bn, BN_MODES)
-        check_positive("--repeats", repeats)
+        check_positive_int("--repeats", repeats)
+        check_seed("--seed", seed)
         dev = resolve_device(device)
         use_threads(threads)
         chosen = search_spaces.get(space)
         names = metric_names(score_names)
-        truth = benchmark.sample(benchmark.load_ground_truth(ground_truth), sample, seed)
+        truth = benchmark.sample(benchmark.load_ground_truth(ground_truth, target), sample, seed)
+        benchmark.parse_all(truth, chosen)  # a malformed arch string fails before any scoring
         if save is not None:
-            benchmark.check_save(save)
+            benchmark.check_save(save, ground_truth)
         if search_k is not None:
             benchmark.check_search(search_k, runs, len(truth.acc))
         with progress_bar(err, transient=output == "json") as bar:
@@ -108,7 +113,7 @@ def command(
         search=found,
     )
     if output == "json":
-        print(tables.dumps(report))
+        print(jsonout.dumps(report))
         return
     out.print(tables.benchmark_table(report))
     if found is not None:

@@ -22,9 +22,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ntknas.errors import CandidateFailed, UserError
+from ntknas.checks import check_positive_int
+from ntknas.errors import CandidateFailed, UserError, input_warnings_to
 from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
-from ntknas.storage import default_url, mask
+from ntknas.storage import default_url, mask, redact
 
 # Output that is not a terminal (a log, a pipe) gets wide tables instead of rich's 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -69,12 +70,17 @@ def storage_label(storage: str | None) -> str:
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn bad input into one red line on stderr and exit code 2."""
+def user_errors(storage: str | None = None) -> Iterator[None]:
+    """Turn bad input into one red line on stderr and exit code 2 (any secret of the ``storage``
+    URL masked in messages that did not come from ntknas), and each skipped input into one
+    warning line."""
     try:
-        yield
-    except (UserError, CandidateFailed, ValueError, TypeError) as e:
+        with input_warnings_to(warn):
+            yield
+    except UserError as e:  # its message masks secrets already
         fail(str(e))
+    except (CandidateFailed, ValueError, TypeError) as e:  # a library's message may quote a secret
+        fail(redact(str(e), storage))
 
 
 def fail(message: str) -> None:
@@ -92,12 +98,6 @@ def check_choice(option: str, value: str | None, choices) -> None:
     """UserError unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise UserError(f"unknown {option} {value!r}; choose one of: {', '.join(choices)}")
-
-
-def check_positive(option: str, value: int) -> None:
-    """UserError unless ``value`` ≥ 1."""
-    if value < 1:
-        raise UserError(f"{option} must be at least 1; got {value}")
 
 
 def resolve_device(device: str) -> str:
@@ -132,7 +132,7 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
     from ntknas.threads import threads_per_worker
 
     if threads is not None:
-        check_positive("--threads", threads)
+        check_positive_int("--threads", threads)
     count = threads_per_worker(workers, threads)
     torch.set_num_threads(count)
     return count

@@ -45,7 +45,7 @@ def command(
     """
     from ntknas import dashboard
 
-    with user_errors(), stop_requests():
+    with user_errors(storage), stop_requests():
         if not 0 <= port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535; got {port}")
         dashboard.serve(

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
+from ntknas.checks import check_positive_int
 from ntknas.cli.common import (
     DataRootOpt,
     DeviceOpt,
     StorageOpt,
     StudyArg,
-    check_positive,
     err,
     out,
     resolve_device,
@@ -41,9 +41,10 @@ def command(
     from ntknas.settings import Settings
     from ntknas.studies import load_study
 
-    with user_errors():
-        check_positive("--top", top)
+    with user_errors(storage):
+        check_positive_int("--top", top)
         plots.require_matplotlib()
+        plots.check_out(out_dir)
         dev = resolve_device(device)
         loaded = load_study(study, storage)
         settings = Settings.load(loaded)

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from ntknas import tables
-from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, check_positive, out, user_errors
+from ntknas.checks import check_positive_int
+from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, out, user_errors
 
 FORMATS = ("table", "csv", "json")
 
@@ -34,10 +35,10 @@ def command(
     from ntknas.settings import Settings
     from ntknas.studies import load_study
 
-    with user_errors():
+    with user_errors(storage):
         check_choice("--format", output, FORMATS)
         if top is not None:
-            check_positive("--top", top)
+            check_positive_int("--top", top)
         loaded = load_study(study, storage)
         settings = Settings.load(loaded)
         every = tables.trial_rows(loaded)

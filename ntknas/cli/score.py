@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ntknas import tables
+from ntknas import jsonout, tables
+from ntknas.checks import check_positive_int, check_seed
 from ntknas.cli.common import (
     BN_MODES,
     BatchOpt,
@@ -47,6 +48,13 @@ def command(
     bn: BnOpt = "batch",
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Resize the images to S×S pixels, for models that need larger ones \\[default: as stored].",
+            show_default=False,
+        ),
+    ] = None,
     threads: ThreadsOpt = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
@@ -66,12 +74,15 @@ def command(
         check_choice("--bn", bn, BN_MODES)
         if (space is None) == (model is None) or (space is not None and arch is None):
             raise UserError("give either --space with --arch, or --model")
+        check_seed("--seed", seed)
+        if image_size is not None:
+            check_positive_int("--image-size", image_size)
         dev = resolve_device(device)
         use_threads(threads)
-        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed)
+        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed, image_size=image_size)
         if model is not None:
             torch.manual_seed(seed)
-            net = torchvision_models.build(model, classes)
+            net = torchvision_models.build(model, classes, image_size=batch[0].shape[-1])
             result = {"model": model, **metrics.compute(net, *batch, [DEFAULT, *RECORDED], bn=bn, device=dev)}
         else:
             chosen = search_spaces.get(space)
@@ -82,6 +93,6 @@ def command(
         key: tables.typed(key, value) for key, value in {**result, "batch_size": batch_size, "bn": bn}.items()
     }
     if output == "json":
-        print(tables.dumps(result))
+        print(jsonout.dumps(result))
         return
     out.print(tables.key_values(f"pNTK on {batch_size} images ({data_source}, bn={bn})", result))

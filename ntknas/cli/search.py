@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ntknas import tables
+from ntknas.checks import check_positive_int, check_seed, parse_count
 from ntknas.cli.common import (
     BN_MODES,
     WIDE,
@@ -19,7 +20,6 @@ from ntknas.cli.common import (
     StorageOpt,
     ThreadsOpt,
     check_choice,
-    check_positive,
     err,
     out,
     progress_bar,
@@ -96,26 +96,25 @@ def command(
     Re-running the same command resumes the study until it holds --trials distinct scored
     configurations.
     """
-    from ntknas.budget import parse_count
-
     name = study or space
-    with user_errors():
-        check_positive("--trials", trials)
-        check_positive("--top", top)
-        check_positive("--workers", worker_count)
-        check_positive("--heartbeat", heartbeat)
+    with user_errors(storage):
+        check_positive_int("--trials", trials)
+        check_positive_int("--top", top)
+        check_positive_int("--workers", worker_count)
+        check_positive_int("--heartbeat", heartbeat)
+        check_seed("--seed", seed)
         check_choice("--sampler", sampler, SAMPLERS)
         check_choice("--objective", objective, tuple(METRICS))
         check_choice("--cost", cost, COSTS)
         check_choice("--bn", bn, BN_MODES)
         if verify_top is not None:
-            check_positive("--verify-top", verify_top)
-            check_positive("--verify-epochs", verify_epochs)
+            check_positive_int("--verify-top", verify_top)
+            check_positive_int("--verify-epochs", verify_epochs)
             if verify_top > trials:
                 raise UserError(f"--verify-top {verify_top} is more than --trials {trials}; lower it")
         budget = {
-            "max_params": None if max_params is None else parse_count("--max-params", max_params),
-            "max_flops": None if max_flops is None else parse_count("--max-flops", max_flops),
+            "max_params": None if max_params is None else budget_count("--max-params", max_params),
+            "max_flops": None if max_flops is None else budget_count("--max-flops", max_flops),
         }
     run(
         name,
@@ -139,6 +138,11 @@ def command(
         verify_top,
         verify_epochs,
     )
+
+
+def budget_count(option: str, text: str) -> int:
+    """A budget such as ``1.5M``: a positive count."""
+    return check_positive_int(option, parse_count(option, text))
 
 
 def run(
@@ -172,11 +176,14 @@ def run(
     from ntknas.studies import open_study
     from ntknas.study_view import StudyView
 
-    with user_errors():
+    with user_errors(storage):
         dev = resolve_device(device)
         per_worker = use_threads(threads, worker_count)
         chosen = search_spaces.get(space_name)
-        splits = verify.load_splits(data_source, data_root) if verify_top is not None else None
+        splits = None
+        if verify_top is not None:
+            splits = verify.load_splits(data_source, data_root)
+            verify.check_recipe(Recipe(verify_epochs), splits)
         batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed)
         settings = Settings(space_name, data_source, batch_size, bn, seed, objective, cost, **budget)
         opened = open_study(name, storage, settings, sampler, heartbeat)
@@ -242,7 +249,7 @@ def run(
     if splits is not None:
         from ntknas.cli.verify import verify_picks
 
-        with user_errors():
+        with user_errors(storage):
             picks = verify.top_picks(opened, verify_top)
         verify_picks(opened, storage, picks, splits, Recipe(verify_epochs), dev)
 

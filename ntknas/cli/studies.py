@@ -12,8 +12,9 @@ def command(storage: StorageOpt = None) -> None:
 
     from ntknas.storage import open_storage
 
-    with user_errors():
-        summaries = optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False)
+    with user_errors(storage):
+        backend = open_storage(storage, read_only=True)
+        summaries = optuna.get_all_study_summaries(backend, include_best_trial=False)
     rows = []
     for s in summaries:
         a = s.user_attrs

@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 
 from ntknas import tables
+from ntknas.checks import check_positive_finite, check_positive_int
 from ntknas.cli.common import (
     DataRootOpt,
     DeviceOpt,
     StorageOpt,
     StudyArg,
     ThreadsOpt,
-    check_positive,
     err,
     out,
     progress_bar,
@@ -23,7 +23,6 @@ from ntknas.cli.common import (
     use_threads,
     user_errors,
 )
-from ntknas.errors import UserError
 from ntknas.recipe import Recipe
 from ntknas.sources import BUNDLED, CIFAR10
 
@@ -63,12 +62,11 @@ def command(
     from ntknas.settings import Settings
     from ntknas.studies import load_study
 
-    with user_errors():
-        check_positive("--top-k", top_k)
-        check_positive("--epochs", epochs)
-        check_positive("--batch-size", batch_size)
-        if not (math.isfinite(lr) and lr > 0):
-            raise UserError(f"--lr must be a positive, finite number; got {lr}")
+    with user_errors(storage):
+        check_positive_int("--top-k", top_k)
+        check_positive_int("--epochs", epochs)
+        check_positive_int("--batch-size", batch_size)
+        check_positive_finite("--lr", lr)
         dev = resolve_device(device)
         use_threads(threads)
         loaded = load_study(study, storage)
@@ -86,7 +84,7 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
     settings = Settings.load(study)
     objective = settings.objective
     folder = verify.checkpoint_folder(study.study_name)
-    with user_errors(), stop_requests() as stopping:
+    with user_errors(storage), stop_requests() as stopping:
         try:
             with progress_bar() as bar:
                 tasks: dict[int, int] = {}

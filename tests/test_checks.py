@@ -1,0 +1,126 @@
+"""The shared checks on numbers a user gives, and strict JSON output."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ntknas import checks, jsonout
+from ntknas.errors import UserError
+
+COUNTS = [
+    ("12000", 12000),
+    ("300k", 300_000),
+    ("1.5M", 1_500_000),
+    ("2m", 2_000_000),
+    (" 1.25G ", 1_250_000_000),
+    ("3B", 3_000_000_000),
+    ("1e3", 1000),
+    ("0", 0),
+    ("12_000", 12000),
+    (42, 42),
+]
+
+
+@pytest.mark.parametrize("text,count", COUNTS)
+def test_parse_count(text, count):
+    assert checks.parse_count("--max-params", text) == count
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("lots", "--max-params must be a count such as 12000, 300k or 1.5M; got 'lots'"),
+        ("", "--max-params must be a count such as 12000, 300k or 1.5M; got ''"),
+        ("M", "--max-params must be a count such as 12000, 300k or 1.5M; got 'M'"),
+        ("1.5X", "--max-params must be a count such as 12000, 300k or 1.5M; got '1.5X'"),
+        ("nan", "--max-params must be a finite count such as 12000, 300k or 1.5M; got 'nan'"),
+        ("inf", "--max-params must be a finite count such as 12000, 300k or 1.5M; got 'inf'"),
+        ("-infk", "--max-params must be a finite count such as 12000, 300k or 1.5M; got '-infk'"),
+        ("-3", "--max-params must not be negative; got '-3'"),
+        ("-0.5M", "--max-params must not be negative; got '-0.5M'"),
+        ("1.2345k", "--max-params must be a whole count; '1.2345k' is 1234.5"),
+        ("0.5", "--max-params must be a whole count; '0.5' is 0.5"),
+    ],
+)
+def test_parse_count_refuses(text, message):
+    with pytest.raises(UserError) as info:
+        checks.parse_count("--max-params", text)
+    assert str(info.value) == message
+
+
+def test_number_checks():
+    assert checks.check_positive_int("--trials", 3) == 3
+    assert checks.check_at_least("--batch-size", 2, 2) == 2
+    assert checks.check_positive_finite("--lr", 0.1) == 0.1 and checks.check_positive_finite("--lr", 2) == 2.0
+    assert checks.check_seed("--seed", 0) == 0 and checks.check_seed("--seed", 2**32 - 1) == 2**32 - 1
+    assert checks.check_range("--keep", 0.5, 0, 1) == 0.5 and checks.check_range("--keep", 1, 0, 1) == 1.0
+    refused = [
+        (lambda: checks.check_positive_int("--trials", 0), "--trials must be at least 1; got 0"),
+        (lambda: checks.check_positive_int("--trials", -3), "--trials must be at least 1; got -3"),
+        (lambda: checks.check_positive_int("--trials", 2.5), "--trials must be a whole number; got 2.5"),
+        (lambda: checks.check_positive_int("--trials", True), "--trials must be a whole number; got True"),
+        (lambda: checks.check_at_least("--batch-size", 1, 2), "--batch-size must be at least 2; got 1"),
+        (
+            lambda: checks.check_positive_finite("--lr", 0.0),
+            "--lr must be a positive, finite number; got 0.0",
+        ),
+        (lambda: checks.check_positive_finite("--lr", -1), "--lr must be a positive, finite number; got -1"),
+        (
+            lambda: checks.check_positive_finite("--lr", math.nan),
+            "--lr must be a positive, finite number; got nan",
+        ),
+        (
+            lambda: checks.check_positive_finite("--lr", math.inf),
+            "--lr must be a positive, finite number; got inf",
+        ),
+        (
+            lambda: checks.check_seed("--seed", -1),
+            "--seed must be a whole number from 0 to 4294967295; got -1",
+        ),
+        (
+            lambda: checks.check_seed("--seed", 2**32),
+            "--seed must be a whole number from 0 to 4294967295; got 4294967296",
+        ),
+        (lambda: checks.check_range("--keep", 1.5, 0, 1), "--keep must be a number from 0 to 1; got 1.5"),
+        (
+            lambda: checks.check_range("--keep", math.nan, 0, 1),
+            "--keep must be a number from 0 to 1; got nan",
+        ),
+    ]
+    for call, message in refused:
+        with pytest.raises(UserError) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_seeds_in_range_are_ones_numpy_and_optuna_accept():
+    import optuna
+
+    for seed in (0, checks.SEED_LIMIT - 1):
+        np.random.default_rng(checks.check_seed("--seed", seed))
+        optuna.samplers.TPESampler(seed=seed)
+    with pytest.raises(ValueError):
+        optuna.samplers.TPESampler(seed=checks.SEED_LIMIT)  # the limit is the samplers' own
+
+
+def test_json_is_strict_whatever_the_numbers():
+    report = {
+        "tau": math.nan,
+        "kappa": math.inf,
+        "scores": {"a": [1.0, -math.inf, np.float64("nan"), np.float32(2.5)], 3: (np.int64(7), None)},
+        "array": np.array([1.0, np.inf]),
+        "name": "x",
+    }
+    text = jsonout.dumps(report, indent=2)
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard token {c}")) == {
+        "tau": None,
+        "kappa": None,
+        "scores": {"a": [1.0, None, None, 2.5], "3": [7, None]},
+        "array": [1.0, None],
+        "name": "x",
+    }
+    assert "NaN" not in text and "Infinity" not in text
+    with pytest.raises(TypeError):
+        jsonout.dumps({"set": {1, 2}})  # what JSON cannot hold is refused, not silently changed

@@ -1,0 +1,104 @@
+"""Outputs: checked before any work, written atomically, never over an input."""
+
+import os
+import stat
+
+import pytest
+import unprivileged
+
+from ntknas import files
+from ntknas.errors import UserError
+
+
+def test_check_writable(tmp_path):
+    assert files.check_writable(tmp_path / "new" / "deeper" / "out.csv", "--save file").name == "out.csv"
+    (tmp_path / "old.csv").write_text("x")
+    assert files.check_writable(tmp_path / "old.csv", "--save file") == tmp_path / "old.csv"
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "plain").write_text("a file, not a folder")
+    cases = {
+        tmp_path: f"cannot write --save file {tmp_path}: it is a folder; give a file path",
+        tmp_path / "pipe.csv": f"cannot write --save file {tmp_path / 'pipe.csv'}: it is not a regular file; "
+        "give a file path",
+        tmp_path / "plain" / "out.csv": f"cannot write --save file {tmp_path / 'plain' / 'out.csv'}: "
+        f"{tmp_path / 'plain'} is not a folder; choose another path",
+    }
+    for path, message in cases.items():
+        with pytest.raises(UserError) as info:
+            files.check_writable(path, "--save file")
+        assert str(info.value) == message
+    with pytest.raises(UserError, match="is not a folder"):
+        files.check_writable_folder(tmp_path / "plain", "--out folder")
+    assert (
+        files.check_writable_folder(tmp_path / "plots" / "new", "--out folder") == tmp_path / "plots" / "new"
+    )
+
+
+def test_read_only_outputs_are_refused_where_permissions_bind(tmp_path):
+    if unprivileged.unavailable():
+        pytest.skip(unprivileged.unavailable())
+    (tmp_path / "locked.csv").write_text("keep me")
+    (tmp_path / "locked.csv").chmod(0o444)
+    (tmp_path / "shut").mkdir(mode=0o555)
+    out = unprivileged.run(
+        "from ntknas import files\n"
+        "for path in ('locked.csv', 'shut/out.csv', 'shut/new/out.csv'):\n"
+        "    try:\n"
+        "        files.check_writable(path, '--save file')\n"
+        "    except Exception as e:\n"
+        "        print(e)\n"
+        "try:\n"
+        "    files.write_atomically('shut/out.csv', 'x', '--save file')\n"
+        "except Exception as e:\n"
+        "    print(e)\n",
+        tmp_path,
+    )
+    assert out.splitlines() == [
+        "cannot write --save file locked.csv: the file is read-only; choose another path",
+        "cannot write --save file shut/out.csv: the folder shut is not writable; choose another path",
+        "cannot write --save file shut/new/out.csv: the folder shut is not writable; choose another path",
+        "cannot write --save file shut/out.csv: Permission denied; choose a writable path",
+    ]
+    assert (tmp_path / "locked.csv").read_text() == "keep me" and os.listdir(tmp_path / "shut") == []
+
+
+def test_an_output_is_never_an_input(tmp_path):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("index,arch,cifar10_test_acc\n")
+    os.symlink(truth, tmp_path / "alias.csv")
+    os.link(truth, tmp_path / "hard.csv")
+    for same in (truth, tmp_path / "alias.csv", tmp_path / "hard.csv", tmp_path / "." / "truth.csv"):
+        with pytest.raises(UserError) as info:
+            files.check_not_input(same, "--save", {"--ground-truth": truth})
+        assert str(info.value) == (
+            f"--save {same} is the --ground-truth file {truth}; writing it would destroy that input: "
+            "choose another path"
+        )
+    files.check_not_input(tmp_path / "other.csv", "--save", {"--ground-truth": truth})
+    (tmp_path / "other.csv").write_text("")
+    files.check_not_input(tmp_path / "other.csv", "--save", {"--ground-truth": truth})
+
+
+def test_write_atomically(tmp_path, monkeypatch):
+    target = tmp_path / "deep" / "out.csv"
+    files.write_atomically(target, "one\n", "--save file")
+    assert target.read_text() == "one\n"
+    target.chmod(0o640)
+    files.write_atomically(target, b"two\n", "--save file")
+    assert target.read_bytes() == b"two\n" and stat.S_IMODE(target.stat().st_mode) == 0o640
+    os.symlink(target, tmp_path / "link.csv")
+    files.write_atomically(tmp_path / "link.csv", "three\n", "--save file")  # the link stays a link
+    assert (tmp_path / "link.csv").is_symlink() and target.read_text() == "three\n"
+
+    def crash(source, destination):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(UserError) as info:
+        files.write_atomically(target, "four\n", "--save file")
+    assert (
+        str(info.value)
+        == f"cannot write --save file {target}: No space left on device; choose a writable path"
+    )
+    assert target.read_text() == "three\n"  # the old file is whole
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.csv"]  # no temporary left behind

@@ -1,0 +1,228 @@
+"""Storage: secrets never shown, read-only opens that change nothing, and databases ntknas did not
+make left exactly as they were."""
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+import distributed
+import optuna
+import pytest
+import unprivileged
+
+from ntknas.errors import UserError
+from ntknas.storage import mask, open_storage, redact
+
+URLS = [
+    ("postgresql+psycopg://u:s3cr@t@db:5432/x", "postgresql+psycopg://u:***@db:5432/x"),
+    ("postgresql://u:p%40ss%2Fw%20rd@db/x", "postgresql://u:***@db/x"),
+    ("postgresql://u:pa ss/w:d@db/x", "postgresql://u:***@db/x"),
+    ("postgresql://u:%25s3%25@db/x", "postgresql://u:***@db/x"),
+    (
+        "postgresql://u@db/x?sslmode=require&password=s3cret",
+        "postgresql://u@db/x?password=***&sslmode=require",
+    ),
+    (
+        "postgresql://u@db/x?PWD=a&sslpassword=b&token=c",
+        "postgresql://u@db/x?PWD=***&sslpassword=***&token=***",
+    ),
+    ("mysql://u:pw@[::1]:3306/db", "mysql://u:***@[::1]:3306/db"),
+    ("sqlite:///results/ntknas.db", "sqlite:///results/ntknas.db"),
+    ("sqlite:////tmp/a b/x.db", "sqlite:////tmp/a b/x.db"),
+    ("sqlite://", "sqlite://"),
+    # what SQLAlchemy cannot parse is shown only when it cannot hold a secret
+    ("results.db", "results.db"),
+    ("host=db user=u password=s3cret", "***"),
+    ("postgresql//u:s3cret@db/x", "***"),
+    ("post gres://u:s3cret@db/x", "***"),
+]
+
+
+@pytest.mark.parametrize("url,shown", URLS, ids=[u for u, _ in URLS])
+def test_mask(url, shown):
+    assert mask(url) == shown
+
+
+def test_redact_catches_every_form_a_driver_may_echo():
+    url = "postgresql://u:p%40ss%2Fw%20rd'q\\x@db/x?sslpassword=k%26ey"
+    message = (
+        f"cannot use {url}: password=p@ss/w rd'q\\x; dsn 'password=p@ss/w rd\\'q\\\\x'; "
+        "repr 'p@ss/w rd\\'q\\\\x'; "
+        "quoted p%40ss%2Fw%20rd%27q%5Cx or p%40ss%2Fw+rd%27q%5Cx; ssl key k&ey"
+    )
+    shown = redact(message, url)
+    assert shown == (
+        "cannot use postgresql://u:***@db/x?sslpassword=***: password=***; dsn 'password=***'; repr '***'; "
+        "quoted *** or ***; ssl key ***"
+    )
+    assert redact("no secret here", None) == "no secret here"
+
+
+@pytest.mark.parametrize(
+    "url,secrets",
+    [
+        ("postgresql://u:p%40ss%2Fw%20rd@127.0.0.1:1/db", ["p@ss/w rd", "p%40ss%2Fw%20rd"]),
+        ("postgresql://u@127.0.0.1:1/db?password=s3cret", ["s3cret"]),
+        ("postgresql://u:p@ss@127.0.0.1:1/db", ["p@ss", "ss@"]),
+        ("host=127.0.0.1 password=s3cret", ["s3cret"]),
+    ],
+)
+def test_errors_never_show_a_password(url, secrets):
+    with pytest.raises(UserError) as info:
+        open_storage(url)
+    message = str(info.value)
+    assert "\n" not in message and not any(s in message for s in secrets), message
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` → its SHA-256."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """A folder holding a study database made by ntknas, its journal folded into the file."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'db' / 'studies.db'}")
+    study = optuna.create_study(study_name="kept", storage=storage)
+    study.add_trial(optuna.trial.create_trial(value=1.5))
+    storage.engine.dispose()
+    with sqlite3.connect(tmp_path / "db" / "studies.db") as con:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for leftover in ("studies.db-wal", "studies.db-shm"):
+        (tmp_path / "db" / leftover).unlink(missing_ok=True)
+    return tmp_path / "db"
+
+
+def test_read_only_opens_change_nothing(archive, tmp_path):
+    before = digest(archive)
+    storage = open_storage(f"sqlite:///{archive / 'studies.db'}", read_only=True)
+    assert optuna.get_all_study_names(storage) == ["kept"]
+    study = optuna.load_study(study_name="kept", storage=storage)
+    assert [t.value for t in study.trials] == [1.5]
+    with pytest.raises(optuna.exceptions.StorageInternalError) as refused:
+        study.set_user_attr("x", 1)
+    assert "attempt to write a readonly database" in str(refused.value.__cause__)
+    storage.engine.dispose()
+    assert digest(archive) == before
+    with pytest.raises(UserError) as info:
+        open_storage(f"sqlite:///{tmp_path / 'mistyped.db'}", read_only=True)
+    assert str(info.value) == (
+        f"storage file {tmp_path / 'mistyped.db'} does not exist; check the path (read-only commands never "
+        "create one)"
+    )
+    assert not (tmp_path / "mistyped.db").exists()
+
+
+def test_a_read_only_open_sees_a_running_writers_latest_trials(tmp_path):
+    writer = open_storage(f"sqlite:///{tmp_path / 'live.db'}")  # stays open, as a running search's
+    study = optuna.create_study(study_name="live", storage=writer)
+    study.add_trial(optuna.trial.create_trial(value=2.0))
+    assert (tmp_path / "live.db-wal").stat().st_size > 0  # the trial is in the log, not yet the file
+    reader = open_storage(f"sqlite:///{tmp_path / 'live.db'}", read_only=True)
+    assert [t.value for t in optuna.load_study(study_name="live", storage=reader).trials] == [2.0]
+
+
+def test_read_only_archives_open_where_permissions_bind(archive):
+    if unprivileged.unavailable():
+        pytest.skip(unprivileged.unavailable())
+    before = digest(archive)
+    (archive / "studies.db").chmod(0o444)
+    archive.chmod(0o555)
+    try:
+        out = unprivileged.run(
+            "import optuna\n"
+            "from ntknas.storage import open_storage\n"
+            "study = optuna.load_study(study_name='kept', storage=open_storage('sqlite:///studies.db', "
+            "read_only=True))\n"
+            "print([t.value for t in study.trials])\n"
+            "for url in ('sqlite:///studies.db', 'sqlite:///elsewhere.db'):\n"
+            "    try:\n"
+            "        open_storage(url)\n"
+            "    except Exception as e:\n"
+            "        print(e)\n",
+            archive,
+        )
+    finally:
+        archive.chmod(0o755)
+    assert out.splitlines() == [
+        "[1.5]",
+        "storage file studies.db is read-only; this command writes to it: make it writable, or give "
+        "--storage a copy",
+        "cannot open storage sqlite:///elsewhere.db: unable to open database file; check the path and its "
+        "permissions",
+    ]
+    assert digest(archive) == before
+
+
+def foreign(tmp_path: Path) -> dict[str, Path]:
+    """Files that are not databases of Optuna studies."""
+    with sqlite3.connect(tmp_path / "app.db") as con:
+        con.execute("CREATE TABLE inventory (item TEXT, count INTEGER)")
+        con.execute("INSERT INTO inventory VALUES ('bolts', 12)")
+    with sqlite3.connect(tmp_path / "clash.db") as con:
+        con.execute("CREATE TABLE studies (id INTEGER, title TEXT)")
+        con.execute("CREATE TABLE version_info (v TEXT)")
+    (tmp_path / "notes.db").write_text("meeting notes, not a database\n" * 40)
+    return {name: tmp_path / name for name in ("app.db", "clash.db", "notes.db")}
+
+
+def test_databases_ntknas_did_not_make_are_refused_untouched(tmp_path):
+    files = foreign(tmp_path)
+    before = digest(tmp_path)
+    expected = {
+        "app.db": "is not a database of Optuna studies (it holds table inventory)",
+        "clash.db": "is not a database of Optuna studies (its studies, version_info table is not Optuna's)",
+        "notes.db": "is not an SQLite database (file is not a database)",
+    }
+    for name, path in files.items():
+        for read_only in (False, True):
+            with pytest.raises(UserError) as info:
+                open_storage(f"sqlite:///{path}", read_only=read_only)
+            assert str(info.value).startswith(f"{path} {expected[name]}"), str(info.value)
+    assert digest(tmp_path) == before
+    assert sorted(os.listdir(tmp_path)) == sorted(files)  # no journal or lock file made either
+
+
+def test_an_empty_file_is_initialised_only_for_writing(tmp_path):
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(
+        UserError, match=r"storage file .*empty\.db holds no studies: it is an empty database"
+    ):
+        open_storage(f"sqlite:///{tmp_path / 'empty.db'}", read_only=True)
+    assert (tmp_path / "empty.db").read_bytes() == b""
+    storage = open_storage(f"sqlite:///{tmp_path / 'empty.db'}")
+    optuna.create_study(study_name="new", storage=storage)
+    assert optuna.get_all_study_names(open_storage(f"sqlite:///{tmp_path / 'empty.db'}", read_only=True)) == [
+        "new"
+    ]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(distributed.unavailable() is not None, reason=str(distributed.unavailable()))
+def test_a_server_database_with_a_clashing_table_is_refused():
+    import sqlalchemy
+
+    with distributed.cluster() as url:
+        engine = sqlalchemy.create_engine(url)
+        with engine.begin() as con:
+            con.exec_driver_sql("CREATE TABLE inventory (item TEXT)")  # another program's table: fine
+        with pytest.raises(UserError, match="holds no studies: it has none of Optuna's tables"):
+            open_storage(url, read_only=True)
+        optuna.create_study(study_name="beside", storage=open_storage(url))
+        assert optuna.get_all_study_names(open_storage(url, read_only=True)) == ["beside"]
+        other = url.rsplit("/", 1)[0] + "/template1"
+        with sqlalchemy.create_engine(other).begin() as con:
+            con.exec_driver_sql("CREATE TABLE studies (id INTEGER, title TEXT)")
+        with pytest.raises(UserError) as info:
+            open_storage(other)
+        assert str(info.value) == (
+            f"storage {mask(other)} is not a database of Optuna studies (its studies table is not Optuna's); "
+            "ntknas leaves it as it is: give --storage a database made by ntknas, or a new path"
+        )
+        assert distributed.PASSWORD not in str(info.value)
+        engine.dispose()
