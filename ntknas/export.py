@@ -75,9 +75,7 @@ def export(
     image = tuple(x.shape[1:])
     model = seeded_model(space, space.parse(text), classes, settings.seed, image)
     scorer = _scorer(study, text)
-    trained = verify.trained_weights(study.study_name, scorer, settings.seed, checkpoints)
-    if trained is not None:
-        model.load_state_dict(trained)
+    weights = _load_weights(model, study.study_name, scorer, settings.seed, checkpoints)
     model.eval()
     program, program_record = _program(model, x[:EXAMPLE_BATCH])
     record = {
@@ -99,7 +97,7 @@ def export(
         "params": trial.user_attrs.get("params"),
         "flops": trial.user_attrs.get("flops"),
         "verified": {k: v for k, v in scorer.user_attrs.items() if k.startswith("verified_")} or None,
-        "weights": _weights_record(study.study_name, scorer, trained is not None, checkpoints),
+        "weights": weights,
         "program": program_record,
         "torch_version": torch.__version__,
     }
@@ -123,12 +121,14 @@ def pick(study: optuna.Study, number: int | None, settings: Settings) -> optuna.
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         numbered = f"its trials are 0 to {max(trials)}" if trials else "it has no trials"
-        raise UserError(f"study '{name}' has no trial {number} ({numbered}); see `ntknas results {name}`")
+        raise UserError(
+            f"study '{name}' has no trial {number} ({numbered}); pick one from: ntknas results {name}"
+        )
     trial = trials[number]
     if trial.state != optuna.trial.TrialState.COMPLETE:
         raise UserError(
             f"trial {number} of study '{name}' is {trial.state.name.lower()}, not complete; "
-            f"export a completed trial (see `ntknas results {name}`)"
+            f"pick a completed one from: ntknas results {name}"
         )
     return trial
 
@@ -146,28 +146,40 @@ def _scores(attrs: dict) -> dict[str, object]:
     return {k: attrs[k] for k in keys if k in attrs}
 
 
-def _weights_record(
-    study_name: str, scorer: optuna.trial.FrozenTrial, trained: bool, checkpoints: Path
+def _load_weights(
+    model: nn.Module, study_name: str, scorer: optuna.trial.FrozenTrial, seed: int, checkpoints: Path
 ) -> dict:
-    """config.json's ``weights``: which ones ``weights.pt`` holds, and why."""
+    """Load into the freshly seeded ``model`` the weights its verification trained, when its
+    checkpoint is at hand and fits; return config.json's ``weights``: which ones ``model``
+    holds, and why."""
     attrs = scorer.user_attrs
-    if trained:
-        note = (
-            f"trained by `ntknas verify`: {attrs['verified_epochs']} epoch(s) on {attrs['verified_data']}, "
-            f"from its checkpoint"
-        )
-        return {"file": WEIGHTS, "kind": TRAINED, "note": note}
+    initial = "as the search initialised them"
     if "verified_status" not in attrs:
-        note = "as the search initialised them; the trial was not verified"
-    elif attrs["verified_status"] != verify.TRAINED:
-        note = f"as the search initialised them; its verification {attrs['verified_status']}"
-    else:
+        return {"file": WEIGHTS, "kind": INITIAL, "note": f"{initial}; the trial was not verified"}
+    if attrs["verified_status"] != verify.TRAINED:
+        return {
+            "file": WEIGHTS,
+            "kind": INITIAL,
+            "note": f"{initial}; its verification {attrs['verified_status']}",
+        }
+    data = attrs["verified_data"]
+    trained = verify.trained_weights(study_name, scorer, seed, checkpoints)
+    if trained is None:
         path = verify.checkpoint_path(study_name, scorer.number, checkpoints)
-        note = (
-            f"as the search initialised them; the trial was verified, but its checkpoint {path} is "
-            "missing or from another run"
-        )
-    return {"file": WEIGHTS, "kind": INITIAL, "note": note}
+        note = f"{initial}; the trial was verified, but its checkpoint {path} is missing or from another run"
+        return {"file": WEIGHTS, "kind": INITIAL, "note": note}
+    if not _fits(model, trained):
+        note = f"{initial}; the network trained on {data} has other shapes (another number of classes?)"
+        return {"file": WEIGHTS, "kind": INITIAL, "note": note}
+    model.load_state_dict(trained)
+    note = f"trained by `ntknas verify`: {attrs['verified_epochs']} epoch(s) on {data}, from its checkpoint"
+    return {"file": WEIGHTS, "kind": TRAINED, "note": note}
+
+
+def _fits(model: nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state`` has exactly ``model``'s entries, each of the same shape."""
+    own = model.state_dict()
+    return own.keys() == state.keys() and all(own[k].shape == state[k].shape for k in own)
 
 
 def _program(model: nn.Module, example: torch.Tensor) -> tuple[torch.export.ExportedProgram | None, dict]:

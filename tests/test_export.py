@@ -11,7 +11,7 @@ import optuna
 import pytest
 import torch
 from test_cli import run
-from tiny_study import CONFIGS, SETTINGS, bundled_slice, make_study
+from tiny_study import CONFIGS, SETTINGS, bundled_slice, make_study, write_image_folder
 
 import search_spaces
 from ntknas import data, export, verify
@@ -131,6 +131,20 @@ def test_a_verified_pick_exports_its_trained_weights(workdir, batch):
     assert torch.equal(rebuilt(workdir / "pick-2")(batch), initial(batch))
 
 
+def test_weights_trained_for_other_classes_are_not_exported(workdir, batch):
+    study = make_study()
+    write_image_folder(workdir / "two")  # 2 classes: the study's network has 10 outputs
+    splits = verify.load_splits(str(workdir / "two"), None)
+    verify.verify(
+        study, URL, verify.top_picks(study, 1), splits, verify.Recipe(1, batch_size=8), device="cpu"
+    )
+    exported = export.export(optuna.load_study(study_name="tiny", storage=URL), 0, Path("pick"))
+    assert exported.weights == "initial" and "has other shapes" in exported.record["weights"]["note"]
+    space = search_spaces.get("nb201")
+    seeded = seeded_model(space, space.parse(CONFIGS[0]), 10, SETTINGS.seed).eval()
+    assert torch.equal(rebuilt(workdir / "pick")(batch), seeded(batch))
+
+
 def snapshot(root: Path) -> dict[str, object]:
     """Every file and folder under ``root`` but the storage → a digest of its content ("dir" for
     folders); and the stored trials."""
@@ -161,11 +175,11 @@ def test_bad_input_is_one_line_and_changes_nothing(workdir):
     (workdir / "notes.txt").write_text("a file")
 
     assert one_line_error(["--trial", 99, "--out", "pick"], workdir) == (
-        "error: study 'tiny' has no trial 99 (its trials are 0 to 4); see `ntknas results tiny`"
+        "error: study 'tiny' has no trial 99 (its trials are 0 to 4); pick one from: ntknas results tiny"
     )
     assert one_line_error(["--trial", 4, "--out", "pick"], workdir) == (
-        "error: trial 4 of study 'tiny' is running, not complete; export a completed trial "
-        "(see `ntknas results tiny`)"
+        "error: trial 4 of study 'tiny' is running, not complete; "
+        "pick a completed one from: ntknas results tiny"
     )
     assert one_line_error(["--out", "mine"], workdir) == (
         "error: --out mine is not empty; give a new folder, so that nothing is overwritten, e.g. --out mine-2"
