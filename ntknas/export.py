@@ -78,29 +78,8 @@ def export(
     weights = _load_weights(model, study.study_name, scorer, settings.seed, checkpoints)
     model.eval()
     program, program_record = _program(model, x[:EXAMPLE_BATCH])
-    record = {
-        "format": FORMAT,
-        "study": study.study_name,
-        "trial": trial.number,
-        "scored_by_trial": scorer.number,
-        "space": settings.space,
-        "config": text,
-        "num_classes": classes,
-        "input_shape": list(image),
-        "normalisation": {
-            "mean": list(data.CIFAR_MEAN),
-            "std": list(data.CIFAR_STD),
-            "formula": "(pixels / 255 - mean) / std, per RGB channel, pixels in 0..255",
-        },
-        "settings": asdict(settings),
-        "scores": _scores(trial.user_attrs),
-        "params": trial.user_attrs.get("params"),
-        "flops": trial.user_attrs.get("flops"),
-        "verified": {k: v for k, v in scorer.user_attrs.items() if k.startswith("verified_")} or None,
-        "weights": weights,
-        "program": program_record,
-        "torch_version": torch.__version__,
-    }
+    record = _record(study.study_name, trial, scorer, settings, classes, image)
+    record |= {"weights": weights, "program": program_record}
     with staged(out) as folder:
         torch.save(model.state_dict(), folder / WEIGHTS)
         if program is not None:
@@ -131,6 +110,39 @@ def pick(study: optuna.Study, number: int | None, settings: Settings) -> optuna.
             f"pick a completed one from: ntknas results {name}"
         )
     return trial
+
+
+def _record(
+    study_name: str,
+    trial: optuna.trial.FrozenTrial,
+    scorer: optuna.trial.FrozenTrial,
+    settings: Settings,
+    classes: int,
+    image: tuple[int, ...],
+) -> dict:
+    """config.json's content but for ``weights`` and ``program``: what the network is, its input
+    (``image``: C, H, W) and output, how the study found it and what it scored."""
+    return {
+        "format": FORMAT,
+        "study": study_name,
+        "trial": trial.number,
+        "scored_by_trial": scorer.number,
+        "space": settings.space,
+        "config": str(trial.user_attrs["config"]),
+        "num_classes": classes,
+        "input_shape": list(image),
+        "normalisation": {
+            "mean": list(data.CIFAR_MEAN),
+            "std": list(data.CIFAR_STD),
+            "formula": "(pixels / 255 - mean) / std, per RGB channel, pixels in 0..255",
+        },
+        "settings": asdict(settings),
+        "scores": _scores(trial.user_attrs),
+        "params": trial.user_attrs.get("params"),
+        "flops": trial.user_attrs.get("flops"),
+        "verified": {k: v for k, v in scorer.user_attrs.items() if k.startswith("verified_")} or None,
+        "torch_version": torch.__version__,
+    }
 
 
 def _scorer(study: optuna.Study, text: str) -> optuna.trial.FrozenTrial:

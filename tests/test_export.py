@@ -49,6 +49,16 @@ def program(folder: Path) -> torch.nn.Module:
     return torch.export.load(folder / "model.pt2").module()
 
 
+def readme_namespace(folder: Path, monkeypatch) -> dict:
+    """What running the Python blocks of ``folder``'s README.md, in order, in ``folder`` defines."""
+    blocks = re.findall(r"```python\n(.*?)```", (folder / "README.md").read_text(), flags=re.S)
+    monkeypatch.chdir(folder)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    return namespace
+
+
 def test_the_best_pick_loads_back_to_the_network_the_search_seeded(workdir, batch):
     study = make_study()
     result = run("export", "--out", "pick")
@@ -89,14 +99,50 @@ def test_the_readme_code_runs_in_the_folder_and_both_ways_agree(workdir, monkeyp
     exported = export.export(optuna.load_study(study_name="tiny", storage=URL), 2, Path("pick"))
     assert exported.record["trial"] == 2 and exported.record["config"] == CONFIGS[2]
     text = (workdir / "pick" / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 3 and "initial weights" in text
-    monkeypatch.chdir(workdir / "pick")
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)
+    assert text.count("```python") == 3 and "initial weights" in text
+    namespace = readme_namespace(workdir / "pick", monkeypatch)
     assert namespace["logits"].shape == (4, 10)
     torch.testing.assert_close(namespace["model"](namespace["x"]), namespace["logits"], rtol=1e-6, atol=1e-6)
+
+
+def test_a_network_without_a_dynamic_batch_is_exported_for_one_image(workdir, monkeypatch):
+    make_study()
+    traced = torch.export.export
+
+    def no_dynamic_batch(model, args, dynamic_shapes=None, **kwargs):
+        if dynamic_shapes is not None:
+            raise RuntimeError("Constraints violated (batch)!")
+        return traced(model, args, **kwargs)
+
+    monkeypatch.setattr(torch.export, "export", no_dynamic_batch)
+    exported = export.export(optuna.load_study(study_name="tiny", storage=URL), 0, Path("pick"))
+    assert exported.record["program"] == {
+        "file": "model.pt2",
+        "input_shape": [1, 3, 32, 32],
+        "dynamic_batch": False,
+    }
+    namespace = readme_namespace(workdir / "pick", monkeypatch)  # the README loops over the images
+    torch.testing.assert_close(namespace["model"](namespace["x"]), namespace["logits"], rtol=1e-6, atol=1e-6)
+
+
+def test_a_network_torch_export_cannot_trace_still_gets_its_weights(workdir, monkeypatch):
+    make_study()
+
+    def untraceable(*args, **kwargs):
+        raise RuntimeError("data-dependent control flow\nmore detail")
+
+    monkeypatch.setattr(torch.export, "export", untraceable)
+    result = run("export", "--out", "pick")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        "warning: no model.pt2: torch.export could not trace this network "
+        "(RuntimeError: data-dependent control flow)"
+    )
+    assert sorted(p.name for p in (workdir / "pick").iterdir()) == ["README.md", "config.json", "weights.pt"]
+    record = json.loads((workdir / "pick" / "config.json").read_text())
+    assert record["program"] == {"file": None, "error": "RuntimeError: data-dependent control flow"}
+    namespace = readme_namespace(workdir / "pick", monkeypatch)
+    assert "program" not in namespace and namespace["model"](namespace["x"]).shape == (4, 10)
 
 
 def test_a_verified_pick_exports_its_trained_weights(workdir, batch):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ntknas import tables
-from ntknas.cli.common import DataRootOpt, StorageOpt, StudyArg, out, user_errors, warn
+from ntknas.cli.common import INTERRUPTED, DataRootOpt, StorageOpt, StudyArg, err, out, user_errors, warn
 
 
 def command(
@@ -38,7 +38,11 @@ def command(
     with user_errors():
         check_new_folder(out_dir)
         loaded = load_study(study, storage)
-        done = export.export(loaded, trial, out_dir, data_root=data_root)
+        try:
+            done = export.export(loaded, trial, out_dir, data_root=data_root)
+        except KeyboardInterrupt:
+            err.print(f"interrupted: nothing was written to {out_dir}")
+            raise typer.Exit(INTERRUPTED) from None
     record = done.record
     if done.program_error is not None:
         warn(f"no {PROGRAM}: torch.export could not trace this network ({done.program_error})")
