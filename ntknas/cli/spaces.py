@@ -27,5 +27,6 @@ def command() -> None:
         except search_spaces.UnknownSpace as e:
             warn(str(e))
             continue
-        rows.append((name, f"{space.size:,}", space.summary, source))
+        size = f"{space.size:,}" if isinstance(space.size, int) else str(space.size)
+        rows.append((name, size, str(space.summary), source))
     out.print(tables.listing("Search spaces", ("space", "configurations", "what", "from"), rows))
