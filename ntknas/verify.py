@@ -141,6 +141,34 @@ def top_picks(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
     return picks[:k]
 
 
+def data_order_seed(seed: int, config: str) -> int:
+    """The seed of the data order and augmentation of configuration ``config``'s training."""
+    return derive_seed(seed, config, "data")
+
+
+def trained_weights(
+    study_name: str, number: int, config: str, attrs: dict, seed: int, root: Path = CHECKPOINTS
+) -> dict[str, torch.Tensor] | None:
+    """The weights (a CPU ``state_dict``) that the verification of trial ``number`` (of
+    configuration ``config``; ``attrs``: its stored ``verified_*`` results) ended with, from its
+    checkpoint; None when the trial was not verified, diverged, or its checkpoint is missing or
+    holds another run (another recipe, data or seed, or an unfinished one)."""
+    path = checkpoint_path(study_name, number, root)
+    if attrs.get("verified_status") != TRAINED or not path.exists():
+        return None
+    saved = _read_checkpoint(path, "cpu")
+    stamp = saved.get("stamp", {})
+    run = {
+        "epochs": attrs.get("verified_epochs"),
+        "batch_size": attrs.get("verified_batch_size"),
+        "lr": attrs.get("verified_lr"),
+        "data": attrs.get("verified_data"),
+        "data_seed": data_order_seed(seed, config),
+    }
+    finished = all(stamp.get(k) == v for k, v in run.items()) and saved.get("epoch") == run["epochs"]
+    return saved["model"] if finished else None
+
+
 def checkpoint_folder(study_name: str, root: Path = CHECKPOINTS) -> Path:
     """``root/<study>``, the study name made safe as a folder name."""
     return root / re.sub(r"[^\w.-]", "_", study_name)
@@ -189,7 +217,7 @@ def verify(
             model,
             splits,
             recipe,
-            data_seed=derive_seed(settings.seed, text, "data"),
+            data_seed=data_order_seed(settings.seed, text),
             checkpoint=checkpoint_path(study.study_name, trial.number, checkpoints),
             device=device,
             report=None if report is None else partial(report, trial.number),
@@ -345,14 +373,19 @@ def _load_checkpoint(path: Path, stamp: dict, device: str) -> dict | None:
     """The checkpoint at ``path`` if it was saved with ``stamp`` (the same recipe and data)."""
     if not path.exists():
         return None
+    saved = _read_checkpoint(path, device)
+    return saved if saved.get("stamp") == stamp else None
+
+
+def _read_checkpoint(path: Path, device: str) -> dict:
+    """The checkpoint at ``path``, read without running code; UserError when unreadable."""
     try:
-        saved = torch.load(path, map_location=device, weights_only=True)
+        return torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # a torn or foreign file: say which, keep it for the user to judge
         raise UserError(
             f"checkpoint {path} is unreadable ({type(e).__name__}); "
             "delete it to train that pick again from scratch"
         ) from None
-    return saved if saved.get("stamp") == stamp else None
 
 
 def _save_atomically(state: dict, path: Path) -> None:

@@ -302,6 +302,27 @@ ROWS = [
         "use --batch-size 1000 or less",
     ),
     Row(
+        "unknown trial to export",
+        "ntknas export --trial 9 --out pick",
+        "study 'nb201' has no trial 9 (its trials are 0 to 1); pick one from: ntknas results nb201",
+    ),
+    Row(
+        "export into a folder that holds files",
+        "ntknas export --out imgs",
+        "--out imgs is not empty; give a new folder, so that nothing is overwritten, e.g. --out imgs-2",
+    ),
+    Row(
+        "a space that cannot be imported",
+        "ntknas search --space mylib.spaces:Space",
+        "search space 'mylib.spaces:Space': cannot import 'mylib.spaces' (No module named 'mylib'); "
+        "is its package installed, or its folder on PYTHONPATH?",
+    ),
+    Row(
+        "a class that is not a search space",
+        "ntknas search --space ntknas.data:Images",
+        "search space 'ntknas.data:Images': ntknas.data:Images is not a search_spaces.SearchSpace subclass",
+    ),
+    Row(
         "non-finite model outputs",
         "a candidate whose outputs are NaN or inf, in a search",
         "ValueError: model output has … non-finite values (NaN/inf) of …; "

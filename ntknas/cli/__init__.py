@@ -9,7 +9,7 @@ from __future__ import annotations
 import optuna
 import typer
 
-from ntknas.cli import benchmark, dashboard, plot, results, score, search, spaces, studies, verify
+from ntknas.cli import benchmark, dashboard, export, plot, results, score, search, spaces, studies, verify
 
 app = typer.Typer(
     help="Training-free neural architecture search with the pseudo neural tangent kernel (pNTK).",
@@ -23,6 +23,7 @@ for name, module in (
     ("results", results),
     ("verify", verify),
     ("plot", plot),
+    ("export", export),
     ("dashboard", dashboard),
     ("studies", studies),
     ("spaces", spaces),

@@ -283,6 +283,7 @@ def summarise(name: str, storage: str | None, settings, rows: list[dict], reused
                 (f"ntknas verify {name} --top-k 5{where}", "train the top picks from scratch"),
                 (f"ntknas plot {name}{where}", "score vs. size, search history, eigenspectra"),
                 (f"ntknas dashboard {name}{where}", "watch the study in a web browser"),
+                (f"ntknas export {name} --out exports/{name}{where}", "the best pick, to train or deploy"),
             ],
         )
     )

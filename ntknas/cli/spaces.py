@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from ntknas import tables
-from ntknas.cli.common import out, user_errors
+from ntknas.cli.common import out, warn
 
 
 def command() -> None:
-    """List the search spaces, built in and from installed plugins."""
+    """List the search spaces, built in and from installed plugins.
+
+    A plugin that cannot be loaded is left out with a warning that says why.
+    """
     import search_spaces
 
+    plugins = search_spaces.plugins()
     rows = []
-    with user_errors():
-        for name in search_spaces.names():
+    for name in search_spaces.names():
+        if search_spaces.builtin(name):
+            source = "built in"
+            if name in plugins:
+                warn(f"plugin space {name!r} ({plugins[name]}) is hidden by the built-in space of that name")
+        else:
+            source = plugins[name]
+        try:
             space = search_spaces.get(name)
-            rows.append((name, f"{space.size:,}", space.summary))
-    out.print(tables.listing("Search spaces", ("space", "configurations", "what"), rows))
+        except search_spaces.UnknownSpace as e:
+            warn(str(e))
+            continue
+        size = f"{space.size:,}" if isinstance(space.size, int) else str(space.size)
+        rows.append((name, size, str(space.summary), source))
+    out.print(tables.listing("Search spaces", ("space", "configurations", "what", "from"), rows))
