@@ -35,17 +35,19 @@ WINDOW = 100
 
 
 class TinyWidths(SearchSpace):
-    """MLPs with one hidden layer of 1–4096 units: near-free to score, large enough to rarely repeat."""
+    """MLPs with one hidden layer of 1–64 units, each in 10,000 variants (a tag that changes
+    nothing): near-free to score, large enough that 10,000 random draws rarely repeat."""
 
     name = "tiny-widths"
     summary = "benchmark space"
-    size = 4096
+    size = 64 * 10_000
 
     def sample(self, trial: optuna.Trial) -> int:
-        return trial.suggest_int("width", 1, self.size)
+        return trial.suggest_int("width", 1, 64) * 10_000 + trial.suggest_int("tag", 0, 9_999)
 
     def build(self, config: int, num_classes: int = 10, channels: int = 3, image_size: int = 32) -> nn.Module:
-        return nn.Sequential(nn.Flatten(), nn.Linear(12, config), nn.Tanh(), nn.Linear(config, num_classes))
+        width = config // 10_000
+        return nn.Sequential(nn.Flatten(), nn.Linear(12, width), nn.Tanh(), nn.Linear(width, num_classes))
 
     def describe(self, config: int) -> str:
         return f"width={config}"
