@@ -238,3 +238,23 @@ def test_ctrl_c_stops_every_worker_cleanly(tmp_path):
     study = optuna.load_study(study_name="stopped", storage=url)
     assert not study.get_trials(states=(RUNNING, optuna.trial.TrialState.WAITING))
     assert len(scored_trials(study)) >= 3
+
+
+def test_workers_spread_over_the_gpus_of_the_host(monkeypatch):
+    import torch
+
+    from ntknas.cli.common import resolve_device
+    from ntknas.workers import device_of
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert [device_of(i, "cuda") for i in range(5)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:0", "cuda:1"]
+    assert [device_of(i, "cuda:2") for i in range(3)] == ["cuda:2"] * 3  # one GPU asked for: all on it
+    assert [device_of(i, "cpu") for i in range(2)] == ["cpu", "cpu"]
+    assert resolve_device("cuda:2") == "cuda:2" and resolve_device("cuda") == "cuda"
+    with pytest.raises(
+        UserError, match=r"--device cuda:3: this machine has 3 CUDA device\(s\); use cuda:0 to cuda:2"
+    ):
+        resolve_device("cuda:3")
+    with pytest.raises(UserError, match="unknown --device 'cuda:x'"):
+        resolve_device("cuda:x")

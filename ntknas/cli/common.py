@@ -114,7 +114,7 @@ def resolve_device(device: str) -> str:
         count = torch.cuda.device_count()
         if device != "cuda" and int(device.removeprefix("cuda:")) >= count:
             raise UserError(
-                f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+                f"--device {device}: this machine has {count} CUDA device(s); use cuda:0 to cuda:{count - 1}"
             )
     return device
 
