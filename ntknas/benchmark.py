@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ntknas import data, files, metrics
+from ntknas.budget import Budget
 from ntknas.candidates import seeded_model
 from ntknas.errors import UserError, first_line
 from ntknas.ranking import kendall_tau, oriented, spearman_rho
@@ -227,21 +228,32 @@ def check_search(k: int, runs: int, available: int) -> None:
 
 
 def search_experiment(
-    values: np.ndarray, higher_is_better: bool, acc: np.ndarray, k: int, runs: int, seed: int
+    values: np.ndarray,
+    higher_is_better: bool,
+    acc: np.ndarray,
+    k: int,
+    runs: int,
+    seed: int,
+    within: np.ndarray | None = None,
 ) -> dict[str, float]:
     """``runs`` times, draw ``k`` architectures and keep the best by the score: the true accuracy
-    of the pick (mean, std over runs), beside a random pick and the draw's optimum."""
-    check_search(k, runs, len(acc))
+    of the pick (mean, std over runs), beside a random pick and the draw's optimum. With
+    ``within`` (a boolean mask: the architectures within a budget), draws only among those, and
+    reports the best accuracy within the budget in the whole set (``budget_optimum_acc``)."""
+    allowed = np.flatnonzero(np.ones(len(acc), bool) if within is None else within)
+    if within is not None and len(allowed) == 0:
+        raise UserError("no architecture of the ground truth is within the budget; raise it")
+    check_search(k, runs, len(allowed))
     rng = np.random.default_rng(seed)
     score = oriented(values, higher_is_better)
     picked, randomly, best = [], [], []
     for _ in range(runs):
-        draw = rng.choice(len(acc), k, replace=False)
+        draw = rng.choice(allowed, k, replace=False)
         top = draw[score[draw] == score[draw].max()]
         picked.append(float(acc[top].mean()))  # ties: the expected accuracy of a tied pick
         randomly.append(float(acc[draw].mean()))
         best.append(float(acc[draw].max()))
-    return {
+    found = {
         "k": k,
         "runs": runs,
         "mean_acc": float(np.mean(picked)),
@@ -249,6 +261,15 @@ def search_experiment(
         "random_mean_acc": float(np.mean(randomly)),
         "optimum_mean_acc": float(np.mean(best)),
     }
+    if within is not None:
+        found |= {"within_budget": len(allowed), "budget_optimum_acc": float(acc[allowed].max())}
+    return found
+
+
+def within_budget(values: dict[str, np.ndarray], budget: Budget) -> np.ndarray:
+    """Which architectures are within ``budget``, from their ``params`` and ``flops`` values."""
+    sizes = zip(values["params"], values["flops"], strict=True)
+    return np.array([budget.overrun({"params": p, "flops": f}) is None for p, f in sizes], dtype=bool)
 
 
 def report(

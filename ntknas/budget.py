@@ -20,10 +20,11 @@ class Budget:
         bounds = (("params", self.max_params), ("flops", self.max_flops))
         return ", ".join(f"--max-{name} {limit:,}" for name, limit in bounds if limit is not None)
 
-    def excess(self, size: dict[str, int]) -> list[float]:
-        """Optuna constraint values, one per bound: the relative excess, ≤ 0 within the budget."""
+    def excess(self, size: dict[str, int]) -> dict[str, float]:
+        """Optuna constraint values, by bound (``params``, ``flops``): the relative excess of
+        ``size`` over it, ≤ 0 within the budget."""
         bounds = (("params", self.max_params), ("flops", self.max_flops))
-        return [size[name] / limit - 1 for name, limit in bounds if limit is not None]
+        return {name: size[name] / limit - 1 for name, limit in bounds if limit is not None}
 
     def overrun(self, size: dict[str, int]) -> str | None:
         """Why a candidate of ``size`` is over budget, or None when it is within."""

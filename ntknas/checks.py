@@ -66,3 +66,8 @@ def parse_count(option: str, text: str | int) -> int:
     if value != value.to_integral_value():
         raise UserError(f"{option} must be a whole count; {raw!r} is {value.normalize():f}")
     return int(value)
+
+
+def parse_budget(option: str, text: str) -> int:
+    """A size budget such as ``500k`` or ``1.5M``: a count of at least 1."""
+    return check_positive_int(option, parse_count(option, text))

@@ -23,7 +23,7 @@ from ntknas import heartbeat
 from ntknas.candidates import CandidateFailed, OverBudget, evaluate
 from ntknas.errors import UserError
 from ntknas.settings import Settings
-from ntknas.study_view import BUDGET_EXCESS, COMPLETE, PRUNE_REASON, REUSED_FROM, SearchStatus, StudyView
+from ntknas.study_view import COMPLETE, PRUNE_REASON, REUSED_FROM, SearchStatus, StudyView
 from search_spaces import SearchSpace
 
 PRUNED, FAIL = optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
@@ -89,8 +89,7 @@ def search(
                         device=device,
                         budget=settings.budget,
                     )
-                if settings.budget:
-                    attrs[BUDGET_EXCESS] = settings.budget.excess(attrs)
+                _set_constraints(trial, settings, attrs)
                 for key, value in attrs.items():
                     trial.set_user_attr(key, value)
                 values = [float(attrs[settings.objective])] + (
@@ -100,7 +99,8 @@ def search(
             failures = 0
             idle = idle + 1 if REUSED_FROM in attrs else 0
         except OverBudget as e:
-            _prune(study, trial, str(e), {**e.size, BUDGET_EXCESS: settings.budget.excess(e.size)})
+            _set_constraints(trial, settings, e.size)
+            _prune(study, trial, str(e), e.size)
             idle += 1
         except CandidateFailed as e:
             _fail_quietly(study, trial, str(e))
@@ -195,6 +195,13 @@ def _exhausted(view: StudyView, settings: Settings, target: int) -> None:
         + ("raise the budget, or " if settings.budget else "")
         + "try another --sampler or --seed"
     )
+
+
+def _set_constraints(trial: optuna.Trial, settings: Settings, size: dict) -> None:
+    """Hand the sampler the trial's excess over each bound of the budget (Optuna's constraints:
+    ≤ 0 within it), from which TPE and NSGA-II learn to propose candidates within it."""
+    for bound, excess in settings.budget.excess(size).items():
+        trial.set_constraint(bound, excess)
 
 
 def _prune(study: optuna.Study, trial: optuna.Trial, reason: str, attrs: dict[str, object]) -> None:

@@ -16,9 +16,8 @@ COMPLETE, RUNNING, WAITING = (
     optuna.trial.TrialState.RUNNING,
     optuna.trial.TrialState.WAITING,
 )
-# Trial user attributes: the trial whose values a reused trial copies; why a trial was pruned;
-# the relative excess over each bound of the budget (Optuna constraints, ≤ 0 within budget).
-REUSED_FROM, PRUNE_REASON, BUDGET_EXCESS = "reused_from", "prune_reason", "budget_excess"
+# Trial user attributes: the trial whose values a reused trial copies; why a trial was pruned.
+REUSED_FROM, PRUNE_REASON = "reused_from", "prune_reason"
 
 
 @dataclass(frozen=True)

@@ -193,8 +193,14 @@ def benchmark_table(report: dict) -> Table:
 def search_line(report: dict) -> str:
     """One line on ``ntknas benchmark --search``'s simulated searches."""
     s = report["search"]
+    within = ""
+    if "budget" in s:
+        within = (
+            f" within the budget {s['budget']} ({s['within_budget']:,} architectures qualify; the best "
+            f"of them reaches {s['budget_optimum_acc']:.2f} %)"
+        )
     return (
-        f"Search: best of {s['k']} random architectures by {report['default_score']}, {s['runs']} runs: "
-        f"{s['mean_acc']:.2f} ± {s['std_acc']:.2f} % (random pick {s['random_mean_acc']:.2f} %, "
-        f"best of the draw {s['optimum_mean_acc']:.2f} %)"
+        f"Search: best of {s['k']} random architectures{within} by {report['default_score']}, "
+        f"{s['runs']} runs: {s['mean_acc']:.2f} ± {s['std_acc']:.2f} % (random pick "
+        f"{s['random_mean_acc']:.2f} %, best of the draw {s['optimum_mean_acc']:.2f} %)"
     )

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from ntknas import jsonout, tables
-from ntknas.checks import check_positive_int, check_seed
+from ntknas.budget import Budget
+from ntknas.checks import check_positive_int, check_seed, parse_budget
 from ntknas.cli.common import (
     BN_MODES,
     BatchOpt,
@@ -24,6 +25,7 @@ from ntknas.cli.common import (
     use_threads,
     user_errors,
 )
+from ntknas.errors import UserError
 from ntknas.metric_catalog import DEFAULT, METRICS
 from ntknas.sources import BUNDLED
 
@@ -53,6 +55,13 @@ def command(
         typer.Option("--search", help="Simulate searches: draw K scored architectures, pick the best."),
     ] = None,
     runs: Annotated[int, typer.Option(help="Number of simulated searches.")] = 10,
+    max_params: Annotated[
+        str | None,
+        typer.Option(help="With --search: draw only architectures with at most this many parameters (500k)."),
+    ] = None,
+    max_flops: Annotated[
+        str | None, typer.Option(help="With --search: draw only architectures with at most this many FLOPs.")
+    ] = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     save: Annotated[
         str | None, typer.Option(help="Also write every architecture's scores to this CSV.")
@@ -63,6 +72,7 @@ def command(
     Prints Kendall τ and Spearman ρ of every score with the true accuracy, oriented so that
     positive means "higher score → better architecture" (lower-is-better scores enter negated).
     """
+
     import search_spaces
     from ntknas import benchmark
 
@@ -75,6 +85,13 @@ def command(
         use_threads(threads)
         chosen = search_spaces.get(space)
         names = metric_names(score_names)
+        budget = Budget(
+            None if max_params is None else parse_budget("--max-params", max_params),
+            None if max_flops is None else parse_budget("--max-flops", max_flops),
+        )
+        if budget and search_k is None:
+            raise UserError("--max-params and --max-flops bound the simulated searches: give --search K too")
+        names += [n for n in ("params", "flops") if budget and n not in names]
         truth = benchmark.sample(benchmark.load_ground_truth(ground_truth, target), sample, seed)
         benchmark.parse_all(truth, chosen)  # a malformed arch string fails before any scoring
         if save is not None:
@@ -100,9 +117,12 @@ def command(
         found = None
         if search_k is not None:
             default = DEFAULT if DEFAULT in values else names[0]
+            within = benchmark.within_budget(values, budget) if budget else None
             found = benchmark.search_experiment(
-                values[default], METRICS[default].higher_is_better, truth.acc, search_k, runs, seed
+                values[default], METRICS[default].higher_is_better, truth.acc, search_k, runs, seed, within
             )
+            if budget:
+                found["budget"] = budget.describe()
     report = benchmark.report(
         values,
         truth,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ntknas import tables
-from ntknas.checks import check_positive_int, check_seed, parse_count
+from ntknas.checks import check_positive_int, check_seed, parse_budget
 from ntknas.cli.common import (
     BN_MODES,
     WIDE,
@@ -113,8 +113,8 @@ def command(
             if verify_top > trials:
                 raise UserError(f"--verify-top {verify_top} is more than --trials {trials}; lower it")
         budget = {
-            "max_params": None if max_params is None else budget_count("--max-params", max_params),
-            "max_flops": None if max_flops is None else budget_count("--max-flops", max_flops),
+            "max_params": None if max_params is None else parse_budget("--max-params", max_params),
+            "max_flops": None if max_flops is None else parse_budget("--max-flops", max_flops),
         }
     run(
         name,
@@ -138,11 +138,6 @@ def command(
         verify_top,
         verify_epochs,
     )
-
-
-def budget_count(option: str, text: str) -> int:
-    """A budget such as ``1.5M``: a positive count."""
-    return check_positive_int(option, parse_count(option, text))
 
 
 def run(
