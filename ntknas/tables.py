@@ -3,6 +3,7 @@
 Integer columns (trial numbers, parameter and FLOP counts, epochs, reuses) are integers in every
 output (in tables with thousands separators); the others are floats, at full precision in CSV and
 JSON and to 4 significant digits in tables. JSON is strict: non-finite numbers become ``null``.
+Importable without Optuna, which the functions that read a study import when called.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import io
 import json
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import optuna
 from rich.table import Table
 
 from ntknas.errors import UserError
 from ntknas.metric_catalog import METRICS, SPECTRUM, direction_words
-from ntknas.study_view import REUSED_FROM
+
+if TYPE_CHECKING:
+    import optuna
 
 MEASURES = ("params", "flops", "seconds")
 # What `ntknas verify` stores for a trial: accuracies in %, epochs trained, training seconds;
@@ -42,6 +45,8 @@ INTEGER_COLUMNS = frozenset({"trial", "params", "flops", "verified_epochs", "reu
 def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
     """One row per distinct configuration scored: the trial that scored it, every stored metric,
     and ``reuses``, the number of later trials that reused its values."""
+    import optuna
+
     rows: dict[str, dict[str, object]] = {}
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         config = str(t.user_attrs.get("config", ""))
@@ -58,6 +63,10 @@ def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
 
 def reused_count(study: optuna.Study) -> int:
     """Completed trials that reused another trial's values."""
+    import optuna
+
+    from ntknas.study_view import REUSED_FROM
+
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     return sum(REUSED_FROM in t.user_attrs for t in done)
 

@@ -1,12 +1,14 @@
 """The ``ntknas`` command line: one module per command.
 
-Each module imports torch (and the other heavy libraries) inside its command, so that ``--help``,
-``spaces``, ``studies`` and ``results`` start without it.
+Each module imports torch, Optuna and the other heavy libraries inside its command, so that
+``--help`` and ``spaces`` start without any of them, and ``studies`` and ``results`` without torch
+(tests/test_cli_fast.py checks it).
 """
 
 from __future__ import annotations
 
-import optuna
+import logging
+
 import typer
 
 from ntknas.cli import benchmark, dashboard, plot, results, score, search, spaces, studies, verify
@@ -34,5 +36,7 @@ for name, module in (
 
 def main() -> None:
     """Entry point of the ``ntknas`` console script."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # Optuna's per-trial INFO lines; warnings still show
+    # Optuna's INFO lines ("A new study created..."); warnings still show. Set here, not through
+    # optuna.logging, which would import Optuna before a command needs it.
+    logging.disable(logging.INFO)
     app()

@@ -9,6 +9,7 @@ import typer
 from ntknas import tables
 from ntknas.cli.common import (
     BN_MODES,
+    HEARTBEAT_SECONDS,
     WIDE,
     BatchOpt,
     BnOpt,
@@ -31,9 +32,7 @@ from ntknas.cli.common import (
     warn,
 )
 from ntknas.errors import UserError
-from ntknas.heartbeat import HEARTBEAT_SECONDS
 from ntknas.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
-from ntknas.samplers import SAMPLERS
 from ntknas.sources import BUNDLED
 
 
@@ -97,6 +96,7 @@ def command(
     configurations.
     """
     from ntknas.budget import parse_count
+    from ntknas.samplers import SAMPLERS
 
     name = study or space
     with user_errors():
