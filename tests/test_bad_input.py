@@ -201,7 +201,7 @@ ROWS = [
     ),
     Row(
         "a checkpoint that would run code",
-        "a pickled object in a pick's checkpoint, at ntknas verify nb201 --top-k 1 --epochs 1",
+        "a pickled object in a pick's checkpoint, at ntknas verify nb201 --top 1 --epochs 1",
         "checkpoint results/checkpoints/nb201/….pt is unreadable (UnpicklingError); "
         "delete it to train that pick again from scratch",
     ),

@@ -273,7 +273,7 @@ def summarise(name: str, storage: str | None, settings, rows: list[dict], reused
             ("command", "what it does"),
             [
                 (f"ntknas results {name}{where}", "every candidate, as a table, CSV or JSON"),
-                (f"ntknas verify {name} --top-k 5{where}", "train the top picks from scratch"),
+                (f"ntknas verify {name} --top 5{where}", "train the top picks from scratch"),
                 (f"ntknas plot {name}{where}", "score vs. size, search history, eigenspectra"),
                 (f"ntknas dashboard {name}{where}", "watch the study in a web browser"),
             ],
