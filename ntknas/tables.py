@@ -72,12 +72,14 @@ def reused_count(study: optuna.Study) -> int:
 
 
 def columns_for(objective: str, compact: bool = False, verified: bool = False) -> list[str]:
-    """Columns in display order: the objective, then (unless ``compact``) the spectrum scores,
-    the measures, reuses, and with ``verified`` the verification results (only the test accuracy
-    when ``compact``)."""
-    others = [] if compact else [s for s in SPECTRUM if s != objective]
-    checked = [] if not verified else ["verified_test_acc"] if compact else list(VERIFIED)
-    return ["trial", "config", objective, *others, *MEASURES, "reuses", *checked]
+    """Columns in display order: the objective, the spectrum scores, the measures (params, FLOPs,
+    seconds), reuses, and with ``verified`` the verification results. ``compact`` (a narrow
+    terminal) keeps the objective, params, reuses and the verified test accuracy."""
+    if compact:
+        shown = [objective, "params", "reuses", *(["verified_test_acc"] if verified else [])]
+    else:
+        shown = [objective, *SPECTRUM, *MEASURES, "reuses", *(VERIFIED if verified else [])]
+    return list(dict.fromkeys(["trial", "config", *shown]))  # each once, the objective first
 
 
 def has_verified(rows: list[dict[str, object]]) -> bool:
@@ -125,7 +127,10 @@ def render(rows: list[dict[str, object]], columns: list[str], title: str) -> Tab
     """A rich table of ``rows``."""
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, justify="left" if column == "config" else "right", overflow="fold")
+        if column == "config":
+            table.add_column(column, overflow="fold")
+        else:  # numbers and their headers are never broken; the configuration folds instead
+            table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
         table.add_row(*(cell(c, row.get(c)) for c in columns))
     return table

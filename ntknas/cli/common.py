@@ -29,7 +29,7 @@ from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
 # Output that is not a terminal (a log, a pipe) gets wide tables instead of rich's 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-WIDE = 150  # console columns from which tables show every score
+WIDE = 180  # console columns from which tables show every score (and a configuration has ~40)
 INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
 # Library constants that options show or check, copied here so that the command line starts without
 # importing torch, Optuna or numpy (tests/test_cli_fast.py checks that they agree): scores.BN_MODES,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from ntknas import tables
 from ntknas.cli.common import (
@@ -247,35 +249,42 @@ def run(
         verify_picks(opened, storage, picks, splits, Recipe(verify_epochs), dev)
 
 
-def summarise(name: str, storage: str | None, settings, rows: list[dict], reused: int, top: int) -> None:
-    """The end of a search: the top candidates, where the study is, its best pick, what next."""
+def summarise(
+    name: str, storage: str | None, settings, rows: list[dict], reused: int, top: int, console: Console = out
+) -> None:
+    """The end of a search: the top candidates, then :func:`guidance`."""
     objective = settings.objective
     shown = tables.sort_rows(rows, objective)[:top]
-    columns = tables.columns_for(objective, compact=out.width < WIDE)
-    out.print(tables.render(shown, columns, f"Top {len(shown)} of study '{name}' by {objective}"))
-    if not shown:
-        return
-    best = shown[0]
+    columns = tables.columns_for(objective, compact=console.width < WIDE)
+    console.print(tables.render(shown, columns, f"Top {len(shown)} of study '{name}' by {objective}"))
+    for line in guidance(name, storage, settings, rows, reused):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def guidance(name: str, storage: str | None, settings, rows: list[dict], reused: int) -> list[str]:
+    """A few lines on a finished search: where the study is stored (password masked), how many
+    distinct configurations it holds, the best one with its score and direction, and the commands
+    to run next, each a line to copy (a storage URL with a secret shows as ``URL``)."""
+    if not rows:
+        return []
+    objective = settings.objective
+    best = tables.sort_rows(rows, objective)[0]
+    label = storage_label(storage)
     budget = f", within the budget {settings.budget.describe()}" if settings.budget else ""
-    reuses = f" ({reused} more proposals reused stored values)" if reused else ""
-    out.print(
-        f"Study '{name}' in {storage_label(storage)}: {len(rows)} distinct configurations scored"
-        f"{budget}{reuses}.\n"
-        f"Best: trial {best['trial']}, {objective} = {tables.cell(objective, best.get(objective))} "
+    more = f"; {reused} more proposals reused stored values" if reused else ""
+    where = "" if storage is None else f" --storage {'URL' if label != storage else shlex.quote(storage)}"
+    study = shlex.quote(name)
+    commands = (
+        (f"ntknas results {study}{where}", "every candidate, as a table, CSV or JSON"),
+        (f"ntknas verify {study} --top {min(5, len(rows))}{where}", "train the best from scratch"),
+        (f"ntknas plot {study}{where}", "score vs. size, search history, eigenspectra"),
+        (f"ntknas dashboard {study}{where}", "the study in a web browser"),
+    )
+    width = max(len(command) for command, _ in commands)
+    return [
+        f"Study '{name}' in {label}: {len(rows)} distinct configurations scored{budget}{more}.",
+        f"Best: trial {best['trial']}, {objective} {tables.cell(objective, best.get(objective))} "
         f"({direction_words(settings.higher_is_better)}): {best['config']}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    where = "" if storage is None else f" --storage '{storage_label(storage)}'"
-    out.print(
-        tables.listing(
-            "Next",
-            ("command", "what it does"),
-            [
-                (f"ntknas results {name}{where}", "every candidate, as a table, CSV or JSON"),
-                (f"ntknas verify {name} --top 5{where}", "train the top picks from scratch"),
-                (f"ntknas plot {name}{where}", "score vs. size, search history, eigenspectra"),
-                (f"ntknas dashboard {name}{where}", "watch the study in a web browser"),
-            ],
-        )
-    )
+        "Next:",
+        *(f"  {command:<{width}}  # {what}" for command, what in commands),
+    ]
