@@ -2,7 +2,8 @@
 
 Integer columns (trial numbers, parameter and FLOP counts, epochs, reuses) are integers in every
 output (in tables with thousands separators); the others are floats, at full precision in CSV and
-JSON and to 4 significant digits in tables. JSON is strict: non-finite numbers become ``null``.
+JSON and to 4 significant digits in tables, a column in scientific notation throughout when any of
+its values needs it. JSON is strict: non-finite numbers become ``null``.
 Importable without Optuna, which the functions that read a study import when called.
 """
 
@@ -111,16 +112,24 @@ def typed(column: str, value: object) -> object:
     return float(value)
 
 
-def cell(column: str, value: object) -> str:
-    """A table cell: integers with thousands separators, floats to 4 significant digits."""
+def cell(column: str, value: object, spec: str = ".4g") -> str:
+    """A table cell: integers with thousands separators, floats formatted by ``spec`` (see
+    :func:`float_spec`)."""
     value = typed(column, value)
     if value is None:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:{spec}}"
     return str(value)
+
+
+def float_spec(column: str, values: Iterable[object]) -> str:
+    """The format of a column's floats in a table: 4 significant digits, in scientific notation
+    for all of them when any needs it (``1.604e+06`` beside ``5.243e+02``, not ``524.3``)."""
+    floats = [v for v in (typed(column, v) for v in values) if isinstance(v, float) and math.isfinite(v)]
+    return ".3e" if any("e" in f"{v:.4g}" for v in floats) else ".4g"
 
 
 def render(rows: list[dict[str, object]], columns: list[str], title: str) -> Table:
@@ -131,8 +140,9 @@ def render(rows: list[dict[str, object]], columns: list[str], title: str) -> Tab
             table.add_column(column, overflow="fold")
         else:  # numbers and their headers are never broken; the configuration folds instead
             table.add_column(column, justify="right", no_wrap=True)
+    specs = {c: float_spec(c, (row.get(c) for row in rows)) for c in columns}
     for row in rows:
-        table.add_row(*(cell(c, row.get(c)) for c in columns))
+        table.add_row(*(cell(c, row.get(c), specs[c]) for c in columns))
     return table
 
 
