@@ -8,6 +8,7 @@ Each module imports torch, Optuna and the other heavy libraries inside its comma
 from __future__ import annotations
 
 import logging
+import os
 
 import typer
 
@@ -39,4 +40,9 @@ def main() -> None:
     # Optuna's INFO lines ("A new study created..."); warnings still show. Set here, not through
     # optuna.logging, which would import Optuna before a command needs it.
     logging.disable(logging.INFO)
+    # OpenMP threads waiting at a barrier sleep instead of spinning: beside other busy processes a
+    # spinning thread holds the CPU its late sibling needs, and a search ran 9 times slower
+    # (benchmarks/threads_contention.py). OpenMP reads this when torch loads, after this line; a
+    # value the user set wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()

@@ -58,13 +58,9 @@ StudyArg = Annotated[str | None, typer.Argument(help="Study name; optional when 
 StorageOpt = Annotated[
     str | None, typer.Option(help=f"Optuna storage URL \\[default: {DEFAULT_STORAGE}].", show_default=False)
 ]
+THREADS_DEFAULT = "the CPUs this process may use (CPU affinity, container CPU quota)"
 ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Torch threads per process \\[default: the CPUs this process may use (affinity, "
-        "container quota), shared among the workers].",
-        show_default=False,
-    ),
+    int | None, typer.Option(help=f"Torch threads \\[default: {THREADS_DEFAULT}].", show_default=False)
 ]
 
 

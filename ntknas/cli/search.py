@@ -12,6 +12,7 @@ from ntknas import tables
 from ntknas.cli.common import (
     BN_MODES,
     HEARTBEAT_SECONDS,
+    THREADS_DEFAULT,
     WIDE,
     BatchOpt,
     BnOpt,
@@ -20,7 +21,6 @@ from ntknas.cli.common import (
     DeviceOpt,
     SeedOpt,
     StorageOpt,
-    ThreadsOpt,
     check_choice,
     check_positive,
     err,
@@ -78,7 +78,13 @@ def command(
             "machines: run the same command there with a shared --storage.",
         ),
     ] = 1,
-    threads: ThreadsOpt = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Torch threads of each worker \\[default: {THREADS_DEFAULT}, shared among the workers].",
+            show_default=False,
+        ),
+    ] = None,
     heartbeat: Annotated[
         int,
         typer.Option(
