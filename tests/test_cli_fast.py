@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
+from typer.testing import CliRunner
 
 import ntknas
 import scores
 from ntknas import heartbeat, plots, storage
-from ntknas.cli import common
+from ntknas.cli import app, common
 from ntknas.settings import Settings
 from ntknas.sources import SYNTHETIC
 from ntknas.studies import open_study
@@ -79,3 +81,21 @@ def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(tmp_path):
             [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
         )
         assert f"MARK {expected}" in done.stdout.splitlines(), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cost", "flops"], "--cost is the second objective of --sampler nsga2, not of tpe; drop it"),
+        (
+            ["--verify-epochs", "3"],
+            "--verify-epochs trains the --verify-top picks; add --verify-top K or drop it",
+        ),
+        (["--sampler", "nsga2", "--cost", "size"], "unknown --cost 'size'; choose one of: params, flops"),
+    ],
+)
+def test_search_refuses_options_that_would_do_nothing(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(app, ["search", *args])
+    assert done.exit_code == 2 and done.stderr.strip() == f"error: {message}"
+    assert not (tmp_path / "results").exists()  # refused before anything was opened

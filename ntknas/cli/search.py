@@ -33,9 +33,12 @@ from ntknas.cli.common import (
     user_errors,
     warn,
 )
+from ntknas.cli.verify import DEFAULTS as VERIFY
 from ntknas.errors import UserError
 from ntknas.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
 from ntknas.sources import BUNDLED
+
+DEFAULT_COST = "params"  # the second objective of an nsga2 search unless --cost says otherwise
 
 
 def command(
@@ -50,7 +53,13 @@ def command(
         str,
         typer.Option(help="Metric to optimise (see `ntknas benchmark`); the default ranks best on NB201."),
     ] = DEFAULT,
-    cost: Annotated[str, typer.Option(help="Second objective of nsga2: params or flops.")] = "params",
+    cost: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Second objective of --sampler nsga2: params or flops \\[default: {DEFAULT_COST}].",
+            show_default=False,
+        ),
+    ] = None,
     max_params: Annotated[
         str | None,
         typer.Option(
@@ -96,7 +105,13 @@ def command(
     verify_top: Annotated[
         int | None, typer.Option(help="Then train this many top picks from scratch (see `ntknas verify`).")
     ] = None,
-    verify_epochs: Annotated[int, typer.Option(help="Training epochs of each --verify-top pick.")] = 10,
+    verify_epochs: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Training epochs of each --verify-top pick \\[default: {VERIFY.epochs}].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Search a space: score candidates at initialisation and store them in a study.
 
@@ -114,13 +129,23 @@ def command(
         check_positive("--heartbeat", heartbeat)
         check_choice("--sampler", sampler, SAMPLERS)
         check_choice("--objective", objective, tuple(METRICS))
-        check_choice("--cost", cost, COSTS)
         check_choice("--bn", bn, BN_MODES)
+        if cost is not None:
+            check_choice("--cost", cost, COSTS)
+            if sampler != "nsga2":
+                raise UserError(
+                    f"--cost is the second objective of --sampler nsga2, not of {sampler}; drop it"
+                )
         if verify_top is not None:
             check_positive("--verify-top", verify_top)
-            check_positive("--verify-epochs", verify_epochs)
             if verify_top > trials:
                 raise UserError(f"--verify-top {verify_top} is more than --trials {trials}; lower it")
+        if verify_epochs is not None:
+            check_positive("--verify-epochs", verify_epochs)
+            if verify_top is None:
+                raise UserError(
+                    "--verify-epochs trains the --verify-top picks; add --verify-top K or drop it"
+                )
         budget = {
             "max_params": None if max_params is None else parse_count("--max-params", max_params),
             "max_flops": None if max_flops is None else parse_count("--max-flops", max_flops),
@@ -131,7 +156,7 @@ def command(
         trials,
         sampler,
         objective,
-        cost if sampler == "nsga2" else None,
+        (cost or DEFAULT_COST) if sampler == "nsga2" else None,
         budget,
         batch_size,
         data_source,
@@ -145,7 +170,7 @@ def command(
         heartbeat,
         top,
         verify_top,
-        verify_epochs,
+        verify_epochs or VERIFY.epochs,
     )
 
 
