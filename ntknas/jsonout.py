@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
-
-import numpy as np
 
 
 def clean(value: object) -> object:
     """``value`` with every non-finite float (at any depth) replaced by None, numpy numbers and
     arrays made plain Python, tuples made lists, and mapping keys made strings."""
-    if isinstance(value, np.ndarray):
+    np = sys.modules.get("numpy")  # not imported: then no value can be a numpy one
+    if np is not None and isinstance(value, np.ndarray):
         value = value.tolist()
-    elif isinstance(value, np.generic):
+    elif np is not None and isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None

@@ -2,7 +2,9 @@
 
 Integer columns (trial numbers, parameter and FLOP counts, epochs, reuses) are integers in every
 output (in tables with thousands separators); the others are floats, at full precision in CSV and
-JSON and to 4 significant digits in tables. JSON is strict: non-finite numbers become ``null``.
+JSON and to 4 significant digits in tables, a column in scientific notation throughout when any of
+its values needs it. JSON is strict: non-finite numbers become ``null``.
+Importable without Optuna, which the functions that read a study import when called.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import csv
 import io
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import optuna
 from rich.table import Table
 
 from ntknas import jsonout
 from ntknas.errors import UserError
 from ntknas.metric_catalog import METRICS, SPECTRUM, direction_words
-from ntknas.study_view import REUSED_FROM
-from ntknas.verified import stored_results
+
+if TYPE_CHECKING:
+    import optuna
 
 MEASURES = ("params", "flops", "seconds")
 # What `ntknas verify` stores for a trial: accuracies in %, epochs trained, training seconds;
@@ -43,6 +46,10 @@ INTEGER_COLUMNS = frozenset({"trial", "params", "flops", "verified_epochs", "reu
 def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
     """One row per distinct configuration scored: the trial that scored it, every stored metric,
     its verification results, and ``reuses``, the number of later trials that reused its values."""
+    import optuna
+
+    from ntknas.verified import stored_results
+
     trials = study.get_trials(deepcopy=False)
     verified = stored_results(study, trials)
     rows: dict[str, dict[str, object]] = {}
@@ -62,17 +69,23 @@ def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
 
 def reused_count(study: optuna.Study) -> int:
     """Completed trials that reused another trial's values."""
+    import optuna
+
+    from ntknas.study_view import REUSED_FROM
+
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     return sum(REUSED_FROM in t.user_attrs for t in done)
 
 
 def columns_for(objective: str, compact: bool = False, verified: bool = False) -> list[str]:
-    """Columns in display order: the objective, then (unless ``compact``) the spectrum scores,
-    the measures, reuses, and with ``verified`` the verification results (only the test accuracy
-    when ``compact``)."""
-    others = [] if compact else [s for s in SPECTRUM if s != objective]
-    checked = [] if not verified else ["verified_test_acc"] if compact else list(VERIFIED)
-    return ["trial", "config", objective, *others, *MEASURES, "reuses", *checked]
+    """Columns in display order: the objective, the spectrum scores, the measures (params, FLOPs,
+    seconds), reuses, and with ``verified`` the verification results. ``compact`` (a narrow
+    terminal) keeps the objective, params, reuses and the verified test accuracy."""
+    if compact:
+        shown = [objective, "params", "reuses", *(["verified_test_acc"] if verified else [])]
+    else:
+        shown = [objective, *SPECTRUM, *MEASURES, "reuses", *(VERIFIED if verified else [])]
+    return list(dict.fromkeys(["trial", "config", *shown]))  # each once, the objective first
 
 
 def has_verified(rows: list[dict[str, object]]) -> bool:
@@ -104,25 +117,37 @@ def typed(column: str, value: object) -> object:
     return float(value)
 
 
-def cell(column: str, value: object) -> str:
-    """A table cell: integers with thousands separators, floats to 4 significant digits."""
+def cell(column: str, value: object, spec: str = ".4g") -> str:
+    """A table cell: integers with thousands separators, floats formatted by ``spec`` (see
+    :func:`float_spec`)."""
     value = typed(column, value)
     if value is None:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:{spec}}"
     return str(value)
+
+
+def float_spec(column: str, values: Iterable[object]) -> str:
+    """The format of a column's floats in a table: 4 significant digits, in scientific notation
+    for all of them when any needs it (``1.604e+06`` beside ``5.243e+02``, not ``524.3``)."""
+    floats = [v for v in (typed(column, v) for v in values) if isinstance(v, float) and math.isfinite(v)]
+    return ".3e" if any("e" in f"{v:.4g}" for v in floats) else ".4g"
 
 
 def render(rows: list[dict[str, object]], columns: list[str], title: str) -> Table:
     """A rich table of ``rows``."""
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, justify="left" if column == "config" else "right", overflow="fold")
+        if column == "config":
+            table.add_column(column, overflow="fold")
+        else:  # numbers and their headers are never broken; the configuration folds instead
+            table.add_column(column, justify="right", no_wrap=True)
+    specs = {c: float_spec(c, (row.get(c) for row in rows)) for c in columns}
     for row in rows:
-        table.add_row(*(cell(c, row.get(c)) for c in columns))
+        table.add_row(*(cell(c, row.get(c), specs[c]) for c in columns))
     return table
 
 

@@ -1,5 +1,6 @@
 """How many CPU threads torch may use: the CPUs this process may actually run on (its affinity
-mask, capped by a container's CPU quota), shared out among the workers."""
+mask, capped by the CPU quota of its cgroup, as containers and batch schedulers set), shared out
+among the workers."""
 
 from __future__ import annotations
 
@@ -8,35 +9,66 @@ import os
 from pathlib import Path
 
 CGROUP = Path("/sys/fs/cgroup")
+MEMBERSHIP = Path("/proc/self/cgroup")
 
 
-def usable_cpus() -> int:
-    """CPUs this process may use: its CPU affinity, capped by a cgroup (container) CPU quota."""
+def usable_cpus(root: Path = CGROUP, membership: Path = MEMBERSHIP) -> int:
+    """CPUs this process may use: its CPU affinity, capped by its cgroup's CPU quota (rounded
+    down: 1.5 CPUs of quota run one thread at full speed, two throttled)."""
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    quota = cpu_quota()
+    quota = cpu_quota(root, membership)
     if quota is not None:
-        count = min(count, max(1, math.floor(quota)))
+        count = min(count, math.floor(quota))
     return max(1, count)
 
 
-def cpu_quota(root: Path = CGROUP) -> float | None:
-    """The cgroup's CPU quota in CPUs (e.g. 1.5), None when unlimited or unknown.
+def cpu_quota(root: Path = CGROUP, membership: Path = MEMBERSHIP) -> float | None:
+    """The tightest CPU quota, in CPUs (e.g. 1.5), on this process's cgroup and its ancestors;
+    None when unlimited or unknown.
 
-    cgroup v2: ``cpu.max`` holds ``QUOTA PERIOD`` or ``max PERIOD``; v1: ``cpu/cpu.cfs_quota_us``
-    (−1: unlimited) and ``cpu/cpu.cfs_period_us``.
+    cgroup v2: ``cpu.max`` holds ``QUOTA PERIOD`` or ``max PERIOD``; v1: ``cpu.cfs_quota_us``
+    (−1: unlimited) and ``cpu.cfs_period_us`` under the ``cpu`` hierarchy. ``membership``
+    (``/proc/self/cgroup``) names the process's cgroup; inside a container whose cgroup is the
+    root of ``root``, the root's files are the container's.
     """
+    quotas = [q for folder, v2 in _cgroup_folders(root, membership) if (q := _quota(folder, v2)) is not None]
+    return min(quotas, default=None)
+
+
+def _cgroup_folders(root: Path, membership: Path) -> list[tuple[Path, bool]]:
+    """Each folder (and whether it is cgroup v2) from the process's own cgroup up to the root
+    of each hierarchy that can hold a CPU quota."""
+    paths = {"v2": "/", "v1": "/"}
     try:
-        v2 = root / "cpu.max"
-        if v2.is_file():
-            quota, period = v2.read_text().split()[:2]
-            return None if quota == "max" else int(quota) / int(period)
-        v1_quota, v1_period = root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"
-        if v1_quota.is_file() and v1_period.is_file():
-            quota_us = int(v1_quota.read_text())
-            return None if quota_us <= 0 else quota_us / int(v1_period.read_text())
+        for line in membership.read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controllers == "":
+                paths["v2"] = path
+            elif "cpu" in controllers.split(","):
+                paths["v1"] = path
     except (OSError, ValueError):
+        pass
+    bases = {"v2": [root], "v1": [root / "cpu", root / "cpu,cpuacct"]}
+    folders = []
+    for version, path in paths.items():
+        for base in bases[version]:
+            relative = Path(path.lstrip("/"))
+            for part in (relative, *relative.parents):
+                if (base / part).is_dir():
+                    folders.append((base / part, version == "v2"))
+    return folders
+
+
+def _quota(folder: Path, v2: bool) -> float | None:
+    """The CPU quota set on one cgroup folder, in CPUs; None when unlimited, absent or unreadable."""
+    try:
+        if v2:
+            quota, period = (folder / "cpu.max").read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+        return None if quota_us <= 0 else quota_us / int((folder / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError, ZeroDivisionError):
         return None
-    return None
 
 
 def threads_per_worker(workers: int, threads: int | None = None) -> int:

@@ -292,12 +292,12 @@ ROWS = [
     ),
     Row(
         "a learning rate that cannot train",
-        "ntknas verify nb201 --top-k 1 --epochs 1 --lr inf",
+        "ntknas verify nb201 --top 1 --epochs 1 --lr inf",
         "--lr must be a positive, finite number; got inf",
     ),
     Row(
         "a training batch larger than the data",
-        "ntknas verify nb201 --top-k 1 --epochs 1 --batch-size 5000",
+        "ntknas verify nb201 --top 1 --epochs 1 --batch-size 5000",
         "--batch-size 5000 is larger than the training data (1000 images of cifar10-sample); "
         "use --batch-size 1000 or less",
     ),
@@ -343,7 +343,7 @@ ROWS = [
     ),
     Row(
         "a checkpoint that would run code",
-        "a pickled object in a pick's checkpoint, at ntknas verify nb201 --top-k 1 --epochs 1",
+        "a pickled object in a pick's checkpoint, at ntknas verify nb201 --top 1 --epochs 1",
         "checkpoint results/checkpoints/nb201/….pt is unreadable (UnpicklingError); "
         "delete it to train that pick again from scratch",
     ),

@@ -43,6 +43,10 @@ def test_search_results_resume_on_nb201(workdir):
     assert "Top 5 of study 'nb201' by ntk_score" in result.stdout
     first = completed("nb201")
     assert len(first) == 5
+    best = max(first, key=lambda t: t.value)
+    assert "Study 'nb201' in sqlite:///results/ntknas.db: 5 distinct configurations scored" in result.stdout
+    assert f"(higher is better): {best.user_attrs['config']}\n" in result.stdout
+    assert "  ntknas results nb201 " in result.stdout and "  ntknas verify nb201 --top 5 " in result.stdout
     assert all(t.user_attrs["bn"] == "batch" and t.user_attrs["params"] > 0 for t in first)
 
     table = run("results", "--top", 3)

@@ -171,9 +171,7 @@ def test_search_results_verify_plot_and_export_a_plugin_space(plugin, searched, 
     rows = json.loads(ntknas(workdir, plugin["site"], "results", "--format", "json").stdout)
     assert len(rows) == 3 and all(r["config"].startswith("width=") and r["params"] > 0 for r in rows)
 
-    verified = ntknas(
-        workdir, plugin["site"], "verify", "--top-k", "1", "--epochs", "1", "--batch-size", "250"
-    )
+    verified = ntknas(workdir, plugin["site"], "verify", "--top", "1", "--epochs", "1", "--batch-size", "250")
     assert verified.returncode == 0, verified.stderr
     assert builds(workdir) == [[10, 3, 32]]
     best = rows[0]

@@ -56,7 +56,7 @@ def test_sigterm_stops_verify_and_keeps_the_last_epoch(tmp_path):
     os.chdir(tmp_path)
     make_study()
     write_image_folder(tmp_path / "imgs", per_class=64)
-    command = [sys.executable, "-m", "ntknas", "verify", "tiny", "--top-k", "1", "--epochs", "50"]
+    command = [sys.executable, "-m", "ntknas", "verify", "tiny", "--top", "1", "--epochs", "50"]
     command += ["--data", "imgs", "--batch-size", "16"]
     with open(tmp_path / "stderr", "w") as err:
         proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)

@@ -188,7 +188,7 @@ def test_kendall_tau_follows_the_objective_direction():
 def test_verify_and_search_on_the_command_line(workdir):
     make_study()
     write_image_folder(workdir / "tinyset", per_class=64)  # 128 training images: one batch of 128
-    args = ("verify", "tiny", "--top-k", 2, "--epochs", 1, "--data", "tinyset", "--batch-size", 8)
+    args = ("verify", "tiny", "--top", 2, "--epochs", 1, "--data", "tinyset", "--batch-size", 8)
     first = run(*args)
     assert first.exit_code == 0, first.output
     assert "Verified: 1 epoch(s) on tinyset, study 'tiny'" in first.stdout
@@ -230,13 +230,13 @@ def test_bad_input_is_one_line_and_loses_nothing(workdir):
     cases = [
         (["verify", "nope"], "no study named 'nope'"),
         (
-            ["verify", "tiny", "--top-k", "4"],
+            ["verify", "tiny", "--top", "4"],
             "cannot verify the top 4: study 'tiny' holds 3 distinct completed trials; ask for 3 or fewer",
         ),
         (["verify", "tiny", "--epochs", "0"], "--epochs must be at least 1; got 0"),
         (["verify", "tiny", "--lr", "0"], "--lr must be a positive, finite number; got 0.0"),
-        (["verify", "tiny", "--top-k", "2", "--data", "flat"], "flat has no test/ folder"),
-        (["verify", "tiny", "--top-k", "2", "--data", "missing"], "data path missing does not exist"),
+        (["verify", "tiny", "--top", "2", "--data", "flat"], "flat has no test/ folder"),
+        (["verify", "tiny", "--top", "2", "--data", "missing"], "data path missing does not exist"),
         (["search", "--trials", "2", "--verify-top", "3"], "--verify-top 3 is more than --trials 2"),
         (["search", "--verify-top", "1", "--data", "flat", "--batch-size", "8"], "flat has no test/ folder"),
     ]

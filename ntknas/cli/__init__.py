@@ -1,12 +1,15 @@
 """The ``ntknas`` command line: one module per command.
 
-Each module imports torch (and the other heavy libraries) inside its command, so that ``--help``,
-``spaces``, ``studies`` and ``results`` start without it.
+Each module imports torch, Optuna and the other heavy libraries inside its command, so that
+``--help`` and ``spaces`` start without any of them, and ``studies`` and ``results`` without torch
+(tests/test_cli_fast.py checks it).
 """
 
 from __future__ import annotations
 
-import optuna
+import logging
+import os
+
 import typer
 
 from ntknas.cli import benchmark, dashboard, export, plot, results, score, search, spaces, studies, verify
@@ -35,5 +38,12 @@ for name, module in (
 
 def main() -> None:
     """Entry point of the ``ntknas`` console script."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # Optuna's per-trial INFO lines; warnings still show
+    # Optuna's INFO lines ("A new study created..."); warnings still show. Set here, not through
+    # optuna.logging, which would import Optuna before a command needs it.
+    logging.disable(logging.INFO)
+    # OpenMP threads waiting at a barrier sleep instead of spinning: beside other busy processes a
+    # spinning thread holds the CPU its late sibling needs, and a search ran 9 times slower
+    # (benchmarks/threads_contention.py). OpenMP reads this when torch loads, after this line; a
+    # value the user set wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()

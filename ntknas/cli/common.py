@@ -1,5 +1,5 @@
 """What the commands share: consoles, options, one-line errors, checks, progress bars, and the
-handling of Ctrl-C and SIGTERM. Importable without torch."""
+handling of Ctrl-C and SIGTERM. Importable without torch, Optuna or numpy."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,15 +26,19 @@ from rich.progress import (
 from ntknas.checks import check_positive_int
 from ntknas.errors import CandidateFailed, UserError, input_warnings_to
 from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
-from ntknas.storage import default_url, mask, redact
 
 # Output that is not a terminal (a log, a pipe) gets wide tables instead of rich's 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-WIDE = 150  # console columns from which tables show every score
+WIDE = 180  # console columns from which tables show every score (and a configuration has ~40)
 INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
-# scores.BN_MODES, without importing torch (tests/test_cli_fast.py checks that they agree).
+# Library constants that options show or check, copied here so that the command line starts without
+# importing torch, Optuna or numpy (tests/test_cli_fast.py checks that they agree): scores.BN_MODES,
+# storage.default_url(), heartbeat.HEARTBEAT_SECONDS and plots.FOLDER.
 BN_MODES = ("eval", "batch", "train")
+DEFAULT_STORAGE = "sqlite:///results/ntknas.db"
+HEARTBEAT_SECONDS = 10
+PLOTS_FOLDER = Path("results") / "plots"
 
 # Options shared by several commands. Help text escapes "[" (rich markup) as "\[".
 DataOpt = Annotated[
@@ -52,21 +57,19 @@ SeedOpt = Annotated[int, typer.Option(help="Seed of the minibatch and of every i
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:K.")]
 StudyArg = Annotated[str | None, typer.Argument(help="Study name; optional when the storage holds one.")]
 StorageOpt = Annotated[
-    str | None, typer.Option(help=f"Optuna storage URL \\[default: {default_url()}].", show_default=False)
+    str | None, typer.Option(help=f"Optuna storage URL \\[default: {DEFAULT_STORAGE}].", show_default=False)
 ]
+THREADS_DEFAULT = "the CPUs this process may use (CPU affinity, container CPU quota)"
 ThreadsOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Torch threads per process \\[default: the CPUs this process may use (affinity, "
-        "container quota), shared among the workers].",
-        show_default=False,
-    ),
+    int | None, typer.Option(help=f"Torch threads \\[default: {THREADS_DEFAULT}].", show_default=False)
 ]
 
 
 def storage_label(storage: str | None) -> str:
     """The storage URL fit to print: the default's when None, any password masked."""
-    return mask(storage or default_url())
+    from ntknas.storage import mask
+
+    return mask(storage or DEFAULT_STORAGE)
 
 
 @contextmanager
@@ -80,6 +83,8 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
     except UserError as e:  # its message masks secrets already
         fail(str(e))
     except (CandidateFailed, ValueError, TypeError) as e:  # a library's message may quote a secret
+        from ntknas.storage import redact
+
         fail(redact(str(e), storage))
 
 

@@ -9,6 +9,7 @@ import typer
 
 from ntknas.checks import check_positive_int
 from ntknas.cli.common import (
+    PLOTS_FOLDER,
     DataRootOpt,
     DeviceOpt,
     StorageOpt,
@@ -18,12 +19,11 @@ from ntknas.cli.common import (
     resolve_device,
     user_errors,
 )
-from ntknas.plots import FOLDER
 
 
 def command(
     study: StudyArg = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder the PNG files go to.")] = FOLDER,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder the PNG files go to.")] = PLOTS_FOLDER,
     top: Annotated[int, typer.Option(help="Top picks whose pNTK eigenspectrum is drawn.")] = 5,
     data_root: DataRootOpt = None,
     device: DeviceOpt = "auto",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from ntknas import tables
 from ntknas.checks import check_positive_int, check_seed, parse_budget
 from ntknas.cli.common import (
     BN_MODES,
+    HEARTBEAT_SECONDS,
+    THREADS_DEFAULT,
     WIDE,
     BatchOpt,
     BnOpt,
@@ -18,7 +22,6 @@ from ntknas.cli.common import (
     DeviceOpt,
     SeedOpt,
     StorageOpt,
-    ThreadsOpt,
     check_choice,
     err,
     out,
@@ -30,11 +33,12 @@ from ntknas.cli.common import (
     user_errors,
     warn,
 )
+from ntknas.cli.verify import DEFAULTS as VERIFY
 from ntknas.errors import UserError
-from ntknas.heartbeat import HEARTBEAT_SECONDS
 from ntknas.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
-from ntknas.samplers import SAMPLERS
 from ntknas.sources import BUNDLED
+
+DEFAULT_COST = "params"  # the second objective of an nsga2 search unless --cost says otherwise
 
 
 def command(
@@ -49,7 +53,13 @@ def command(
         str,
         typer.Option(help="Metric to optimise (see `ntknas benchmark`); the default ranks best on NB201."),
     ] = DEFAULT,
-    cost: Annotated[str, typer.Option(help="Second objective of nsga2: params or flops.")] = "params",
+    cost: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Second objective of --sampler nsga2: params or flops \\[default: {DEFAULT_COST}].",
+            show_default=False,
+        ),
+    ] = None,
     max_params: Annotated[
         str | None,
         typer.Option(
@@ -77,7 +87,13 @@ def command(
             "machines: run the same command there with a shared --storage.",
         ),
     ] = 1,
-    threads: ThreadsOpt = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Torch threads of each worker \\[default: {THREADS_DEFAULT}, shared among the workers].",
+            show_default=False,
+        ),
+    ] = None,
     heartbeat: Annotated[
         int,
         typer.Option(
@@ -89,13 +105,21 @@ def command(
     verify_top: Annotated[
         int | None, typer.Option(help="Then train this many top picks from scratch (see `ntknas verify`).")
     ] = None,
-    verify_epochs: Annotated[int, typer.Option(help="Training epochs of each --verify-top pick.")] = 10,
+    verify_epochs: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Training epochs of each --verify-top pick \\[default: {VERIFY.epochs}].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Search a space: score candidates at initialisation and store them in a study.
 
     Re-running the same command resumes the study until it holds --trials distinct scored
     configurations.
     """
+    from ntknas.samplers import SAMPLERS
+
     name = study or space
     with user_errors(storage):
         check_positive_int("--trials", trials)
@@ -105,13 +129,23 @@ def command(
         check_seed("--seed", seed)
         check_choice("--sampler", sampler, SAMPLERS)
         check_choice("--objective", objective, tuple(METRICS))
-        check_choice("--cost", cost, COSTS)
         check_choice("--bn", bn, BN_MODES)
+        if cost is not None:
+            check_choice("--cost", cost, COSTS)
+            if sampler != "nsga2":
+                raise UserError(
+                    f"--cost is the second objective of --sampler nsga2, not of {sampler}; drop it"
+                )
         if verify_top is not None:
             check_positive_int("--verify-top", verify_top)
-            check_positive_int("--verify-epochs", verify_epochs)
             if verify_top > trials:
                 raise UserError(f"--verify-top {verify_top} is more than --trials {trials}; lower it")
+        if verify_epochs is not None:
+            check_positive_int("--verify-epochs", verify_epochs)
+            if verify_top is None:
+                raise UserError(
+                    "--verify-epochs trains the --verify-top picks; add --verify-top K or drop it"
+                )
         budget = {
             "max_params": None if max_params is None else parse_budget("--max-params", max_params),
             "max_flops": None if max_flops is None else parse_budget("--max-flops", max_flops),
@@ -122,7 +156,7 @@ def command(
         trials,
         sampler,
         objective,
-        cost if sampler == "nsga2" else None,
+        (cost or DEFAULT_COST) if sampler == "nsga2" else None,
         budget,
         batch_size,
         data_source,
@@ -136,7 +170,7 @@ def command(
         heartbeat,
         top,
         verify_top,
-        verify_epochs,
+        verify_epochs or VERIFY.epochs,
     )
 
 
@@ -249,36 +283,46 @@ def run(
         verify_picks(opened, storage, picks, splits, Recipe(verify_epochs), dev)
 
 
-def summarise(name: str, storage: str | None, settings, rows: list[dict], reused: int, top: int) -> None:
-    """The end of a search: the top candidates, where the study is, its best pick, what next."""
+def summarise(
+    name: str, storage: str | None, settings, rows: list[dict], reused: int, top: int, console: Console = out
+) -> None:
+    """The end of a search: the top candidates, then :func:`guidance`."""
     objective = settings.objective
     shown = tables.sort_rows(rows, objective)[:top]
-    columns = tables.columns_for(objective, compact=out.width < WIDE)
-    out.print(tables.render(shown, columns, f"Top {len(shown)} of study '{name}' by {objective}"))
-    if not shown:
-        return
-    best = shown[0]
+    columns = tables.columns_for(objective, compact=console.width < WIDE)
+    console.print(tables.render(shown, columns, f"Top {len(shown)} of study '{name}' by {objective}"))
+    for line in guidance(name, storage, settings, rows, reused):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def guidance(name: str, storage: str | None, settings, rows: list[dict], reused: int) -> list[str]:
+    """A few lines on a finished search: where the study is stored (password masked), how many
+    distinct configurations it holds, the best one with its score and direction, and the commands
+    to run next, each a line to copy (a storage URL with a secret shows as ``URL``)."""
+    if not rows:
+        return []
+    objective = settings.objective
+    best = tables.sort_rows(rows, objective)[0]
+    label = storage_label(storage)
     budget = f", within the budget {settings.budget.describe()}" if settings.budget else ""
-    reuses = f" ({reused} more proposals reused stored values)" if reused else ""
-    out.print(
-        f"Study '{name}' in {storage_label(storage)}: {len(rows)} distinct configurations scored"
-        f"{budget}{reuses}.\n"
-        f"Best: trial {best['trial']}, {objective} = {tables.cell(objective, best.get(objective))} "
+    more = f"; {reused} more proposals reused stored values" if reused else ""
+    where = "" if storage is None else f" --storage {'URL' if label != storage else shlex.quote(storage)}"
+    study = shlex.quote(name)
+    commands = (
+        (f"ntknas results {study}{where}", "every candidate, as a table, CSV or JSON"),
+        (f"ntknas verify {study} --top {min(5, len(rows))}{where}", "train the best from scratch"),
+        (f"ntknas plot {study}{where}", "score vs. size, search history, eigenspectra"),
+        (f"ntknas dashboard {study}{where}", "the study in a web browser"),
+        (
+            f"ntknas export {study} --out {shlex.quote(name + '-pick')}{where}",
+            "the best pick, to train or deploy",
+        ),
+    )
+    width = max(len(command) for command, _ in commands)
+    return [
+        f"Study '{name}' in {label}: {len(rows)} distinct configurations scored{budget}{more}.",
+        f"Best: trial {best['trial']}, {objective} {tables.cell(objective, best.get(objective))} "
         f"({direction_words(settings.higher_is_better)}): {best['config']}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    where = "" if storage is None else f" --storage '{storage_label(storage)}'"
-    out.print(
-        tables.listing(
-            "Next",
-            ("command", "what it does"),
-            [
-                (f"ntknas results {name}{where}", "every candidate, as a table, CSV or JSON"),
-                (f"ntknas verify {name} --top-k 5{where}", "train the top picks from scratch"),
-                (f"ntknas plot {name}{where}", "score vs. size, search history, eigenspectra"),
-                (f"ntknas dashboard {name}{where}", "watch the study in a web browser"),
-                (f"ntknas export {name} --out exports/{name}{where}", "the best pick, to train or deploy"),
-            ],
-        )
-    )
+        "Next:",
+        *(f"  {command:<{width}}  # {what}" for command, what in commands),
+    ]

@@ -31,9 +31,7 @@ DEFAULTS = Recipe(epochs=10)
 
 def command(
     study: StudyArg = None,
-    top_k: Annotated[
-        int, typer.Option("--top-k", help="Best configurations to train, by the study's objective.")
-    ] = 5,
+    top: Annotated[int, typer.Option(help="Best configurations to train, by the study's objective.")] = 5,
     epochs: Annotated[int, typer.Option(help="Training epochs of each network.")] = DEFAULTS.epochs,
     data_source: Annotated[
         str | None,
@@ -63,14 +61,14 @@ def command(
     from ntknas.studies import load_study
 
     with user_errors(storage):
-        check_positive_int("--top-k", top_k)
+        check_positive_int("--top", top)
         check_positive_int("--epochs", epochs)
         check_positive_int("--batch-size", batch_size)
         check_positive_finite("--lr", lr)
         dev = resolve_device(device)
         use_threads(threads)
         loaded = load_study(study, storage)
-        picks = verify.top_picks(loaded, top_k)
+        picks = verify.top_picks(loaded, top)
         splits = verify.load_splits(data_source or Settings.load(loaded).data, data_root)
     verify_picks(loaded, storage, picks, splits, Recipe(epochs, batch_size, lr), dev)
 
@@ -118,7 +116,7 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
     k = len(outcomes)
     what = f"Kendall τ ({objective} vs. verified test accuracy)"
     if k < 2:
-        out.print(f"{what} needs at least 2 picks; verify more with --top-k")
+        out.print(f"{what} needs at least 2 picks; verify more with --top")
         return
     tau = tau_with_accuracy(
         [o.score for o in outcomes], [o.test_acc for o in outcomes], settings.higher_is_better

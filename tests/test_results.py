@@ -1,0 +1,111 @@
+"""`ntknas results`: one row per configuration with how many trials reused it; one number format
+per column across the table, CSV and JSON; --top caps the table (10 by default), and CSV and JSON
+only when given."""
+
+import csv
+import io
+import json
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from ntknas import tables
+from ntknas.cli import app
+from ntknas.settings import Settings
+from ntknas.sources import SYNTHETIC
+from ntknas.studies import open_study
+from ntknas.study_view import REUSED_FROM
+
+INTEGERS = ("trial", "params", "flops", "reuses")
+REUSES = {11: 2, 3: 1}  # configuration → trials that reused its values
+
+
+def attrs(i: int) -> dict:
+    """Configuration c{i}'s attributes, sizes stored as floats, as older studies hold them."""
+    return {
+        "config": f"c{i}",
+        "ntk_score": i + 0.25,
+        "condition_number": 100.0 / (i + 1),
+        "lambda_max": 524.3 * 10 ** (i % 5),
+        "params": 16894282.0 + i,
+        "flops": 1.11816e7 + i,
+        "seconds": 0.5,
+    }
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    made = open_study("s", None, Settings("nb201", SYNTHETIC, 8, "batch", 0, "ntk_score"), "random")
+    for i in range(12):
+        made.add_trial(optuna.trial.create_trial(value=i + 0.25, user_attrs=attrs(i)))
+    numbers = {t.user_attrs["config"]: t.number for t in made.trials}
+    for i, count in REUSES.items():
+        for _ in range(count):
+            reused = {**attrs(i), REUSED_FROM: numbers[f"c{i}"]}
+            made.add_trial(optuna.trial.create_trial(value=i + 0.25, user_attrs=reused))
+    return made
+
+
+def results(*args: str) -> str:
+    done = CliRunner().invoke(app, ["results", *args])
+    assert done.exit_code == 0, done.output
+    return done.stdout
+
+
+def table_rows(text: str) -> list[dict[str, str]]:
+    """The rows of a rich table, by column name."""
+    lines = [line for line in text.splitlines() if line.startswith(("┃", "│"))]
+    header, *body = ([c.strip() for c in line.split(line[0])[1:-1]] for line in lines)
+    return [dict(zip(header, row, strict=True)) for row in body]
+
+
+def test_one_row_per_configuration_with_its_reuses(study):
+    rows = json.loads(results("--format", "json"))
+    assert [r["config"] for r in rows] == [f"c{i}" for i in reversed(range(12))]
+    assert {r["config"]: r["reuses"] for r in rows} == {f"c{i}": REUSES.get(i, 0) for i in range(12)}
+    assert [r["trial"] for r in rows] == list(reversed(range(12)))  # the trial that scored it
+
+
+def test_top_caps_the_table_by_default_and_csv_and_json_only_when_given(study):
+    table = results()
+    assert "Top 10 of 12 in study 's' by ntk_score (ntk_score: higher is better)" in table
+    assert len(table_rows(table)) == 10
+    assert len(list(csv.DictReader(io.StringIO(results("--format", "csv"))))) == 12
+    assert len(json.loads(results("--format", "json"))) == 12
+    assert len(table_rows(results("--top", "3"))) == 3
+    assert len(list(csv.DictReader(io.StringIO(results("--format", "csv", "--top", "3"))))) == 3
+    assert [r["config"] for r in json.loads(results("--format", "json", "--top", "2"))] == ["c11", "c10"]
+
+
+def test_each_column_has_one_number_format_in_table_csv_and_json(study):
+    table = {r["config"]: r for r in table_rows(results("--top", "12"))}
+    rows = {r["config"]: r for r in csv.DictReader(io.StringIO(results("--format", "csv")))}
+    items = {r["config"]: r for r in json.loads(results("--format", "json"))}
+    for config, item in items.items():
+        for column in INTEGERS:
+            value = item[column]
+            assert type(value) is int, (column, value)
+            assert rows[config][column] == str(value)
+            assert table[config][column] == f"{value:,}"
+        assert item["params"] == 16894282 + int(config[1:])
+        assert item["flops"] == 11181600 + int(config[1:])
+        for column in ("ntk_score", "condition_number", "lambda_max", "seconds"):
+            assert type(item[column]) is float and float(rows[config][column]) == item[column]
+        assert table[config]["ntk_score"] == f"{item['ntk_score']:.4g}"
+    assert not any(
+        "e+" in row["params"] or "M" in row["params"] or "." in row["params"] for row in table.values()
+    )
+
+
+def test_a_float_column_is_scientific_throughout_when_one_value_needs_it():
+    assert tables.float_spec("lambda_max", [9632.0, 524.3, 1.604e6]) == ".3e"
+    assert [tables.cell("lambda_max", v, ".3e") for v in (9632.0, 524.3, 1.604e6)] == [
+        "9.632e+03",
+        "5.243e+02",
+        "1.604e+06",
+    ]
+    assert tables.float_spec("ntk_score", [2.004, 10.44, -0.09461, float("nan"), None]) == ".4g"
+    assert tables.float_spec("params", [16894282.0, 1.0]) == ".4g"  # an integer column: no floats
+    assert tables.cell("params", 16894282.0) == "16,894,282"
