@@ -1,8 +1,9 @@
 """ntknas scores: the pseudo neural tangent kernel of a network at initialisation, and its spectrum.
 
->>> import scores, torch, torchvision
->>> net = torchvision.models.resnet18(num_classes=10)
->>> scores.score(net, torch.randn(16, 3, 32, 32))["condition_number"]  # doctest: +SKIP
+Examples:
+    >>> import scores, torch, torchvision
+    >>> net = torchvision.models.resnet18(num_classes=10)
+    >>> scores.score(net, torch.randn(16, 3, 32, 32))["condition_number"]  # doctest: +SKIP
 """
 
 from scores.analytic import analytic_ntk, ntk_mlp

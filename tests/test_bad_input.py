@@ -1,6 +1,6 @@
-"""The README's bad-input table, row by row: each input gets its one-line message, and the trials
-stored before it stay intact. ``…`` in a message stands for text that varies (a list that grows,
-a driver's wording)."""
+"""The bad-input table of docs/bad-input.md, row by row: each input gets its one-line message,
+and the trials stored before it stay intact. ``…`` in a message stands for text that varies (a
+list that grows, a driver's wording)."""
 
 import hashlib
 import re
@@ -29,7 +29,7 @@ from ntknas.search import search
 from ntknas.storage import default_url, mask, redact
 from ntknas.studies import open_study
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+TABLE = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 runner = CliRunner()
 
 
@@ -363,17 +363,17 @@ def matches(message: str, line: str) -> bool:
     return re.fullmatch(".*".join(map(re.escape, message.split("…"))), line) is not None
 
 
-def readme_rows() -> list[tuple[str, ...]]:
-    section = README.read_text().split("\n## Bad input\n", 1)[1].split("\n## ", 1)[0]
-    lines = [line for line in section.splitlines() if line.startswith("| ")][1:]  # after the header
+def documented_rows() -> list[tuple[str, ...]]:
+    """The rows of the page's one table (after its header), as (kind, example, message, outcome)."""
+    lines = [line for line in TABLE.read_text().splitlines() if line.startswith("| ")][1:]
     cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
     return [
         (kind, example.strip("`"), message.strip("`"), outcome) for kind, example, message, outcome in cells
     ]
 
 
-def test_the_readme_table_is_this_table():
-    assert readme_rows() == [tuple(r) for r in ROWS]
+def test_the_documented_table_is_this_table():
+    assert documented_rows() == [tuple(r) for r in ROWS]
     assert len(ROWS) >= 15
 
 
