@@ -4,7 +4,7 @@ UserError that names the option and what it got."""
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 
 from ntknas.errors import UserError
 
@@ -12,6 +12,8 @@ from ntknas.errors import UserError
 SEED_LIMIT = 2**32
 # Suffixes of counts such as 300k or 1.5M (case-insensitive): thousand, million, billion.
 SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9}
+# The largest count: what a signed 64-bit integer holds (SQLite's and PostgreSQL's integers).
+COUNT_LIMIT = 2**63 - 1
 
 
 def check_at_least(option: str, value: int, minimum: int) -> int:
@@ -51,20 +53,25 @@ def check_seed(option: str, value: int) -> int:
 
 def parse_count(option: str, text: str | int) -> int:
     """A count such as ``12000``, ``300k`` or ``1.5M`` (k, M, G or B: thousand, million, billion)
-    as an int; UserError for garbage, NaN, infinities, negatives and fractions."""
+    as an int; UserError for garbage, NaN, infinities, negatives, fractions and counts above
+    ``COUNT_LIMIT`` (such as 1e999999999, which would take minutes to write out as an int)."""
     raw = str(text).strip()
     scale = SUFFIXES.get(raw[-1:].lower(), 1)
     number = raw[:-1] if scale != 1 else raw
     try:
-        value = Decimal(number.strip()) * scale
+        value = Decimal(number.strip())
     except InvalidOperation:
         raise UserError(f"{option} must be a count such as 12000, 300k or 1.5M; got {raw!r}") from None
     if not value.is_finite():
         raise UserError(f"{option} must be a finite count such as 12000, 300k or 1.5M; got {raw!r}")
     if value < 0:
         raise UserError(f"{option} must not be negative; got {raw!r}")
+    if value > Decimal(COUNT_LIMIT) / scale:  # compared before scaling: no exponent overflows
+        raise UserError(f"{option} must be at most {COUNT_LIMIT:,}; got {raw!r}")
+    exact = Context(prec=len(value.as_tuple().digits) + 10, Emax=MAX_EMAX, Emin=MIN_EMIN)
+    value = value.fma(scale, 0, exact)
     if value != value.to_integral_value():
-        raise UserError(f"{option} must be a whole count; {raw!r} is {value.normalize():f}")
+        raise UserError(f"{option} must be a whole count; {raw!r} is {value.normalize(exact):g}")
     return int(value)
 
 

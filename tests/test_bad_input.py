@@ -323,6 +323,11 @@ ROWS = [
         "search space 'ntknas.data:Images': ntknas.data:Images is not a search_spaces.SearchSpace subclass",
     ),
     Row(
+        "a budget beyond any count",
+        "ntknas search --max-params 1e999999999",
+        "--max-params must be at most 9,223,372,036,854,775,807; got '1e999999999'",
+    ),
+    Row(
         "non-finite model outputs",
         "a candidate whose outputs are NaN or inf, in a search",
         "ValueError: model output has … non-finite values (NaN/inf) of …; "

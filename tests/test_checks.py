@@ -19,6 +19,8 @@ COUNTS = [
     ("1e3", 1000),
     ("0", 0),
     ("12_000", 12000),
+    ("9223372036854775807", 2**63 - 1),
+    ("9223372036.854775807G", 2**63 - 1),
     (42, 42),
 ]
 
@@ -42,6 +44,13 @@ def test_parse_count(text, count):
         ("-0.5M", "--max-params must not be negative; got '-0.5M'"),
         ("1.2345k", "--max-params must be a whole count; '1.2345k' is 1234.5"),
         ("0.5", "--max-params must be a whole count; '0.5' is 0.5"),
+        ("1e999999999", "--max-params must be at most 9,223,372,036,854,775,807; got '1e999999999'"),
+        ("1e10000000", "--max-params must be at most 9,223,372,036,854,775,807; got '1e10000000'"),
+        ("1e-999999999", "--max-params must be a whole count; '1e-999999999' is 1e-999999999"),
+        (
+            "9223372036854775.808k",
+            "--max-params must be at most 9,223,372,036,854,775,807; got '9223372036854775.808k'",
+        ),
     ],
 )
 def test_parse_count_refuses(text, message):
