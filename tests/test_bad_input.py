@@ -328,6 +328,11 @@ ROWS = [
         "--max-params must be at most 9,223,372,036,854,775,807; got '1e999999999'",
     ),
     Row(
+        "more threads than CPUs",
+        "ntknas score --model resnet18 --threads 100000",
+        "--threads must be at most …, the CPUs of this machine; got 100000",
+    ),
+    Row(
         "non-finite model outputs",
         "a candidate whose outputs are NaN or inf, in a search",
         "ValueError: model output has … non-finite values (NaN/inf) of …; "

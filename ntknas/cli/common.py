@@ -3,6 +3,7 @@ handling of Ctrl-C and SIGTERM. Importable without torch, Optuna or numpy."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -138,6 +139,9 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
 
     if threads is not None:
         check_positive_int("--threads", threads)
+        cpus = os.cpu_count() or 1
+        if threads > cpus:  # more only contend for the CPUs; torch crashes on a million
+            raise UserError(f"--threads must be at most {cpus}, the CPUs of this machine; got {threads}")
     count = threads_per_worker(workers, threads)
     torch.set_num_threads(count)
     return count
