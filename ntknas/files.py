@@ -3,12 +3,31 @@ written atomically, so that a reader never sees a half-written file and an input
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
 
 from ntknas.errors import UserError
+
+# A name that is a folder name as it is: letters, digits, _, . and -, up to 100 characters
+# (at most 200 bytes in UTF-8, well within a file system's 255), and not . or .. (nor ..., which
+# some tools read as a path too).
+PLAIN = re.compile(r"[\w.-]{1,100}")
+
+
+def folder_name(name: str) -> str:
+    """``name`` (e.g. a study name) made into one safe folder name: ``name`` itself when it is
+    plain (see ``PLAIN``), else its plain characters (at most 40, each other one as ``_``) and a
+    digest of the whole of it. It never holds a ``/``, is never ``.`` or ``..``, fits in any file
+    system, and two names never get the same folder (``a/b`` and ``a_b`` included)."""
+    if PLAIN.fullmatch(name) and name.strip(".") and len(name.encode()) <= 200:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    plain = re.sub(r"[^\w.-]", "_", name)[:40].strip(".")
+    return f"{plain}-{digest}" if plain else digest
 
 
 def check_writable(path: str | Path, option: str) -> Path:

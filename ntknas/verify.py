@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -170,8 +169,9 @@ def trained_weights(
 
 
 def checkpoint_folder(study_name: str, root: Path = CHECKPOINTS) -> Path:
-    """``root/<study>``, the study name made safe as a folder name."""
-    return root / re.sub(r"[^\w.-]", "_", study_name)
+    """``root/<study>``, the study name made one safe folder name (:func:`files.folder_name`): no
+    study name leads outside ``root``, and two never share a folder."""
+    return root / files.folder_name(study_name)
 
 
 def checkpoint_path(study_name: str, trial: int, root: Path = CHECKPOINTS) -> Path:

@@ -102,3 +102,27 @@ def test_write_atomically(tmp_path, monkeypatch):
     )
     assert target.read_text() == "three\n"  # the old file is whole
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.csv"]  # no temporary left behind
+
+
+def test_folder_name_is_one_safe_folder_and_never_shared():
+    names = [
+        "nb201",
+        "a_b",
+        "a/b",
+        "a\\b",
+        "..",
+        ".",
+        "...",
+        "",
+        "a\nb",
+        "é" * 90,
+        "é" * 101,
+        "x" * 300,
+        "-rf",
+    ]
+    folders = [files.folder_name(n) for n in names]
+    assert folders[:2] == ["nb201", "a_b"] and files.folder_name(".hidden") == ".hidden"
+    assert len(set(folders)) == len(names)
+    for folder in folders:
+        assert "/" not in folder and "\\" not in folder and "\n" not in folder
+        assert folder.strip(".") and len(folder.encode()) <= 255

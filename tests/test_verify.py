@@ -9,7 +9,7 @@ import optuna
 import pytest
 import torch
 from test_cli import run
-from tiny_study import CONFIGS, bundled_slice, make_study, write_image_folder
+from tiny_study import CONFIGS, SETTINGS, bundled_slice, make_study, write_image_folder
 
 import search_spaces
 from ntknas import verify
@@ -318,3 +318,18 @@ def test_stored_results_read_the_study_and_older_per_trial_attributes(workdir):
     study.set_user_attr("verified:4", {"verified_test_acc": 50.0})
     assert verify.stored_results(reload())[4] == {"verified_test_acc": 50.0}
     assert not any(f.name.endswith(".partial") for f in verify.checkpoint_folder("tiny").iterdir())
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/../..", "x" * 300])
+def test_a_study_name_never_leads_a_checkpoint_outside_its_folder(workdir, name):
+    """A study name becomes one folder under results/checkpoints, whatever it holds (path
+    separators, dots, a length no file system takes)."""
+    study = make_study(name)
+    outcomes = verify.verify(study, URL, verify.top_picks(study, 1), bundled_slice(), ONE_EPOCH, device="cpu")
+    (written,) = [p for p in workdir.rglob("*.pt")]
+    assert written == workdir / verify.checkpoint_path(name, outcomes[0].trial)
+    assert written.parent.parent == workdir / verify.CHECKPOINTS
+    assert (
+        verify.trained_weights(name, outcomes[0].trial, outcomes[0].config, outcomes[0].attrs, SETTINGS.seed)
+        is not None
+    )

@@ -35,6 +35,7 @@ from ntknas.cli.common import (
 )
 from ntknas.cli.verify import DEFAULTS as VERIFY
 from ntknas.errors import UserError
+from ntknas.files import folder_name
 from ntknas.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
 from ntknas.sources import BUNDLED
 
@@ -314,7 +315,7 @@ def guidance(name: str, storage: str | None, settings, rows: list[dict], reused:
         (f"ntknas plot {study}{where}", "score vs. size, search history, eigenspectra"),
         (f"ntknas dashboard {study}{where}", "the study in a web browser"),
         (
-            f"ntknas export {study} --out {shlex.quote(name + '-pick')}{where}",
+            f"ntknas export {study} --out {shlex.quote(folder_name(name) + '-pick')}{where}",
             "the best pick, to train or deploy",
         ),
     )
