@@ -333,6 +333,12 @@ ROWS = [
         "--threads must be at most …, the CPUs of this machine; got 100000",
     ),
     Row(
+        "images too large for memory",
+        "ntknas score --model resnet18 --image-size 10000000",
+        "not enough memory (it tried to allocate … bytes); use a smaller --batch-size or --image-size, "
+        "a smaller model, or fewer --workers",
+    ),
+    Row(
         "non-finite model outputs",
         "a candidate whose outputs are NaN or inf, in a search",
         "ValueError: model output has … non-finite values (NaN/inf) of …; "

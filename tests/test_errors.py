@@ -115,3 +115,41 @@ def test_input_warnings_reach_the_user_as_one_line_each():
         warnings.warn("something else", UserWarning, stacklevel=1)
     assert shown == [line, line]
     assert [str(w.message) for w in others] == ["something else"]
+
+
+@pytest.mark.parametrize(
+    "error,shown",
+    [
+        (
+            MemoryError(),
+            "error: not enough memory; use a smaller --batch-size or --image-size, a smaller model, ",
+        ),
+        (
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79 GiB total)"),
+            "error: not enough memory (it tried to allocate 20.00 GiB); use a smaller --batch-size",
+        ),
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+                "memory: you tried to allocate 480000000000 bytes. Error code 12 (Cannot allocate memory)"
+            ),
+            "error: not enough memory (it tried to allocate 480000000000 bytes); use a smaller --batch-size",
+        ),
+    ],
+)
+def test_running_out_of_memory_is_one_line(error, shown, capsys):
+    import typer
+
+    from ntknas.cli.common import user_errors
+
+    with pytest.raises(typer.Exit) as exit_, user_errors():
+        raise error
+    assert exit_.value.exit_code == 2
+    assert capsys.readouterr().err.startswith(shown)
+
+
+def test_other_runtime_errors_are_not_taken_for_memory():
+    from ntknas.cli.common import user_errors
+
+    with pytest.raises(RuntimeError, match="a bug"), user_errors():
+        raise RuntimeError("a bug")

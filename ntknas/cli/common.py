@@ -4,6 +4,7 @@ handling of Ctrl-C and SIGTERM. Importable without torch, Optuna or numpy."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -77,7 +78,8 @@ def storage_label(storage: str | None) -> str:
 def user_errors(storage: str | None = None) -> Iterator[None]:
     """Turn bad input into one red line on stderr and exit code 2 (any secret of the ``storage``
     URL masked in messages that did not come from ntknas), and each skipped input into one
-    warning line."""
+    warning line. Running out of memory (input too large for this machine: a batch, an image
+    size, a model) is one line too."""
     try:
         with input_warnings_to(warn):
             yield
@@ -87,6 +89,26 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
         from ntknas.storage import redact
 
         fail(redact(str(e), storage))
+    except (MemoryError, RuntimeError) as e:
+        if not out_of_memory(e):
+            raise
+        asked = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", str(e))
+        fail(
+            f"not enough memory{f' (it tried to allocate {asked[1]})' if asked else ''}; use a smaller "
+            "--batch-size or --image-size, a smaller model, or fewer --workers"
+        )
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says that memory ran out: Python's MemoryError, torch's OutOfMemoryError
+    (CUDA), or its CPU allocator's RuntimeError."""
+    text = str(error).lower()
+    return (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"
+        or "can't allocate memory" in text
+        or "out of memory" in text
+    )
 
 
 def fail(message: str) -> None:
