@@ -26,7 +26,10 @@ def build(name: str, num_classes: int = 10, image_size: int = 32) -> nn.Module:
     if name not in names():
         close = [n for n in names() if n.startswith(name[:3])] or names()[:8]
         raise UserError(f"unknown torchvision model {name!r}; try one of: {', '.join(close)}")
-    model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    try:  # explicit: googlenet and inception_v3 warn that their default will change
+        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes, init_weights=True)
+    except TypeError:  # a model without that switch
+        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
     check_runs(model, name, image_size)
     return model
 

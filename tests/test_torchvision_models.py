@@ -41,3 +41,11 @@ def test_a_model_that_runs_on_no_size_gets_the_reason():
         "torchvision model 'broken' cannot run on 32×32 images (RuntimeError: mat1 and mat2 shapes cannot be "
         "multiplied); choose another model, e.g. resnet18"
     )
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3", "vgg11", "resnet18"])
+def test_building_a_model_warns_nothing(name, recwarn):
+    """googlenet and inception_v3 warn (FutureWarning) that their default initialisation will
+    change unless told which one; they are told the one they use now."""
+    torchvision_models.build(name, 10, image_size=75)
+    assert [str(w.message) for w in recwarn] == []
