@@ -13,7 +13,7 @@ import sqlite3
 import time
 import warnings
 from pathlib import Path
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qs, quote, quote_plus, unquote
 
 import optuna
 import sqlalchemy
@@ -185,9 +185,21 @@ def _secrets(url: str) -> set[str]:
 
 
 def _sqlite_file(parsed: URL) -> Path | None:
-    """The file of an SQLite URL; None for an in-memory database or a ``file:`` URI."""
+    """The file of an SQLite URL, also when given as an SQLite URI (``sqlite:///file:PATH?uri=true``,
+    read as SQLite reads it: the path %-decoded, ending at ``?`` or ``#``); None for an in-memory
+    database."""
     database = parsed.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
+    uri = str(parsed.query.get("uri", "")).lower() in ("true", "1", "yes", "on", "t", "y")
+    if uri and database.startswith("file:"):
+        path = database.removeprefix("file:").split("#")[0]
+        path, _, options = path.partition("?")
+        if path.startswith("//"):  # file://HOST/PATH, where SQLite takes only an empty or local host
+            path = "/" + path[2:].partition("/")[2]
+        mode = {**parse_qs(options), **{k: [v] for k, v in parsed.query.items() if isinstance(v, str)}}
+        if mode.get("mode") == ["memory"]:
+            return None
+        database = unquote(path)
+    if database in ("", ":memory:"):
         return None
     return Path(database)
 
@@ -202,7 +214,15 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
     """
     path = _sqlite_file(parsed)
     if path is None:
-        return url
+        if read_only:
+            raise UserError(
+                f"storage {mask(url)} is an in-memory database, which holds no studies; give --storage "
+                "the SQLite file that does (sqlite:///PATH)"
+            )
+        raise UserError(
+            f"storage {mask(url)} is an in-memory database: what this command stores would be lost "
+            "when it ends; give --storage a file (sqlite:///PATH)"
+        )
     if read_only:
         if not path.exists():
             raise UserError(

@@ -224,6 +224,19 @@ ROWS = [
         UNTOUCHED,
     ),
     Row(
+        "another program's database, as an SQLite URI",
+        "ntknas search --storage 'sqlite:///file:app.db?mode=rwc&uri=true'",
+        "app.db is not a database of Optuna studies (it holds table inventory); ntknas leaves it as it is: "
+        "give --storage a database made by ntknas, or a new path",
+        UNTOUCHED,
+    ),
+    Row(
+        "an in-memory database",
+        "ntknas results --storage sqlite://",
+        "storage sqlite:// is an in-memory database, which holds no studies; give --storage the SQLite "
+        "file that does (sqlite:///PATH)",
+    ),
+    Row(
         "a file that is not a database",
         "ntknas search --storage sqlite:///notes.db",
         "notes.db is not an SQLite database (file is not a database); give --storage a file made by ntknas, "

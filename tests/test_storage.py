@@ -188,6 +188,37 @@ def test_databases_ntknas_did_not_make_are_refused_untouched(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(files)  # no journal or lock file made either
 
 
+def test_sqlite_uris_are_checked_as_the_files_they_name(tmp_path, archive):
+    """An SQLite URI (sqlite:///file:PATH?uri=true) names a file as a path does, and gets the
+    same checks: another program's database is refused untouched, a read-only open never makes a
+    file; an in-memory database (which would lose what a search stores) is refused."""
+    files = foreign(tmp_path)
+    before = digest(tmp_path)
+    for path in files.values():
+        escaped = str(path).replace(".db", "%2Edb")
+        for url in (
+            f"sqlite:///file:{path}?uri=true",
+            f"sqlite:///file:{escaped}?mode=rwc&uri=true",
+            f"sqlite:///file://localhost{path}?uri=true",
+        ):
+            for read_only in (False, True):
+                with pytest.raises(UserError, match=f"^{path} is not a"):
+                    open_storage(url, read_only=read_only)
+    missing = tmp_path / "mistyped.db"
+    with pytest.raises(UserError, match="does not exist"):
+        open_storage(f"sqlite:///file:{missing}?mode=rwc&uri=true", read_only=True)
+    assert not missing.exists() and digest(tmp_path) == before
+    kept = open_storage(f"sqlite:///file:{archive / 'studies.db'}?uri=true", read_only=True)
+    assert optuna.get_all_study_names(kept) == ["kept"]
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"):
+        with pytest.raises(UserError, match="is an in-memory database, which holds no studies"):
+            open_storage(url, read_only=True)
+        with pytest.raises(
+            UserError, match="is an in-memory database: what this command stores would be lost"
+        ):
+            open_storage(url)
+
+
 def test_an_empty_file_is_initialised_only_for_writing(tmp_path):
     (tmp_path / "empty.db").write_bytes(b"")
     with pytest.raises(
