@@ -39,7 +39,12 @@ def check_new_folder(out: Path, option: str = "--out") -> None:
 
 
 def free_name(out: Path) -> Path:
-    """The first of ``out-2``, ``out-3``, ... that does not exist."""
+    """The first of ``out-2``, ``out-3``, ... that does not exist; for a folder given without a
+    name of its own (``.``, ``..``, ``/``, or an empty --out), a new one inside it."""
+    if out.name in ("", ".."):
+        out = out / "new"
+        if not out.exists():
+            return out
     n = 2
     while (candidate := out.with_name(f"{out.name}-{n}")).exists():
         n += 1
