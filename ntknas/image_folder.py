@@ -33,6 +33,9 @@ ALPHA = ("RGBA", "LA", "PA", "RGBa", "La")
 # of an image does not become a huge temporary.
 MAX_ASPECT = 8
 SHOWN = 3  # skipped entries named in the warning
+# Folders a scan walks at most (through links too): more means --data is not an image folder (/,
+# /proc/self, a home folder), and the walk would take hours.
+MAX_FOLDERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,9 @@ def scan(root: Path) -> Listing:
     files: list[str] = []
     labels: list[int] = []
     empty = []
+    walked = [0]  # folders walked so far, over every class
     for index, name in enumerate(classes):
-        found = _walk(os.path.join(str(root), name), top, skipped)
+        found = _walk(os.path.join(str(root), name), top, skipped, walked, root)
         if not found:
             empty.append(name)
         files += found
@@ -204,13 +208,25 @@ def _identity_of(status: os.stat_result) -> tuple[int, int]:
     return status.st_dev, status.st_ino
 
 
-def _walk(folder: str, above: set[tuple[int, int]], skipped: list[str]) -> list[str]:
+def _walk(
+    folder: str, above: set[tuple[int, int]], skipped: list[str], walked: list[int], root: Path
+) -> list[str]:
     """The image files under ``folder`` (links followed), ordered as ``sorted(os.walk(...))``
-    orders them: folders by path, files by name. ``above`` holds the folders that contain it."""
+    orders them: folders by path, files by name. ``above`` holds the folders that contain it. A
+    folder that links make reachable twice is walked once (links that fork and join again would
+    make the walk exponential); ``walked[0]`` counts the folders walked, up to ``MAX_FOLDERS``
+    (UserError beyond: ``root`` is no image folder)."""
     found: dict[str, list[str]] = {}
-    pending = [(folder, above | {_identity(Path(folder))})]
+    seen = {_identity(Path(folder))}
+    pending = [(folder, above | seen)]
     while pending:
         current, ancestors = pending.pop()
+        walked[0] += 1
+        if walked[0] > MAX_FOLDERS:
+            raise UserError(
+                f"{root} holds more than {MAX_FOLDERS:,} folders (links followed): it is not an image "
+                "folder; give --data a folder with one folder of images per class"
+            )
         files = found.setdefault(current, [])
         for entry in _entries(current):
             status = _follow(entry.path)
@@ -221,7 +237,10 @@ def _walk(folder: str, above: set[tuple[int, int]], skipped: list[str]) -> list[
             elif stat.S_ISDIR(status.st_mode):
                 if _identity_of(status) in ancestors:
                     skipped.append(f"{entry.path} (a link back to a folder that contains it)")
+                elif _identity_of(status) in seen:
+                    skipped.append(f"{entry.path} (a link to a folder listed already)")
                 else:
+                    seen.add(_identity_of(status))
                     pending.append((entry.path, ancestors | {_identity_of(status)}))
             elif imagelike and not stat.S_ISREG(status.st_mode):
                 skipped.append(f"{entry.path} ({_kind(status.st_mode)}, not a regular file)")

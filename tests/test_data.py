@@ -235,6 +235,38 @@ def test_special_files_and_broken_links_are_skipped_with_one_warning(tmp_path):
         read(cat / "fifo.png")  # a FIFO that appears after the scan is refused, not waited on
 
 
+def test_links_that_fork_and_join_are_walked_once(tmp_path):
+    """Two links to the same folder at each of 40 levels: 2**40 paths to the bottom, which a walk
+    following every link would never finish; each folder is walked once."""
+    write_folder(tmp_path / "set", per=1)
+    cat = tmp_path / "set" / "cat"
+    (cat / "level0").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(cat / "level0" / "deep.png")
+    for level in range(1, 41):
+        (cat / f"level{level}").mkdir()
+        for fork in ("x", "y"):
+            os.symlink(f"../level{level - 1}", cat / f"level{level}" / fork)
+    with pytest.warns(InputWarning, match="a link to a folder listed already"):
+        listing = image_folder.scan(tmp_path / "set")
+    assert sorted(Path(f).name for f in listing.files) == ["0.png", "0.png", "deep.png"]
+
+
+def test_a_tree_of_too_many_folders_is_no_image_folder(tmp_path, monkeypatch):
+    """--data / or /proc/self would be walked for hours: beyond MAX_FOLDERS the scan stops."""
+    write_folder(tmp_path / "set", per=1)
+    for i in range(5):
+        (tmp_path / "set" / "dog" / f"sub{i}").mkdir()
+    monkeypatch.setattr(image_folder, "MAX_FOLDERS", 5)
+    with pytest.raises(UserError) as info:
+        image_folder.scan(tmp_path / "set")
+    assert str(info.value) == (
+        f"{tmp_path / 'set'} holds more than 5 folders (links followed): it is not an image folder; give "
+        "--data a folder with one folder of images per class"
+    )
+    monkeypatch.setattr(image_folder, "MAX_FOLDERS", 7)
+    assert len(image_folder.scan(tmp_path / "set").files) == 2
+
+
 def test_unreadable_files_are_refused_where_permissions_bind(tmp_path):
     if unprivileged.unavailable():
         pytest.skip(unprivileged.unavailable())
