@@ -57,8 +57,9 @@ def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
     arch are refused with the line they are on."""
     path = Path(path)
     if not path.is_file():
+        problem = "is not a regular file" if path.exists() else "does not exist"
         raise UserError(
-            f"ground-truth file {path} does not exist; give a CSV with columns {','.join((*KEYS, target))}"
+            f"ground-truth file {path} {problem}; give a CSV with columns {','.join((*KEYS, target))}"
         )
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
@@ -70,6 +71,9 @@ def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
                     f"{path} lacks column(s) {', '.join(missing)}; it needs {','.join((*KEYS, target))} "
                     f"and has: {', '.join(header) or 'no header'}"
                 )
+            twice = sorted({c for c in header if c and header.count(c) > 1})
+            if twice:
+                raise UserError(f"{path} has column(s) {', '.join(twice)} twice; keep one of each")
             rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
     except UnicodeDecodeError as e:
         raise UserError(
@@ -77,8 +81,6 @@ def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
         ) from None
     except csv.Error as e:
         raise UserError(f"{path} is not a readable CSV ({e}); check its quoting") from None
-    if not rows:
-        raise UserError(f"{path} has no rows")
     at = {name: header.index(name) for name in (*KEYS, target)}
     index, arch, acc, lines = [], [], [], []
     first: dict[tuple[str, str], int] = {}
@@ -97,6 +99,8 @@ def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
         index.append(row[at["index"]].strip())
         arch.append(row[at["arch"]].strip())
         lines.append(line)
+    if len(rows) < 2:
+        raise UserError(f"{path} has {len(rows)} row(s); ranking needs at least 2 architectures")
     return GroundTruth(tuple(index), tuple(arch), np.array(acc), tuple(lines), str(path), target)
 
 

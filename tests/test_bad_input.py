@@ -304,6 +304,27 @@ ROWS = [
         UNTOUCHED,
     ),
     Row(
+        "ground truth of one row",
+        "ntknas benchmark --ground-truth one.csv",
+        "one.csv has 1 row(s); ranking needs at least 2 architectures",
+    ),
+    Row(
+        "a column named twice",
+        "ntknas benchmark --ground-truth dup.csv",
+        "dup.csv has column(s) arch twice; keep one of each",
+    ),
+    Row(
+        "ground truth that is a folder",
+        "ntknas benchmark --ground-truth imgs",
+        "ground-truth file imgs is not a regular file; give a CSV with columns "
+        "index,arch,cifar10_test_acc",
+    ),
+    Row(
+        "no metric to rank",
+        "ntknas benchmark --ground-truth gt.csv --scores ,",
+        "--scores ',' names no metric; give 'all', 'default' or names such as ntk_score",
+    ),
+    Row(
         "a learning rate that cannot train",
         "ntknas verify nb201 --top 1 --epochs 1 --lr inf",
         "--lr must be a positive, finite number; got inf",
@@ -443,7 +464,9 @@ def stored(tmp_path_factory):
         "nan.csv": f"{header}1,{arch},nan\n",
         "range.csv": f"{header}1,{arch},912.5\n",
         "twice.csv": f"{header}7,{arch},90\n7,{arch.replace('none~2', 'skip_connect~2')},91\n",
-        "arch.csv": f"{header}1,{arch.replace('nor_conv_3x3~0|+', 'conv~0|+')},90\n",
+        "arch.csv": f"{header}1,{arch.replace('nor_conv_3x3~0|+', 'conv~0|+')},90\n2,{arch},80\n",
+        "one.csv": f"{header}1,{arch},90\n",
+        "dup.csv": f"index,arch,arch,cifar10_test_acc\n1,{arch},{arch},90\n",
     }.items():
         (root / name).write_text(rows)
     (root / "empty").mkdir()

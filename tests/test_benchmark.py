@@ -102,7 +102,7 @@ def test_save_writes_every_architectures_scores(tmp_path):
 
 def test_bad_input(tmp_path):
     (tmp_path / "cols.csv").write_text("id,arch,acc\n1,x,2\n")
-    (tmp_path / "bad.csv").write_text("index,arch,cifar10_test_acc\n1,|nope~0|,90\n")
+    (tmp_path / "bad.csv").write_text("index,arch,cifar10_test_acc\n1,|nope~0|,90\n2,|nope~1|,80\n")
     cases = [
         (["--ground-truth", tmp_path / "missing.csv"], "does not exist"),
         (["--ground-truth", tmp_path / "cols.csv"], "lacks column(s) index, cifar10_test_acc"),

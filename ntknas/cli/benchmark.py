@@ -147,6 +147,10 @@ def metric_names(spec: str) -> list[str]:
     if spec == "default":
         return [DEFAULT]
     names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise UserError(
+            f"--scores {spec!r} names no metric; give 'all', 'default' or names such as {DEFAULT}"
+        )
     for n in names:
         check_choice("--scores entry", n, tuple(METRICS))
     return names
