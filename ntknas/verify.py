@@ -40,7 +40,7 @@ MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 PADDING = 4
 EVAL_BATCH = 256
-TRAINED, DIVERGED, SKIPPED = "trained", "diverged", "skipped"
+TRAINED, DIVERGED, SKIPPED, KEPT = "trained", "diverged", "skipped", "kept"
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,10 @@ class Step:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One verified pick: its search ``score``, ``status`` (trained, diverged or skipped, when an
-    earlier run had verified it already) and its ``verified_*`` attributes as stored."""
+    """One verified pick: its search ``score``, ``status`` (trained, diverged, skipped when an
+    earlier run had verified it already with these settings, or kept when the result stored for
+    it is better founded than this run's: see :func:`better_founded`) and its ``verified_*``
+    attributes as stored."""
 
     trial: int
     config: str
@@ -109,6 +111,9 @@ def check_recipe(recipe: Recipe, splits: Splits) -> None:
     checks.check_positive_int("--epochs", recipe.epochs)
     checks.check_positive_int("--batch-size", recipe.batch_size)
     checks.check_positive_finite("--lr", recipe.lr)
+    largest = torch.finfo(torch.float32).max  # the weights are float32: SGD cannot step by more
+    if recipe.lr > largest:
+        raise UserError(f"--lr must be at most {largest:.3g}, the largest float32; got {recipe.lr:g}")
     available = len(splits.train_labels)
     if recipe.batch_size > available:
         raise UserError(
@@ -208,8 +213,12 @@ def verify(
     for trial in picks:
         text = str(trial.user_attrs["config"])
         score = float(trial.user_attrs[settings.objective])
-        if _verified_with(stored.get(trial.number, {}), recipe, splits.name):
-            outcomes.append(Outcome(trial.number, text, score, SKIPPED, stored[trial.number]))
+        earlier = stored.get(trial.number, {})
+        if _verified_with(earlier, recipe, splits.name):
+            outcomes.append(Outcome(trial.number, text, score, SKIPPED, earlier))
+            continue
+        if better_founded(earlier, {"verified_epochs": recipe.epochs, "verified_data": splits.name}):
+            outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
             continue
         image = tuple(splits.train_pixels.shape[1:])
         model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed, image)
@@ -222,9 +231,25 @@ def verify(
             device=device,
             report=None if report is None else partial(report, trial.number),
         )
+        if better_founded(earlier, attrs):  # this run diverged; the stored one trained
+            outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
+            continue
         store_result(writable, trial.number, attrs)
         outcomes.append(Outcome(trial.number, text, score, str(attrs["verified_status"]), attrs))
     return outcomes
+
+
+def better_founded(stored: dict, new: dict) -> bool:
+    """Whether the ``stored`` result of a pick (its ``verified_*`` attributes) is better founded
+    than ``new`` (a result, or the epochs and data of a run to come), so that ``new`` must not
+    replace it: ``stored`` trained to the end, and ``new`` diverged, or ran fewer epochs on the
+    same data. (A run on other data measures something else, and replaces it.)"""
+    if stored.get("verified_status") != TRAINED:
+        return False
+    if str(new.get("verified_status", TRAINED)).startswith(DIVERGED):
+        return True
+    same_data = stored.get("verified_data") == new.get("verified_data")
+    return same_data and int(stored.get("verified_epochs") or 0) > int(new["verified_epochs"])
 
 
 def train(

@@ -143,11 +143,12 @@ def test_an_interrupted_model_continues_from_its_last_epoch(tmp_path, monkeypatc
 
     # Another recipe does not resume from this checkpoint: it trains from scratch.
     steps.clear()
+    other = verify.Recipe(epochs=2, batch_size=16)
     verify.verify(
-        reload(), URL, [pick], bundled_slice(), ONE_EPOCH, device="cpu", report=lambda t, s: steps.append(s)
+        reload(), URL, [pick], bundled_slice(), other, device="cpu", report=lambda t, s: steps.append(s)
     )
     assert steps[0].epoch == 1 and steps[0].start_epoch == 0
-    assert verified(pick.number)["verified_epochs"] == 1
+    assert verified(pick.number)["verified_batch_size"] == 16
 
 
 def test_a_diverging_model_is_recorded_not_a_crash(workdir):
@@ -332,4 +333,28 @@ def test_a_study_name_never_leads_a_checkpoint_outside_its_folder(workdir, name)
     assert (
         verify.trained_weights(name, outcomes[0].trial, outcomes[0].config, outcomes[0].attrs, SETTINGS.seed)
         is not None
+    )
+
+
+def test_a_stored_result_is_never_replaced_by_a_worse_founded_one(workdir):
+    """Fewer epochs on the same data, or a run that diverges, leave a trained result as it is
+    (and fewer epochs train nothing); more epochs, or other data, replace it."""
+    study = make_study()
+    [pick] = verify.top_picks(study, 1)
+    two = verify.Recipe(epochs=2, batch_size=32)
+    [first] = verify.verify(study, URL, [pick], bundled_slice(), two, device="cpu")
+    assert first.status == "trained"
+    steps = []
+    for recipe in (ONE_EPOCH, verify.Recipe(epochs=2, batch_size=16, lr=1e8)):
+        [again] = verify.verify(
+            reload(), URL, [pick], bundled_slice(), recipe, device="cpu", report=lambda t, s: steps.append(s)
+        )
+        assert again.status == "kept" and again.attrs == first.attrs
+        assert verified(pick.number) == first.attrs
+    assert {s.epochs for s in steps} == {2}  # the 1-epoch run trained nothing; the diverging one ran
+    [longer] = verify.verify(reload(), URL, [pick], bundled_slice(), verify.Recipe(3, 32), device="cpu")
+    assert longer.status == "trained" and verified(pick.number)["verified_epochs"] == 3
+    assert (
+        verify.better_founded(verified(pick.number), {"verified_epochs": 1, "verified_data": "other"})
+        is False
     )

@@ -107,6 +107,13 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
     for o in outcomes:
         if o.status == verify.SKIPPED:
             out.print(f"trial {o.trial}: already verified with these settings, skipped", highlight=False)
+        elif o.status == verify.KEPT:
+            out.print(
+                f"trial {o.trial}: kept its stored result ({o.attrs['verified_epochs']} epoch(s) on "
+                f"{o.attrs['verified_data']}), better founded than this run's (fewer epochs, or "
+                "diverged)",
+                highlight=False,
+            )
         elif o.status != verify.TRAINED:
             out.print(f"trial {o.trial}: {o.status}; stored with NaN accuracy", highlight=False)
     rows = [{"trial": o.trial, "config": o.config, objective: o.score, **o.attrs} for o in outcomes]
