@@ -330,6 +330,11 @@ ROWS = [
         "--lr must be a positive, finite number; got inf",
     ),
     Row(
+        "a learning rate beyond float32",
+        "ntknas verify nb201 --top 1 --epochs 1 --lr 1e308",
+        "--lr must be at most 3.4e+38, the largest float32; got 1e+308",
+    ),
+    Row(
         "a training batch larger than the data",
         "ntknas verify nb201 --top 1 --epochs 1 --batch-size 5000",
         "--batch-size 5000 is larger than the training data (1000 images of cifar10-sample); "
