@@ -386,6 +386,7 @@ def open_dashboard(
     require()
     import optuna_dashboard
 
+    open_storage(storage_url, read_only=True).engine.dispose()  # a mistyped path: an error, no new file
     storage = open_storage(storage_url)
     names = optuna.get_all_study_names(storage)
     if study_name is not None and study_name not in names:

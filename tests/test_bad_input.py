@@ -244,6 +244,12 @@ ROWS = [
         UNTOUCHED,
     ),
     Row(
+        "a mistyped storage for the dashboard",
+        "ntknas dashboard --storage sqlite:///results/ntknsa.db",
+        "storage file results/ntknsa.db does not exist; check the path (read-only commands "
+        "never create one)",
+    ),
+    Row(
         "study with other settings",
         "ntknas search --space nb201 --batch-size 8 --bn eval",
         "study 'nb201' was created with bn=batch, not bn=eval: resume it with its own settings, "

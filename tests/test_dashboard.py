@@ -167,6 +167,12 @@ def test_unknown_study_is_a_one_line_error(study):
         dashboard.open_dashboard(None, "nope", port=0)
 
 
+def test_a_mistyped_storage_is_an_error_and_no_new_database(study, tmp_path):
+    with pytest.raises(UserError, match=r"^storage file results/ntknsa.db does not exist; check the path"):
+        dashboard.open_dashboard("sqlite:///results/ntknsa.db", port=0)
+    assert not (tmp_path / "results" / "ntknsa.db").exists()
+
+
 def test_port_in_use_is_a_one_line_error(study):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
