@@ -55,6 +55,8 @@ def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
     ``cifar10_test_acc``; other columns are ignored). A UTF-8 byte-order mark is accepted. A
     missing column, an accuracy that is not a finite number from 0 to 100 and a repeated index or
     arch are refused with the line they are on."""
+    if not target.strip() or target in KEYS:
+        raise UserError(f"--target {target!r} is not an accuracy column; name one, e.g. {TARGET}")
     path = Path(path)
     if not path.is_file():
         problem = "is not a regular file" if path.exists() else "does not exist"

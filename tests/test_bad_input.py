@@ -331,6 +331,11 @@ ROWS = [
         "--scores ',' names no metric; give 'all', 'default' or names such as ntk_score",
     ),
     Row(
+        "a target that is no accuracy",
+        "ntknas benchmark --ground-truth gt.csv --target index",
+        "--target 'index' is not an accuracy column; name one, e.g. cifar10_test_acc",
+    ),
+    Row(
         "a learning rate that cannot train",
         "ntknas verify nb201 --top 1 --epochs 1 --lr inf",
         "--lr must be a positive, finite number; got inf",
