@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -19,6 +21,9 @@ from ntknas.settings import Settings
 from ntknas.storage import redact
 from ntknas.studies import open_study
 
+MEMINFO = Path("/proc/meminfo")
+OWN_MEMORY = Path("/proc/self/smaps_rollup")
+CGROUP = Path("/sys/fs/cgroup")
 STOPPED = 130  # exit code of a worker stopped on request
 FAILED = 2  # exit code of a worker that met an error; its message goes to the supervisor
 POLL_SECONDS = 1.0
@@ -60,6 +65,83 @@ class Ended:
             killer = signal.Signals(-self.exit_code).name
             return f"{who} was killed by {killer}; the other workers retried its running trial"
         return f"{who} exited with code {self.exit_code}"
+
+
+def check_memory(workers: int) -> None:
+    """UserError when ``workers`` processes, each holding about the memory this one holds as its
+    own (torch loaded, the minibatch: some 300 MB), would not fit in the memory available (the
+    system's, or what this process's cgroup has left). No check where neither is known."""
+    own, available = own_memory(), available_memory()
+    if own is None or available is None or workers * own <= available:
+        return
+    raise UserError(
+        f"--workers {workers} would take about {workers * own / 2**30:.1f} GiB of memory "
+        f"({own / 2**20:.0f} MiB each: torch and the data), and {available / 2**30:.1f} GiB is "
+        f"available; use --workers {max(1, available // own)} or fewer"
+    )
+
+
+def own_memory() -> int | None:
+    """Bytes of memory this process holds as its own (private pages); where /proc does not say,
+    its peak resident size (shared pages included); None when unknown."""
+    try:
+        fields = dict(line.split(":", 1) for line in OWN_MEMORY.read_text().splitlines()[1:])
+        return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new processes: the system's MemAvailable, capped by what the
+    cgroup of this process may still take; None when unknown."""
+    try:
+        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines())
+        available = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, ValueError, KeyError):
+        try:  # no /proc (macOS): the machine's memory
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            return None
+    for limit, used in _cgroup_memory_files():
+        try:
+            text = limit.read_text().strip()
+            if text != "max":
+                available = min(available, max(0, int(text) - int(used.read_text())))
+        except (OSError, ValueError):
+            continue
+    return available
+
+
+def _cgroup_memory_files() -> list[tuple[Path, Path]]:
+    """(limit, usage) files of this process's memory cgroup, v2 and v1, in its own folder or, in
+    a container that shows its cgroup as the root, at the root."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        if line.count(":") < 2:
+            continue
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base, names = CGROUP, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base, names = CGROUP / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        for folder in (base / path.lstrip("/"), base):
+            if (folder / names[0]).is_file():
+                found.append((folder / names[0], folder / names[1]))
+                break
+    return found
 
 
 def device_of(worker: int, device: str) -> str:

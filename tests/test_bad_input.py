@@ -250,6 +250,12 @@ ROWS = [
         "never create one)",
     ),
     Row(
+        "more workers than memory holds",
+        "ntknas search --workers 100000",
+        "--workers 100000 would take about … GiB of memory (… MiB each: torch and the data), "
+        "and … GiB is available; use --workers … or fewer",
+    ),
+    Row(
         "study with other settings",
         "ntknas search --space nb201 --batch-size 8 --bn eval",
         "study 'nb201' was created with bn=batch, not bn=eval: resume it with its own settings, "

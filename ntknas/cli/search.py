@@ -215,6 +215,8 @@ def run(
             splits = verify.load_splits(data_source, data_root)
             verify.check_recipe(Recipe(verify_epochs), splits)
         batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed)
+        if worker_count > 1:
+            workers.check_memory(worker_count)
         settings = Settings(space_name, data_source, batch_size, bn, seed, objective, cost, **budget)
         opened = open_study(name, storage, settings, sampler, heartbeat)
         target = target_of(trials, chosen)
