@@ -74,3 +74,19 @@ def test_sigterm_stops_verify_and_keeps_the_last_epoch(tmp_path):
     assert checkpoint.exists()
     study = optuna.load_study(study_name="tiny", storage="sqlite:///results/ntknas.db")
     assert pick.number not in verify.stored_results(study)
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_before_the_search_loop_exits_quietly_with_its_code(tmp_path, signum, code):
+    """SIGTERM (or Ctrl-C) while a search loads its space, before any study exists: exit code 128 +
+    the signal, no traceback, nothing stored. (The space's module sends the signal as it is
+    imported, so the moment is exact.)"""
+    (tmp_path / "stopping_space.py").write_text(
+        f"import os\nimport signal\n\nos.kill(os.getpid(), {int(signum)})\n"
+        "from search_spaces import SearchSpace as Space  # noqa: E402\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "ntknas", "search", "--space", "stopping_space:Space"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "results").exists()

@@ -9,10 +9,24 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 
 import typer
 
-from ntknas.cli import benchmark, dashboard, export, plot, results, score, search, spaces, studies, verify
+from ntknas.cli import (
+    benchmark,
+    common,
+    dashboard,
+    export,
+    plot,
+    results,
+    score,
+    search,
+    spaces,
+    studies,
+    verify,
+)
 
 app = typer.Typer(
     help="Training-free neural architecture search with the pseudo neural tangent kernel (pNTK).",
@@ -46,4 +60,18 @@ def main() -> None:
     # (benchmarks/threads_contention.py). OpenMP reads this when torch loads, after this line; a
     # value the user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    app()
+    # SIGTERM stops like Ctrl-C wherever it lands (loading data, creating a study), exit code 143;
+    # the search and verify loops handle it themselves (common.stop_requests), saying what is kept.
+    terminated = []
+
+    def on_sigterm(signum, frame) -> None:
+        terminated.append(signum)
+        raise common.Terminated
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        app()
+    except SystemExit as e:
+        if terminated and e.code == common.INTERRUPTED:
+            sys.exit(common.TERMINATED)
+        raise
