@@ -287,3 +287,21 @@ def test_the_trial_page_shows_the_trials_the_note_and_the_spectrum_in_a_browser(
         driver.quit()
     with Image.open(tmp_path / "dashboard.png") as shot:
         assert shot.format == "PNG" and shot.width == 1280
+
+
+def test_sigterm_stops_the_dashboard_with_code_143(study, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    command = [sys.executable, "-m", "ntknas", "dashboard", "tiny", "--port", "0", "--device", "cpu"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # ends when the process does, so a failure to start cannot hang
+            if line.startswith("optuna-dashboard: http://"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=WAIT_SECONDS) == 143
+    finally:
+        proc.kill()

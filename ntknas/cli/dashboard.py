@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ntknas.cli.common import (
+    TERMINATED,
     DataRootOpt,
     DeviceOpt,
     StorageOpt,
@@ -45,7 +46,7 @@ def command(
     """
     from ntknas import dashboard
 
-    with user_errors(storage), stop_requests():
+    with user_errors(storage), stop_requests() as stopping:
         if not 0 <= port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535; got {port}")
         dashboard.serve(
@@ -58,3 +59,5 @@ def command(
             data_root=data_root,
             device=resolve_device(device),
         )
+    if stopping.terminated:  # Ctrl-C is how a dashboard is stopped; SIGTERM says so in its code
+        raise typer.Exit(TERMINATED)
