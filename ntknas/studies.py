@@ -4,6 +4,7 @@ that read one, a stored study by name."""
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 import optuna
 
@@ -40,10 +41,27 @@ def open_study(
         )
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=storage, sampler=proposer)
-        settings.check_against(name, _stored_settings(study))
+        stored = _stored_settings(study)
+        if _unfinished(study, stored, settings):
+            settings.save(study)  # its creation was interrupted (Ctrl-C, SIGTERM) by this command
+        else:
+            settings.check_against(name, stored)
     else:
         settings.save(study)
     return study
+
+
+def _unfinished(study: optuna.Study, stored: dict, settings: Settings) -> bool:
+    """Whether ``study`` is one whose creation was interrupted before it stored all ``settings``
+    (as ``stored`` shows): it has no trial, ``settings``' directions, and none of its stored
+    settings differs from them. Such a study is finished by storing the rest."""
+    wanted = asdict(settings)
+    return (
+        not Settings.all_stored(stored)
+        and not study.trials
+        and [d.name.lower() for d in study.directions] == settings.directions()
+        and all(stored[k] == wanted[k] for k in wanted if k in stored)
+    )
 
 
 def _stored_settings(study: optuna.Study) -> dict:

@@ -164,6 +164,33 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         new_study(tmp_path, settings(bn="eval", batch_size=8))
 
 
+def test_a_study_whose_creation_was_interrupted_is_finished_on_resume(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM between the study's creation and its last setting leaves a study with
+    none or some of them; the same command then finishes it (nothing was lost: it has no
+    trial), while other settings, other directions or trials still make it someone else's."""
+    from ntknas import studies
+
+    monkeypatch.setattr(studies, "SETTLE_SECONDS", 0.0)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    s = settings()
+    for name, stored in (("none", {}), ("some", {"space": "widths", "data": "synthetic"})):
+        half = optuna.create_study(study_name=name, storage=url, directions=s.directions())
+        for key, value in stored.items():
+            half.set_user_attr(key, value)
+        assert Settings.load(open_study(name, url, s, "random")) == s
+    clash = optuna.create_study(study_name="clash", storage=url, directions=s.directions())
+    clash.set_user_attr("bn", "eval")
+    with pytest.raises(UserError, match="was created with space=None, .*bn=eval"):
+        open_study("clash", url, s, "random")
+    optuna.create_study(study_name="other", storage=url, direction="maximize")
+    with pytest.raises(UserError, match="was created with space=None"):
+        open_study("other", url, s, "random")  # condition_number is minimised
+    used = optuna.create_study(study_name="used", storage=url, directions=s.directions())
+    used.add_trial(optuna.trial.create_trial(value=1.0))
+    with pytest.raises(UserError, match="was created with space=None"):
+        open_study("used", url, s, "random")
+
+
 def test_seeds_are_stable():
     # pinned values: stored studies are reproducible only while these never change (a salted hash()
     # would give other values in every process)
