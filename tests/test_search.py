@@ -180,7 +180,7 @@ def test_a_study_whose_creation_was_interrupted_is_finished_on_resume(tmp_path, 
         assert Settings.load(open_study(name, url, s, "random")) == s
     clash = optuna.create_study(study_name="clash", storage=url, directions=s.directions())
     clash.set_user_attr("bn", "eval")
-    with pytest.raises(UserError, match="was created with space=None, .*bn=eval"):
+    with pytest.raises(UserError, match=r"was created with space=None, .*bn=eval"):
         open_study("clash", url, s, "random")
     optuna.create_study(study_name="other", storage=url, direction="maximize")
     with pytest.raises(UserError, match="was created with space=None"):

@@ -60,6 +60,11 @@ def main() -> None:
     # (benchmarks/threads_contention.py). OpenMP reads this when torch loads, after this line; a
     # value the user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # A terminal or log that is not UTF-8 (LANG=en_US.ISO-8859-1, PYTHONIOENCODING=ascii) shows
+    # what it cannot encode (τ, ·, ×) as ?, instead of a UnicodeEncodeError ending the command.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     # SIGTERM stops like Ctrl-C wherever it lands (loading data, creating a study), exit code 143;
     # the search and verify loops handle it themselves (common.stop_requests), saying what is kept.
     terminated = []
