@@ -246,8 +246,7 @@ ROWS = [
     Row(
         "a mistyped storage for the dashboard",
         "ntknas dashboard --storage sqlite:///results/ntknsa.db",
-        "storage file results/ntknsa.db does not exist; check the path (read-only commands "
-        "never create one)",
+        "storage file results/ntknsa.db does not exist; check the path (read-only commands never create one)",
     ),
     Row(
         "more workers than memory holds",
@@ -328,8 +327,7 @@ ROWS = [
     Row(
         "ground truth that is a folder",
         "ntknas benchmark --ground-truth imgs",
-        "ground-truth file imgs is not a regular file; give a CSV with columns "
-        "index,arch,cifar10_test_acc",
+        "ground-truth file imgs is not a regular file; give a CSV with columns index,arch,cifar10_test_acc",
     ),
     Row(
         "no metric to rank",
