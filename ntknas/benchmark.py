@@ -6,7 +6,7 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -154,6 +154,7 @@ def score_all(
     device: str,
     progress: Callable[[int], None] | None = None,
     failed: Callable[[int, str, str], None] | None = None,
+    reference: Mapping[str, tuple[float, float]] | None = None,
 ) -> tuple[dict[str, np.ndarray], float]:
     """Every metric of every architecture, averaged over ``repeats`` (each with its own minibatch
     and initialisation), and the mean seconds per architecture.
@@ -161,7 +162,8 @@ def score_all(
     A metric that fails on an architecture is NaN there, and only that metric: ``failed(row,
     metric, reason)`` hears of each failure (``metric`` is ``"model"`` when the network cannot be
     built, which NaNs all its metrics). A malformed arch string fails before any scoring, with the
-    line of the CSV it is on.
+    line of the CSV it is on. ``ntk_score`` needs the space's ``reference``
+    (:mod:`ntknas.reference`).
     """
     configs = parse_all(truth, space)  # malformed strings fail before any scoring
     images = data.load(data_source, "train")
@@ -178,7 +180,9 @@ def score_all(
                 errors = {"model": e}
                 measured = dict.fromkeys(names, math.nan)
             else:
-                measured = metrics.compute(model, x, y, names, bn=bn, device=device, errors=errors)
+                measured = metrics.compute(
+                    model, x, y, names, bn=bn, device=device, errors=errors, reference=reference
+                )
             for n in names:
                 runs[n].append(measured[n])
             if failed is not None:
@@ -191,6 +195,52 @@ def score_all(
         if progress:
             progress(i + 1)
     return values, (time.perf_counter() - start) / max(1, len(configs))
+
+
+def read_scores(path: str | Path, truth: GroundTruth, names: list[str] | None) -> dict[str, np.ndarray]:
+    """The metrics a ``--save`` CSV holds for the architectures of ``truth``, matched by ``index``
+    (all of its metric columns when ``names`` is None): NaN where a cell is empty. UserError for a
+    missing row or column or a cell that is not a number, naming the line."""
+    header, rows = _read_csv(Path(path), "--scored file")
+    if "index" not in header:
+        raise UserError(f"--scored file {path} has no index column; give a CSV written by benchmark --save")
+    wanted = names if names is not None else [c for c in header if c in metrics.METRICS]
+    lacking = [n for n in wanted if n not in header]
+    if not wanted or lacking:
+        what = ", ".join(lacking) if lacking else "any metric"
+        raise UserError(f"--scored file {path} lacks {what}; score with --save, or choose --scores it holds")
+    by_index = {row[header.index("index")].strip(): (line, row) for line, row in rows}
+    values = {n: np.full(len(truth.acc), np.nan) for n in wanted}
+    for i, index in enumerate(truth.index):
+        if index not in by_index:
+            raise UserError(
+                f"--scored file {path} has no row for index {index} ({truth.where(i)}); score it with --save"
+            )
+        line, row = by_index[index]
+        for n in wanted:
+            cell = row[header.index(n)].strip() if header.index(n) < len(row) else ""
+            try:
+                values[n][i] = float(cell) if cell else math.nan
+            except ValueError:
+                raise UserError(f"--scored file {path} line {line}: {n} {cell!r} is not a number") from None
+    return values
+
+
+def _read_csv(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the non-blank rows (with their line numbers) of a UTF-8 CSV file."""
+    if not path.is_file():
+        problem = "is not a regular file" if path.exists() else "does not exist"
+        raise UserError(f"{what} {path} {problem}; give a CSV written by benchmark --save")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [c.strip() for c in next(reader, [])]
+            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what} {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise UserError(f"{what} {path} is not a readable CSV ({e}); check its quoting") from None
+    return header, rows
 
 
 def check_save(path: str | Path, ground_truth: str | Path | None = None) -> None:
@@ -273,9 +323,10 @@ def search_experiment(
 
 
 def within_budget(values: dict[str, np.ndarray], budget: Budget) -> np.ndarray:
-    """Which architectures are within ``budget``, from their ``params`` and ``flops`` values."""
-    sizes = zip(values["params"], values["flops"], strict=True)
-    return np.array([budget.overrun({"params": p, "flops": f}) is None for p, f in sizes], dtype=bool)
+    """Which architectures are within ``budget``, from their values of the sizes it bounds."""
+    count = len(next(iter(values.values())))
+    sizes = [{n: values[n][i] for n in budget.bounded()} for i in range(count)]
+    return np.array([budget.overrun(size) is None for size in sizes], dtype=bool)
 
 
 def report(
@@ -287,9 +338,11 @@ def report(
     bn: str,
     repeats: int,
     search: dict[str, float] | None = None,
+    scored: str | None = None,
 ) -> dict[str, object]:
-    """The benchmark's result: Kendall τ and Spearman ρ of each metric with accuracy, the settings,
-    and the simulated search when there is one (``null`` for undefined correlations in JSON)."""
+    """The benchmark's result: Kendall τ and Spearman ρ of each metric with accuracy, the settings
+    (or the ``scored`` file the scores were read from), and the simulated search when there is one
+    (``null`` for undefined correlations in JSON)."""
     result: dict[str, object] = {
         "n": len(truth.acc),
         "default_score": metrics.DEFAULT,
@@ -299,6 +352,13 @@ def report(
         "bn": bn,
         "repeats": repeats,
     }
+    if scored is not None:
+        result = {
+            "n": result["n"],
+            "default_score": metrics.DEFAULT,
+            "scores": result["scores"],
+            "scored": scored,
+        }
     if search is not None:
         result["search"] = search
     return result

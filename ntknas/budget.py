@@ -15,6 +15,12 @@ class Budget:
     def __bool__(self) -> bool:
         return self.max_params is not None or self.max_flops is not None
 
+    def bounded(self) -> tuple[str, ...]:
+        """The sizes this budget bounds: ``params``, ``flops`` or both."""
+        return tuple(
+            n for n, limit in (("params", self.max_params), ("flops", self.max_flops)) if limit is not None
+        )
+
     def describe(self) -> str:
         """The bounds as options, e.g. ``--max-params 500,000``."""
         bounds = (("params", self.max_params), ("flops", self.max_flops))

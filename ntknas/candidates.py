@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 from ntknas import metrics
@@ -44,6 +46,7 @@ def evaluate(
     seed: int,
     device: str,
     budget: Budget | None = None,
+    reference: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, object]:
     """Build one candidate (seeded by ``seed`` and its configuration) and measure it.
 
@@ -51,7 +54,8 @@ def evaluate(
     space's one-line description), the objective, every spectrum score, ``params``, ``flops``
     (per image), ``seconds`` and ``bn``. Raises :class:`OverBudget` before any scoring when the
     network is larger than ``budget``, and :class:`CandidateFailed` with the reason when it cannot
-    be built or scored (e.g. non-finite outputs).
+    be built or scored (e.g. non-finite outputs). ``reference`` places ``ntk_score``'s terms in
+    the space (:mod:`ntknas.reference`); only that objective needs it.
     """
     text = space.describe(config)
     x, y = batch
@@ -64,7 +68,9 @@ def evaluate(
     if reason is not None:
         raise OverBudget(reason, size)
     try:
-        values = metrics.compute(model, x, y, [objective, *SPECTRUM], bn=bn, device=device, eigenvalues=True)
+        values = metrics.compute(
+            model, x, y, [objective, *SPECTRUM], bn=bn, device=device, eigenvalues=True, reference=reference
+        )
     except Exception as e:  # any failure of one candidate is recorded, and the search goes on
         raise CandidateFailed(f"{type(e).__name__}: {first_line(e)}") from e
     return {"config": text, **values, **size, "bn": bn}

@@ -30,6 +30,7 @@ METRICS: dict[str, Metric] = {
         Metric("lga", True, "label-gradient alignment of the pNTK (Mok et al. 2022)", kernel=True),
         Metric("naswot", True, "log|K_H| of ReLU codes (Mellor et al. 2021)"),
         Metric("synflow", True, "log10 synaptic flow (Tanaka et al. 2020)"),
+        Metric("expressivity", True, "Σ over blocks of the feature covariance's spectral entropy (AZ-NAS)"),
         Metric("jacob_cov", True, "Jacobian covariance (Mellor et al. 2020)"),
         Metric("grad_norm", True, "Σ ‖∂CE/∂W‖ (Abdelfattah et al. 2021)"),
         Metric("params", True, "trainable parameters"),
@@ -37,7 +38,7 @@ METRICS: dict[str, Metric] = {
         Metric(
             "ntk_score",
             True,
-            "pNTK spectrum (κ, λ_max, effective rank) + synflow + size, each in spread units, weighted",
+            "synflow + expressivity + pNTK λ_max, each placed in the space's reference sample, weighted",
             kernel=True,
         ),
     )

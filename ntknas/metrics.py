@@ -35,6 +35,7 @@ class Context:
     x: torch.Tensor
     y: torch.Tensor
     bn: str
+    reference: Mapping[str, tuple[float, float]] | None = None
     values: dict[str, float] = field(default_factory=dict)
     failures: dict[str, Exception] = field(default_factory=dict)
     _kernel: tuple[torch.Tensor, scores.Spectrum] | Exception | None = None
@@ -129,52 +130,66 @@ def _flops(c: Context) -> float:
     return float(count_flops(c.model, c.x[:1]))
 
 
-# The default's terms: name → (weight, spread). A spread is the standard deviation of the term
-# across 600 random NAS-Bench-201 architectures of the development file with a non-singular
-# kernel (no accuracies needed); the weights were fitted to those 600 architectures' accuracies
-# and checked on the development file's 2,400 others: benchmarks/fit_default.py reproduces both.
-TERMS = {
-    "-log10_condition_number": (1.5, 0.9801),
-    "log10_lambda_max": (-0.5, 0.7005),
-    "effective_rank": (-0.5, 13.87),
-    "log10_synflow": (1.0, 8.926),
-    "log10_params": (0.25, 0.3064),
-}
+@_metric("expressivity")
+def _expressivity(c: Context) -> float:
+    return proxies.expressivity(c.model, c.x, bn=c.bn)
 
 
-NTK_INPUTS = ("condition_number", "lambda_max", "effective_rank", "synflow", "params")
+# The default's terms and their weights, fitted on 600 NAS-Bench-201 architectures of the
+# development file and checked on its 2,400 others (benchmarks/fit_default.py reproduces both).
+# The weights are shared by every space; each term's centre and spread come from the space's own
+# reference sample (ntknas.reference), so the terms stay comparable wherever they are measured.
+WEIGHTS = {"log10_synflow": 1.0, "expressivity": 1.0, "-log10_lambda_max": 0.25}
+# How wide a term's normal is, in spreads: log Φ(z / WIDTH) is about linear for bad values and
+# saturates for good ones, so no one term can buy a high score alone.
+WIDTH = 2.0
+NTK_INPUTS = ("condition_number", "lambda_max", "synflow", "expressivity", "params")
 
 
 def ntk_terms(values: Mapping[str, float]) -> dict[str, float] | None:
     """The raw terms of ``ntk_score`` from the metrics named in ``NTK_INPUTS`` (None when the
-    kernel is singular or the network has no parameters)."""
+    kernel is singular or the network has no parameters: such a network ranks last)."""
     kappa, lam, params = values["condition_number"], values["lambda_max"], values["params"]
     if not (0 < kappa < math.inf and lam > 0 and params > 0):
         return None
     return {
-        "-log10_condition_number": -math.log10(kappa),
-        "log10_lambda_max": math.log10(lam),
-        "effective_rank": values["effective_rank"],
         "log10_synflow": values["synflow"],
-        "log10_params": math.log10(params),
+        "expressivity": values["expressivity"],
+        "-log10_lambda_max": -math.log10(lam),
     }
 
 
-def combine(terms: dict[str, float] | None, weights: Mapping[str, tuple[float, float]] = TERMS) -> float:
-    """Σ weight × term / spread over ``weights`` (name → (weight, spread)); −inf without terms."""
+def log_phi(z: float) -> float:
+    """log Φ(z), Φ the standard normal CDF, with z clipped to ±30 (−inf stays −inf)."""
+    if z == -math.inf or math.isnan(z):
+        return -math.inf
+    return math.log(0.5 * math.erfc(-min(max(z, -30.0), 30.0) / math.sqrt(2.0)))
+
+
+def combine(
+    terms: Mapping[str, float] | None,
+    reference: Mapping[str, tuple[float, float]],
+    weights: Mapping[str, float] = WEIGHTS,
+) -> float:
+    """Σ weight · log Φ((term − centre) / (WIDTH · spread)) over ``weights``, with ``reference``
+    giving each term's (centre, spread) in the space; −inf without terms."""
     if terms is None:
         return -math.inf
-    return sum(weight * terms[name] / spread for name, (weight, spread) in weights.items())
+    total = 0.0
+    for name, weight in weights.items():
+        centre, spread = reference[name]
+        total += weight * log_phi((terms[name] - centre) / (WIDTH * spread))
+    return total
 
 
 @_metric("ntk_score")
 def _ntk_score(c: Context) -> float:
-    """Trainability read from the pNTK's spectrum, plus flow (synflow) and size (parameters).
-    Each term is divided by its spread across the search space and weighted (``TERMS``): a low
-    condition number κ separates trainable from untrainable networks; among trainable ones, a
-    smaller λ_max and effective rank at equal κ, more synaptic flow and more parameters rank
-    better. The flow and size terms play the part of TE-NAS's expressivity term."""
-    return combine(ntk_terms({name: c.value(name) for name in NTK_INPUTS}))
+    """Trainability and expressivity at initialisation: synaptic flow, AZ-NAS expressivity and
+    the pNTK's λ_max (smaller is better), each placed in its distribution over the space's
+    reference sample and weighted (``WEIGHTS``). A singular pNTK (κ = ∞) ranks last."""
+    if c.reference is None:
+        raise ValueError("ntk_score needs the search space's reference (see ntknas.reference)")
+    return combine(ntk_terms({name: c.value(name) for name in NTK_INPUTS}), c.reference)
 
 
 def compute(
@@ -187,6 +202,7 @@ def compute(
     device: str = "cpu",
     errors: dict[str, Exception] | None = None,
     eigenvalues: bool = False,
+    reference: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, float | list[float]]:
     """The named metrics of ``model`` on the minibatch ``x`` (N, ...) with labels ``y`` (N,),
     plus ``seconds`` (wall time of them all), computed on ``device``: the model (a copy, when it
@@ -197,7 +213,8 @@ def compute(
     metric is NaN and its exception is stored under its name, and the others are still computed
     (a failing pNTK fails the metrics that read it, not ``params`` or ``naswot``). With
     ``eigenvalues``, when a metric read the pNTK, its eigenvalues come too, as the trial attribute
-    ``spectra.ATTR`` (N floats, see :mod:`ntknas.spectra`).
+    ``spectra.ATTR`` (N floats, see :mod:`ntknas.spectra`). ``ntk_score`` needs ``reference``,
+    the (centre, spread) of each of its terms in the search space (:mod:`ntknas.reference`).
     """
     wanted = list(dict.fromkeys(names))
     unknown = [n for n in wanted if n not in METRICS]
@@ -205,7 +222,7 @@ def compute(
         raise ValueError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}")
     start = time.perf_counter()
     target = resolve(device)
-    context = Context(placed(model, target), x.to(target), y.to(target), bn)
+    context = Context(placed(model, target), x.to(target), y.to(target), bn, reference)
     values: dict[str, float | list[float]] = {}
     for name in wanted:
         try:

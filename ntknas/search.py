@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import optuna
 import torch
@@ -55,6 +55,7 @@ def search(
     device: str,
     report: Callable[[SearchStatus], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    reference: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
     """Add trials to ``study`` until it holds ``trials`` distinct scored configurations (or the
     whole space), counted over every worker that shares it (each running this loop).
@@ -65,7 +66,8 @@ def search(
     (``prune_reason``). On Ctrl-C the running trial is marked failed ("interrupted") and
     KeyboardInterrupt propagates; completed trials stay stored. ``stop`` is asked before each
     candidate: when it says True, the search stops the same way. ``report`` gets a
-    :class:`SearchStatus` after each read of the study.
+    :class:`SearchStatus` after each read of the study. ``reference``: the space's reference,
+    which the ``ntk_score`` objective needs (:mod:`ntknas.reference`).
     """
     target = target_of(trials, space)
     view = StudyView(study, settings.higher_is_better)
@@ -88,6 +90,7 @@ def search(
                         seed=settings.seed,
                         device=device,
                         budget=settings.budget,
+                        reference=reference,
                     )
                 _set_constraints(trial, settings, attrs)
                 for key, value in attrs.items():

@@ -192,10 +192,13 @@ def to_json(rows: list[dict[str, object]], columns: list[str]) -> str:
 
 def benchmark_table(report: dict) -> Table:
     """The ranking table of ``ntknas benchmark``'s report (``ntknas.benchmark.report``)."""
-    title = (
-        f"Ranking quality on {report['n']} architectures (N={report['batch_size']}, bn={report['bn']}, "
-        f"{report['repeats']} repeat(s), {report['seconds_per_architecture']:.2f} s per architecture)"
-    )
+    if "scored" in report:
+        title = f"Ranking quality on {report['n']} architectures (scores read from {report['scored']})"
+    else:
+        title = (
+            f"Ranking quality on {report['n']} architectures (N={report['batch_size']}, bn={report['bn']}, "
+            f"{report['repeats']} repeat(s), {report['seconds_per_architecture']:.2f} s per architecture)"
+        )
     table = Table(title=title, title_justify="left")
     for column in ("score", "orientation", "Kendall τ", "Spearman ρ"):
         table.add_column(column, justify="left" if column in ("score", "orientation") else "right")
@@ -225,7 +228,7 @@ def search_line(report: dict) -> str:
             f"of them reaches {s['budget_optimum_acc']:.2f} %)"
         )
     return (
-        f"Search: best of {s['k']} random architectures{within} by {report['default_score']}, "
+        f"Search: best of {s['k']} random architectures{within} by {s['score']}, "
         f"{s['runs']} runs: {s['mean_acc']:.2f} ± {s['std_acc']:.2f} % (random pick "
         f"{s['random_mean_acc']:.2f} %, best of the draw {s['optimum_mean_acc']:.2f} %)"
     )

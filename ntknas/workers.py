@@ -8,7 +8,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,8 @@ POLL_SECONDS = 1.0
 @dataclass(frozen=True)
 class Job:
     """What every worker runs: the search of study ``study`` in ``storage`` until it holds
-    ``trials`` completed trials, on the minibatch ``batch`` of ``classes`` classes."""
+    ``trials`` completed trials, on the minibatch ``batch`` of ``classes`` classes; ``reference``
+    is the space's reference when the objective needs it (:mod:`ntknas.reference`)."""
 
     study: str
     storage: str | None
@@ -43,6 +44,7 @@ class Job:
     heartbeat: int
     batch: tuple[torch.Tensor, torch.Tensor]
     classes: int
+    reference: Mapping[str, tuple[float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,17 @@ def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
         study = open_study(job.study, job.storage, job.settings, job.sampler, job.heartbeat)
         space = search_spaces.get(job.settings.space)
         device = device_of(index, job.device)
-        search(study, space, job.batch, job.classes, job.settings, job.trials, device, stop=stopping.is_set)
+        search(
+            study,
+            space,
+            job.batch,
+            job.classes,
+            job.settings,
+            job.trials,
+            device,
+            stop=stopping.is_set,
+            reference=job.reference,
+        )
     except KeyboardInterrupt:
         sys.exit(STOPPED)
     except Exception as e:  # whatever ends this worker, the supervisor reports it in one line

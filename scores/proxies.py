@@ -67,6 +67,61 @@ def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
     return math.log10(total) if total > 0 else -math.inf
 
 
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def feature_blocks(model: nn.Module) -> list[nn.Module]:
+    """The network's blocks, whose outputs are its successive feature maps: the shallowest modules
+    below ``model`` (looking through ``nn.Sequential``/``ModuleList``/``ModuleDict``) that have
+    children of their own, e.g. the cells of an NB201 network or the residual blocks of a ResNet;
+    for a network made of bare layers, its convolutions and linear layers."""
+    blocks: list[nn.Module] = []
+
+    def walk(module: nn.Module) -> None:
+        for child in module.children():
+            if isinstance(child, CONTAINERS):
+                walk(child)
+            elif next(child.children(), None) is not None:
+                blocks.append(child)
+
+    walk(model)
+    return blocks or [m for m in model.modules() if isinstance(m, LAYERS)]
+
+
+def expressivity(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
+    """AZ-NAS expressivity (Lee & Ham, CVPR 2024): Σ over :func:`feature_blocks` of the entropy
+    of the normalised eigenvalues of the block output's channel covariance, taken over every
+    sample and position (an (N, C, ...) output gives N·H·W vectors of C channels), in float64.
+    A block whose features are constant adds 0; outputs that are not tensors are skipped."""
+    check_inputs(model, inputs)
+    inputs = inputs.to(device_of(model))
+    covariances: list[torch.Tensor] = []  # formed at once: a later in-place op may change the output
+
+    def hook(module: nn.Module, args: tuple, out: object) -> None:
+        if isinstance(out, torch.Tensor) and out.dim() >= 2 and out.shape[1] > 0:
+            v = out.detach().movedim(1, -1).reshape(-1, out.shape[1]).to(torch.float64)
+            v = v - v.mean(0, keepdim=True)
+            covariances.append(v.T @ v / v.shape[0])
+
+    handles = [b.register_forward_hook(hook) for b in feature_blocks(model)]
+    try:
+        with torch.no_grad(), bn_mode(model, bn):
+            check_outputs(model(inputs), inputs.shape[0])
+    finally:
+        for h in handles:
+            h.remove()
+    if not covariances:
+        raise ValueError("expressivity found no block with a tensor output in the model")
+    entropies = []
+    for covariance in covariances:  # finite, as the outputs were checked
+        s = torch.linalg.eigvalsh(covariance).clamp_min(0)
+        total = s.sum()
+        p = s / total if total > 0 else s
+        entropies.append(float(-(p * torch.log(p + 1e-8)).sum()))
+    return sum(entropies)
+
+
 def jacob_cov(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
     """Jacobian covariance (Mellor et al., 2020, arXiv v1): from the correlation matrix of the
     input gradients ``∂(Σ_k f_k(x_i))/∂x_i``, ``−Σ_i [log(σ_i + 1e-5) + 1/(σ_i + 1e-5)]`` over its

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import search_spaces
-from ntknas import benchmark, metrics
+from ntknas import benchmark, metrics, reference
 from ntknas.cli import app
 from ntknas.errors import UserError
 from ntknas.measure import count_params
@@ -59,9 +59,10 @@ def test_json_is_one_object_with_every_score(tmp_path):
         assert report["scores"][name] == {k: None if math.isnan(v) else v for k, v in expected.items()}, name
     # the cut-off cell (10 % accuracy) scores -inf on the default, so it ranks last, as it should
     assert report["scores"]["ntk_score"]["kendall_tau"] > 0
-    assert report["search"] == benchmark.search_experiment(
-        saved_values(saved, "ntk_score"), True, acc, 4, 3, 0
-    )
+    assert report["search"] == {
+        **benchmark.search_experiment(saved_values(saved, "ntk_score"), True, acc, 4, 3, 0),
+        "score": "ntk_score",
+    }
     assert report["seconds_per_architecture"] > 0
 
 
@@ -125,13 +126,15 @@ def test_fit_default_script_scores_as_the_product_does(tmp_path):
     saved = tmp_path / "scores.csv"
     names = ",".join([*metrics.NTK_INPUTS, metrics.DEFAULT])
     assert run("--scores", names, "--save", saved).exit_code == 0
-    terms, acc, columns = fit_default.load([str(saved)])
-    assert sorted(acc) == sorted(acc_of(rows_of(TINY)))
-    rebuilt = fit_default.score(terms, metrics.TERMS)
+    terms, acc, columns = fit_default.load([str(saved)], str(TINY))
+    assert sorted(acc["CIFAR-10"]) == sorted(acc_of(rows_of(TINY))) and list(acc) == ["CIFAR-10"]
+    placed = reference.lookup(search_spaces.get("nb201"), 32, 10).terms
+    rebuilt = fit_default.score(terms, metrics.WEIGHTS, placed)
     shipped = np.array([float(r[metrics.DEFAULT]) if r[metrics.DEFAULT] else -np.inf for r in rows_of(saved)])
     order = np.argsort([int(r["index"]) for r in rows_of(saved)], kind="stable")
     np.testing.assert_allclose(rebuilt, shipped[order], rtol=1e-12)
-    assert np.isinf(rebuilt).sum() == 1 and set(columns) == set(metrics.NTK_INPUTS)  # the cut-off cell
+    assert np.isinf(rebuilt).sum() == 1  # the cut-off cell
+    assert set(columns) == set(metrics.NTK_INPUTS)
 
 
 HEADER = "index,arch,cifar10_test_acc,cifar100_test_acc\n"
@@ -254,6 +257,7 @@ def test_a_failing_metric_keeps_the_others(monkeypatch):
         seed=0,
         device="cpu",
         failed=lambda row, metric, reason: failures.append((row, metric, reason)),
+        reference=reference.lookup(search_spaces.get("nb201"), 32, 10).terms,
     )
     assert failures == [
         (1, "synflow", "RuntimeError: synflow broke"),
@@ -293,3 +297,56 @@ def test_save_never_replaces_the_ground_truth(tmp_path):
         assert truth.read_bytes() == before and (tmp_path / "alias.csv").is_symlink()
     with pytest.raises(UserError, match="is the --ground-truth file"):
         benchmark.check_save(tmp_path / "hard.csv", truth)  # checked before scoring, once the CLI asks
+
+
+def test_scored_ranks_saved_scores_against_another_target_without_scoring(tmp_path, monkeypatch):
+    saved = tmp_path / "scores.csv"
+    assert run("--scores", "condition_number,params", "--save", saved).exit_code == 0
+    truth = tmp_path / "truth.csv"  # the tiny file with a second accuracy column, its reverse
+    rows = rows_of(TINY)
+    truth.write_text(
+        "index,arch,cifar10_test_acc,cifar100_test_acc\n"
+        + "".join(
+            f"{r['index']},{r['arch']},{r['cifar10_test_acc']},{100 - float(r['cifar10_test_acc'])}\n"
+            for r in rows
+        )
+    )
+    monkeypatch.setattr(metrics, "compute", lambda *a, **k: pytest.fail("scored again"))
+    first = runner.invoke(app, ["benchmark", "--ground-truth", truth, "--scored", saved, "--format", "json"])
+    other = ["benchmark", "--ground-truth", truth, "--scored", saved, "--target", "cifar100_test_acc"]
+    second = runner.invoke(app, [*other, "--format", "json"])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    c10, c100 = json.loads(first.stdout), json.loads(second.stdout)
+    assert c10["scored"] == str(saved) and set(c10["scores"]) == {"condition_number", "params"}
+    for name in ("condition_number", "params"):  # the reversed accuracies reverse every correlation
+        assert c100["scores"][name]["kendall_tau"] == pytest.approx(-c10["scores"][name]["kendall_tau"])
+    table = runner.invoke(app, [*other, "--search", "3", "--max-params", "1M", "--scores", "params"])
+    assert table.exit_code == 0 and "scores read from" in table.stdout, table.output
+    assert "best of 3 random architectures within the budget --max-params 1,000,000" in table.stdout
+    assert "by params, 10 runs" in table.stdout  # the score the searches ranked by
+
+
+def test_scored_files_that_do_not_fit(tmp_path):
+    saved = tmp_path / "scores.csv"
+    assert run("--scores", "params", "--save", saved).exit_code == 0
+    text = saved.read_text().splitlines()
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(text[:-1]) + "\n")  # the last architecture is missing
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([text[0], text[1].rsplit(",", 1)[0] + ",lots", *text[2:]]) + "\n")
+    missing_index = rows_of(TINY)[-1]["index"]
+    cases = [
+        (["--scored", tmp_path / "nope.csv"], f"--scored file {tmp_path / 'nope.csv'} does not exist"),
+        (["--scored", short], f"--scored file {short} has no row for index {missing_index} ({TINY} line 9)"),
+        (["--scored", bad], f"--scored file {bad} line 2: params 'lots' is not a number"),
+        (["--scored", saved, "--scores", "synflow"], f"--scored file {saved} lacks synflow"),
+        (
+            ["--scored", saved, "--save", tmp_path / "x.csv"],
+            "--scored reads saved scores and --save writes new",
+        ),
+        (["--scored", saved, "--search", "3", "--max-flops", "1M"], f"--scored file {saved} lacks flops"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)

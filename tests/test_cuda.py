@@ -15,10 +15,11 @@ from test_benchmark import TINY
 from test_untouched import assert_same, snapshot
 
 import search_spaces
-from ntknas import benchmark, data, metrics
+from ntknas import benchmark, data, metrics, reference
 from ntknas.candidates import seeded_model
 from scores import proxies
 
+NB201_REFERENCE = reference.lookup(search_spaces.get("nb201"), 32, 10).terms
 needs_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device: this check needs a GPU"
 )
@@ -39,9 +40,9 @@ def cell_and_batch(dtype=torch.float64):
 def test_every_metric_on_cuda_equals_its_cpu_value():
     model, x, y = cell_and_batch()
     names = list(metrics.METRICS)
-    on_cpu = metrics.compute(model, x, y, names, device="cpu")
+    on_cpu = metrics.compute(model, x, y, names, device="cpu", reference=NB201_REFERENCE)
     errors = {}
-    on_gpu = metrics.compute(model, x, y, names, device="cuda", errors=errors)
+    on_gpu = metrics.compute(model, x, y, names, device="cuda", errors=errors, reference=NB201_REFERENCE)
     assert errors == {}
     for name in names:
         assert math.isfinite(on_gpu[name]), name
@@ -52,7 +53,7 @@ def test_every_metric_on_cuda_equals_its_cpu_value():
 def test_the_callers_model_stays_on_the_cpu_untouched():
     model, x, y = cell_and_batch(torch.float32)
     before = snapshot(model)
-    metrics.compute(model, x, y, list(metrics.METRICS), device="cuda")
+    metrics.compute(model, x, y, list(metrics.METRICS), device="cuda", reference=NB201_REFERENCE)
     assert {p.device.type for p in model.parameters()} == {"cpu"}
     assert {b.device.type for b in model.buffers()} == {"cpu"}
     assert_same(before, snapshot(model))
@@ -89,6 +90,7 @@ def test_score_all_on_cuda_gives_no_nan():
         seed=0,
         device="cuda",
         failed=lambda *failure: failures.append(failure),
+        reference=NB201_REFERENCE,
     )
     assert failures == []
     assert not any(np.isnan(v).any() for v in values.values())

@@ -1,6 +1,7 @@
 """The literature's baselines and the metrics registry, on cases small enough to compute by hand."""
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -80,26 +81,105 @@ def test_metrics_compute_and_the_default():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
     x, y = torch.randn(6, 3, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
-    values = metrics.compute(net, x, y, list(metrics.METRICS))
+    values = metrics.compute(net, x, y, list(metrics.METRICS), reference=REFERENCE)
     assert set(values) == {*metrics.METRICS, "seconds"}
     assert values["params"] == sum(p.numel() for p in net.parameters())
-    terms = {
-        "-log10_condition_number": -math.log10(values["condition_number"]),
-        "log10_lambda_max": math.log10(values["lambda_max"]),
-        "effective_rank": values["effective_rank"],
-        "log10_synflow": values["synflow"],
-        "log10_params": math.log10(values["params"]),
-    }
+    log_phi = lambda z: math.log(NormalDist().cdf(z))  # noqa: E731
     expected = (
-        1.5 * terms["-log10_condition_number"] / 0.9801
-        - 0.5 * terms["log10_lambda_max"] / 0.7005
-        - 0.5 * terms["effective_rank"] / 13.87
-        + terms["log10_synflow"] / 8.926
-        + 0.25 * terms["log10_params"] / 0.3064
+        1.0 * log_phi((values["synflow"] - 1.0) / (2 * 2.0))
+        + 1.0 * log_phi((values["expressivity"] - 3.0) / (2 * 1.5))
+        + 0.25 * log_phi((-math.log10(values["lambda_max"]) + 1.0) / (2 * 0.5))
     )
     assert values[metrics.DEFAULT] == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
         metrics.compute(net, x, y, ["accuracy"])
+    with pytest.raises(ValueError, match="ntk_score needs the search space's reference"):
+        metrics.compute(net, x, y, [metrics.DEFAULT])
+
+
+def test_ntk_score_ranks_a_singular_kernel_last_and_saturates_good_terms():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = torch.randn(4, 3, 2, 2)
+    twice = torch.cat([x, x[:1]])  # a repeated sample: the pNTK is singular, κ = ∞
+    values = metrics.compute(net, twice, torch.arange(5) % 3, [metrics.DEFAULT], reference=REFERENCE)
+    assert values[metrics.DEFAULT] == -math.inf
+    # every term far above its centre: each log Φ → 0; below it: log Φ(z / 2)
+    assert (
+        metrics.combine(dict.fromkeys(metrics.WEIGHTS, 1e6), dict.fromkeys(metrics.WEIGHTS, (0.0, 1.0)))
+        == 0.0
+    )
+    low = metrics.combine(dict.fromkeys(metrics.WEIGHTS, -6.0), dict.fromkeys(metrics.WEIGHTS, (0.0, 1.0)))
+    assert low == pytest.approx(sum(metrics.WEIGHTS.values()) * math.log(NormalDist().cdf(-3.0)), rel=1e-9)
+
+
+def block_outputs_entropy(outputs: list[torch.Tensor]) -> float:
+    """Σ entropy of the normalised spectrum of each output's channel covariance, in numpy."""
+    total = 0.0
+    for out in outputs:
+        v = np.moveaxis(out.detach().double().numpy(), 1, -1).reshape(-1, out.shape[1])
+        v = v - v.mean(0)
+        s = np.clip(np.linalg.eigvalsh(v.T @ v / len(v)), 0, None)
+        p = s / s.sum()
+        total += float(-(p * np.log(p + 1e-8)).sum())
+    return total
+
+
+class Block(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.relu(self.bn(self.conv(x)))
+
+
+def test_expressivity_sums_the_spectral_entropy_of_each_blocks_features():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.Sequential(Block(6), Block(6)), nn.Flatten(), nn.Linear(6 * 16, 3)
+    )
+    x = torch.randn(5, 3, 4, 4)
+    outputs = []
+    handles = [b.register_forward_hook(lambda m, a, out: outputs.append(out)) for b in net[1]]
+    with torch.no_grad():
+        net(x)  # training mode: batch statistics, as bn="batch"
+    for h in handles:
+        h.remove()
+    assert proxies.feature_blocks(net) == [net[1][0], net[1][1]]
+    assert proxies.expressivity(net, x) == pytest.approx(block_outputs_entropy(outputs), rel=1e-7)
+    # isotropic features over C channels: entropy log C
+    plain = nn.Sequential(nn.Linear(4, 4, bias=False))
+    with torch.no_grad():
+        plain[0].weight.copy_(torch.eye(4))
+    corners = torch.tensor([[1.0, 0, 0, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, -1, 0, 0]])
+    corners = torch.cat([corners, corners[:, [2, 3, 0, 1]]])
+    assert proxies.expressivity(plain, corners) == pytest.approx(math.log(4), abs=1e-7)
+
+
+def test_feature_blocks_of_the_spaces_and_of_torchvision():
+    import torchvision
+
+    import search_spaces
+
+    nb201 = search_spaces.get("nb201")
+    cell = nb201.build(
+        nb201.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|")
+    )
+    assert proxies.feature_blocks(cell) == list(cell.cells)  # 15 cells and 2 reduction blocks
+    assert len(cell.cells) == 17
+    resnet = torchvision.models.resnet18(num_classes=3)
+    blocks = proxies.feature_blocks(resnet)
+    assert len(blocks) == 8 and all(isinstance(b, torchvision.models.resnet.BasicBlock) for b in blocks)
+    bare = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(), nn.Linear(16, 2))
+    assert proxies.feature_blocks(bare) == [bare[0], bare[2], bare[4]]
+    constant = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    with torch.no_grad():
+        constant[1].weight.zero_()
+    assert proxies.expressivity(constant, torch.randn(4, 3, 2, 2)) == 0.0  # nothing expressed
+
+
+REFERENCE = {"log10_synflow": (1.0, 2.0), "expressivity": (3.0, 1.5), "-log10_lambda_max": (-1.0, 0.5)}
 
 
 def small_batch():
@@ -112,11 +192,11 @@ def test_a_failing_metric_spoils_only_itself():
     net = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 3))  # no ReLU: no NASWOT
     x, y = small_batch()
     errors = {}
-    values = metrics.compute(net, x, y, list(metrics.METRICS), errors=errors)
+    values = metrics.compute(net, x, y, list(metrics.METRICS), errors=errors, reference=REFERENCE)
     assert list(errors) == ["naswot"] and math.isnan(values["naswot"])
     assert str(errors["naswot"]) == "naswot needs nn.ReLU modules in the model; it has none"
     others = [n for n in metrics.METRICS if n != "naswot"]
-    alone = metrics.compute(net, x, y, others)
+    alone = metrics.compute(net, x, y, others, reference=REFERENCE)
     assert all(values[n] == alone[n] and math.isfinite(alone[n]) for n in others)
     # without `errors`, the first failure raises
     with pytest.raises(ValueError, match=r"naswot needs nn\.ReLU"):
@@ -129,9 +209,9 @@ def test_a_failing_kernel_spoils_only_what_reads_it():
     nn.init.constant_(net[1].bias, float("inf"))  # every output is non-finite
     x, y = small_batch()
     errors = {}
-    values = metrics.compute(net, x, y, list(metrics.METRICS), errors=errors)
+    values = metrics.compute(net, x, y, list(metrics.METRICS), errors=errors, reference=REFERENCE)
     kernel = {n for n, m in metrics.METRICS.items() if m.kernel}
-    assert set(errors) == kernel | {"naswot", "jacob_cov", "grad_norm"}
+    assert set(errors) == kernel | {"naswot", "jacob_cov", "grad_norm", "expressivity"}
     assert all(
         str(e).startswith("model output has 18 non-finite values (NaN/inf) of 18") for e in errors.values()
     )
@@ -145,5 +225,5 @@ def test_metrics_leave_the_callers_model_where_it_is():
     net.train()
     x, y = torch.randn(6, 3, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
     before = snapshot(net)
-    metrics.compute(net, x, y, list(metrics.METRICS), device="cpu")
+    metrics.compute(net, x, y, list(metrics.METRICS), device="cpu", reference=REFERENCE)
     assert_same(before, snapshot(net))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,12 +23,19 @@ from ntknas.cli.common import (
     out,
     progress_bar,
     resolve_device,
+    space_reference,
     use_threads,
     user_errors,
 )
 from ntknas.errors import UserError
 from ntknas.metric_catalog import DEFAULT, METRICS
 from ntknas.sources import BUNDLED
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ntknas.benchmark import GroundTruth
+    from search_spaces import SearchSpace
 
 
 def command(
@@ -66,6 +74,13 @@ def command(
     save: Annotated[
         str | None, typer.Option(help="Also write every architecture's scores to this CSV.")
     ] = None,
+    scored: Annotated[
+        str | None,
+        typer.Option(
+            help="Rank the scores a --save CSV holds instead of scoring again (another --target, "
+            "--search, a budget)."
+        ),
+    ] = None,
 ) -> None:
     """Measure how well each score ranks architectures of known accuracy.
 
@@ -91,26 +106,24 @@ def command(
         )
         if budget and search_k is None:
             raise UserError("--max-params and --max-flops bound the simulated searches: give --search K too")
-        names += [n for n in ("params", "flops") if budget and n not in names]
+        names += [n for n in budget.bounded() if n not in names]
         truth = benchmark.sample(benchmark.load_ground_truth(ground_truth, target), sample, seed)
         benchmark.parse_all(truth, chosen)  # a malformed arch string fails before any scoring
         if save is not None:
             benchmark.check_save(save, ground_truth)
         if search_k is not None:
             benchmark.check_search(search_k, runs, len(truth.acc))
-        with progress_bar(err, transient=output == "json") as bar:
-            task = bar.add_task(f"scoring {len(truth.acc)} architectures", total=len(truth.acc), note="")
-            values, per_arch = benchmark.score_all(
-                truth,
-                chosen,
-                names,
-                data_source=data_source,
-                batch_size=batch_size,
-                bn=bn,
-                repeats=repeats,
-                seed=seed,
-                device=dev,
-                progress=lambda done: bar.update(task, completed=done),
+        if scored is not None:
+            if save is not None:
+                raise UserError("--scored reads saved scores and --save writes new ones: give one of them")
+            values = benchmark.read_scores(scored, truth, None if score_names == "all" else names)
+            lacking = [n for n in budget.bounded() if n not in values]
+            if lacking:
+                raise UserError(f"--scored file {scored} lacks {lacking[0]}, which the budget needs")
+            per_arch = math.nan
+        else:
+            values, per_arch = score_now(
+                truth, chosen, names, data_source, batch_size, bn, repeats, seed, dev, output
             )
         if save is not None:
             benchmark.write_scores(save, truth, values)
@@ -121,6 +134,7 @@ def command(
             found = benchmark.search_experiment(
                 values[default], METRICS[default].higher_is_better, truth.acc, search_k, runs, seed, within
             )
+            found["score"] = default
             if budget:
                 found["budget"] = budget.describe()
     report = benchmark.report(
@@ -131,6 +145,7 @@ def command(
         bn=bn,
         repeats=repeats,
         search=found,
+        scored=scored,
     )
     if output == "json":
         print(jsonout.dumps(report))
@@ -154,3 +169,43 @@ def metric_names(spec: str) -> list[str]:
     for n in names:
         check_choice("--scores entry", n, tuple(METRICS))
     return names
+
+
+def score_now(
+    truth: GroundTruth,
+    space: SearchSpace,
+    names: list[str],
+    data_source: str,
+    batch_size: int,
+    bn: str,
+    repeats: int,
+    seed: int,
+    device: str,
+    output: str,
+) -> tuple[dict[str, np.ndarray], float]:
+    """Score every architecture of ``truth`` with a progress bar; the values and the mean seconds
+    per architecture (``ntknas.benchmark.score_all``)."""
+    import torch
+
+    from ntknas import benchmark, data
+
+    reference = None
+    if DEFAULT in names:
+        images = data.load(data_source, "train")
+        size = int(images.pixels(torch.zeros(1, dtype=torch.int64)).shape[-1])
+        reference = space_reference(space, size, len(images.classes))
+    with progress_bar(err, transient=output == "json") as bar:
+        task = bar.add_task(f"scoring {len(truth.acc)} architectures", total=len(truth.acc), note="")
+        return benchmark.score_all(
+            truth,
+            space,
+            names,
+            data_source=data_source,
+            batch_size=batch_size,
+            bn=bn,
+            repeats=repeats,
+            seed=seed,
+            device=device,
+            progress=lambda done: bar.update(task, completed=done),
+            reference=reference,
+        )

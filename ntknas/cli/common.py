@@ -184,6 +184,23 @@ def progress_bar(console: Console = out, transient: bool = False) -> Progress:
     )
 
 
+def space_reference(space, image_size: int, classes: int) -> dict[str, tuple[float, float]]:
+    """The terms' (centre, spread) in ``space`` that ``ntk_score`` needs: shipped or cached, else
+    measured now, once, with a progress bar (see :mod:`ntknas.reference`)."""
+    from ntknas import reference
+
+    found = reference.lookup(space, image_size, classes)
+    if found is None:
+        with progress_bar(err, transient=True) as bar:
+            label = f"{space.name} · ntk_score's reference ({image_size}px, {classes} classes; once)"
+            task = bar.add_task(label, total=None, note="")
+            found = reference.for_space(
+                space, image_size, classes, lambda done, total: bar.update(task, completed=done, total=total)
+            )
+        err.print(f"measured ntk_score's reference for space {space.name}: {found.measured} architectures")
+    return found.terms
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (docker stop, Kubernetes, a batch scheduler): stop now, as a second Ctrl-C does."""
 

@@ -20,6 +20,7 @@ from ntknas.cli.common import (
     check_choice,
     out,
     resolve_device,
+    space_reference,
     use_threads,
     user_errors,
 )
@@ -61,12 +62,13 @@ def command(
     """Score one freshly initialised network: its pNTK spectrum on one minibatch.
 
     With --space and --arch the network is seeded exactly as `ntknas search` seeds it, so the
-    scores equal the ones a study stored for the same settings.
+    scores equal the ones a study stored for the same settings. A --model belongs to no space: its
+    ntk_score is placed in the resnet space's reference (32 px, 10 classes).
     """
     import torch
 
     import search_spaces
-    from ntknas import data, metrics, torchvision_models
+    from ntknas import data, metrics, reference, torchvision_models
     from ntknas.candidates import evaluate
 
     with user_errors():
@@ -83,11 +85,23 @@ def command(
         if model is not None:
             torch.manual_seed(seed)
             net = torchvision_models.build(model, classes, image_size=batch[0].shape[-1])
-            result = {"model": model, **metrics.compute(net, *batch, [DEFAULT, *RECORDED], bn=bn, device=dev)}
+            names = [DEFAULT, *RECORDED]
+            placed = reference.for_models().terms
+            measured = metrics.compute(net, *batch, names, bn=bn, device=dev, reference=placed)
+            result = {"model": model, **measured}
         else:
             chosen = search_spaces.get(space)
+            reference = space_reference(chosen, int(batch[0].shape[-1]), classes)
             result = evaluate(
-                chosen, chosen.parse(arch), batch, classes, objective=DEFAULT, bn=bn, seed=seed, device=dev
+                chosen,
+                chosen.parse(arch),
+                batch,
+                classes,
+                objective=DEFAULT,
+                bn=bn,
+                seed=seed,
+                device=dev,
+                reference=reference,
             )
     result = {
         key: tables.typed(key, value) for key, value in {**result, "batch_size": batch_size, "bn": bn}.items()

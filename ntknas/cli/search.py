@@ -27,6 +27,7 @@ from ntknas.cli.common import (
     out,
     progress_bar,
     resolve_device,
+    space_reference,
     stop_requests,
     storage_label,
     use_threads,
@@ -218,6 +219,9 @@ def run(
         if worker_count > 1:
             workers.check_memory(worker_count)
         settings = Settings(space_name, data_source, batch_size, bn, seed, objective, cost, **budget)
+        reference = None
+        if objective == DEFAULT:
+            reference = space_reference(chosen, int(batch[0].shape[-1]), classes)
         opened = open_study(name, storage, settings, sampler, heartbeat)
         target = target_of(trials, chosen)
         exhausted = None
@@ -244,6 +248,7 @@ def run(
                                 dev,
                                 report,
                                 stopping.requested,
+                                reference,
                             )
                         else:
                             supervisor_view = StudyView(opened, settings.higher_is_better)
@@ -253,7 +258,16 @@ def run(
                                 report(supervisor_view.status(target))
 
                             job = workers.Job(
-                                name, storage, settings, sampler, trials, dev, heartbeat, batch, classes
+                                name,
+                                storage,
+                                settings,
+                                sampler,
+                                trials,
+                                dev,
+                                heartbeat,
+                                batch,
+                                classes,
+                                reference,
                             )
                             ended = workers.run(job, worker_count, per_worker, stopping.requested, poll)
                             if stopping.requested():

@@ -1,0 +1,175 @@
+"""Each search space's reference sample: where ``ntk_score``'s terms lie across its architectures.
+
+``ntk_score`` places each of its terms in the term's distribution over a seeded random sample of
+the space's own architectures, measured without accuracies: its centre (mean) and spread
+(standard deviation). The protocol is fixed, so a space's reference does not depend on the study:
+``SIZE`` distinct architectures (all of them in a smaller space) drawn by Optuna's random sampler
+with seed ``SEED``, each initialised as a search would with that seed, scored on the ``BATCH``
+class-balanced images of the bundled CIFAR-10 sample drawn with that seed (resized to the study's
+image size) with BatchNorm on batch statistics, for the study's number of classes.
+
+The built-in spaces ship their references for 32-pixel images and 10 classes (``references/``);
+any other (space, image size, classes) is measured once, which takes ``SIZE`` scorings, and cached
+under ``$XDG_CACHE_HOME/ntknas/references`` (``~/.cache`` without it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import search_spaces
+from ntknas import data, metrics
+from ntknas.candidates import seeded_model
+from ntknas.errors import UserError
+from ntknas.files import write_atomically
+from ntknas.sources import BUNDLED
+from search_spaces import SearchSpace
+
+SIZE = 200
+SEED = 0
+BATCH = 64
+BN = "batch"
+VERSION = 1  # of the protocol and the file format: a cached reference of another is measured again
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Where ``ntk_score``'s terms lie in one space, for one image size and number of classes:
+    ``terms`` maps each term to its (centre, spread) over ``measured`` architectures with a
+    non-singular kernel, of ``sampled`` drawn."""
+
+    space: str
+    image_size: int
+    classes: int
+    sampled: int
+    measured: int
+    terms: dict[str, tuple[float, float]]
+
+    def to_json(self) -> str:
+        fields = {**self.__dict__, "terms": {n: list(v) for n, v in self.terms.items()}}
+        return json.dumps({"version": VERSION, **fields}, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Reference:
+        """The reference a :meth:`to_json` text holds; ValueError when it is not one of this version."""
+        raw = json.loads(text)
+        if raw.pop("version", None) != VERSION:
+            raise ValueError("a reference of another version")
+        raw["terms"] = {n: (float(c), float(s)) for n, (c, s) in raw["terms"].items()}
+        return cls(**raw)
+
+
+def lookup(space: SearchSpace, image_size: int, classes: int) -> Reference | None:
+    """The shipped or cached reference of ``space`` for images of ``image_size`` pixels and
+    ``classes`` outputs; None when it has not been measured."""
+    shipped = _shipped(space, image_size, classes)
+    if shipped is not None:
+        return shipped
+    try:
+        return Reference.from_json(cache_path(space, image_size, classes).read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent, unreadable or stale: to be measured again
+
+
+def for_space(
+    space: SearchSpace, image_size: int, classes: int, progress: Callable[[int, int], None] | None = None
+) -> Reference:
+    """The reference of ``space`` for images of ``image_size`` pixels and ``classes`` outputs:
+    shipped, cached, or measured now (calling ``progress(done, total)`` after each architecture)
+    and cached."""
+    found = lookup(space, image_size, classes)
+    if found is not None:
+        return found
+    reference = measure(space, image_size, classes, progress=progress)
+    try:
+        write_atomically(cache_path(space, image_size, classes), reference.to_json(), "reference cache")
+    except UserError:
+        pass  # an unwritable cache costs a new measurement next time, nothing else
+    return reference
+
+
+def for_models() -> Reference:
+    """The reference for a network of no space (``ntknas score --model``): the resnet space's for
+    32-pixel images and 10 classes, shipped, whatever the network's own image size and classes."""
+    return lookup(search_spaces.get("resnet"), 32, 10)
+
+
+def measure(
+    space: SearchSpace,
+    image_size: int,
+    classes: int,
+    size: int = SIZE,
+    progress: Callable[[int, int], None] | None = None,
+) -> Reference:
+    """Measure the reference of ``space`` on ``min(size, space.size)`` architectures."""
+    configs = sample(space, min(size, space.size))
+    x, y = data.minibatch(data.load(BUNDLED), BATCH, SEED, image_size)
+    rows: list[dict[str, float]] = []
+    for done, config in enumerate(configs, 1):
+        model = seeded_model(space, config, classes, SEED, tuple(x.shape[1:]))
+        values = metrics.compute(model, x, y, metrics.NTK_INPUTS, bn=BN, errors={})
+        terms = metrics.ntk_terms(values)  # a failed metric is NaN: no terms, or a NaN term
+        if terms is not None and all(math.isfinite(v) for v in terms.values()):
+            rows.append(terms)
+        if progress is not None:
+            progress(done, len(configs))
+    if len(rows) < 2:
+        raise UserError(
+            f"cannot place ntk_score in space {space.name}: only {len(rows)} of {len(configs)} sampled "
+            "architectures have a non-singular pNTK; rank with another --objective"
+        )
+    terms = {}
+    for name in metrics.WEIGHTS:
+        v = [r[name] for r in rows]
+        centre = sum(v) / len(v)
+        spread = math.sqrt(sum((a - centre) ** 2 for a in v) / len(v))
+        terms[name] = (centre, spread if spread > 0 else 1.0)
+    return Reference(space.name, image_size, classes, len(configs), len(rows), terms)
+
+
+def sample(space: SearchSpace, count: int) -> list:
+    """``count`` distinct configurations of ``space`` drawn by Optuna's random sampler, seeded
+    (fewer when 100 draws per configuration asked do not find them)."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory"
+    try:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=SEED))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    found: dict[str, object] = {}
+    for _ in range(100 * count):
+        if len(found) == count:
+            break
+        config = space.sample(study.ask())
+        found.setdefault(space.describe(config), config)
+    return list(found.values())
+
+
+def cache_path(space: SearchSpace, image_size: int, classes: int) -> Path:
+    """Where the measured reference of a space is cached; the name holds the space's class and
+    size, so a changed plugin space is measured again."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ntknas" / "references"
+    identity = f"{type(space).__module__}.{type(space).__qualname__}:{space.size}:v{VERSION}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return root / f"{_name(space.name, image_size, classes)}-{digest}.json"
+
+
+def _shipped(space: SearchSpace, image_size: int, classes: int) -> Reference | None:
+    if not search_spaces.builtin(space.name):
+        return None
+    item = resources.files("ntknas.references").joinpath(_name(space.name, image_size, classes) + ".json")
+    return Reference.from_json(item.read_text()) if item.is_file() else None
+
+
+def _name(space: str, image_size: int, classes: int) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in space)
+    return f"{safe}-{image_size}px-{classes}classes"

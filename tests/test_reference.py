@@ -1,0 +1,132 @@
+"""Each space's reference for ntk_score: shipped for the built-in spaces, measured once and cached
+for any other, and what the search places its candidates by."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import search_spaces
+from ntknas import metrics, reference
+from ntknas.candidates import seeded_model
+from ntknas.errors import UserError
+from search_spaces import SearchSpace
+
+
+class Widths(SearchSpace):
+    """Four MLPs of different widths: small enough to measure its whole reference."""
+
+    name = "widths"
+    summary = "MLPs with one hidden layer of 16, 32, 64 or 128 units"
+    size = 4
+
+    def sample(self, trial):
+        return trial.suggest_categorical("width", [16, 32, 64, 128])
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels * image_size**2, config),
+            nn.ReLU(),
+            nn.Linear(config, num_classes),
+        )
+
+    def describe(self, config):
+        return f"width={config}"
+
+    def parse(self, text):
+        return int(text.removeprefix("width="))
+
+
+class Dead(Widths):
+    """Networks whose outputs ignore their parameters' first layer: every pNTK is singular."""
+
+    name = "dead"
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        net = super().build(config, num_classes, channels, image_size)
+        nn.init.zeros_(net[1].weight)
+        nn.init.zeros_(net[1].bias)
+        nn.init.zeros_(net[3].weight)
+        return net
+
+
+@pytest.mark.parametrize("name", ["nb201", "resnet"])
+def test_the_builtin_spaces_ship_their_reference(name):
+    shipped = reference.lookup(search_spaces.get(name), 32, 10)
+    assert (shipped.space, shipped.image_size, shipped.classes, shipped.sampled) == (
+        name,
+        32,
+        10,
+        reference.SIZE,
+    )
+    assert 0.9 * reference.SIZE <= shipped.measured <= reference.SIZE  # a few cells have a singular pNTK
+    assert set(shipped.terms) == set(metrics.WEIGHTS)
+    assert all(math.isfinite(c) and s > 0 for c, s in shipped.terms.values())
+    assert reference.for_models() == reference.lookup(search_spaces.get("resnet"), 32, 10)
+
+
+def test_the_nb201_reference_is_measured_by_the_protocol():
+    """The first architectures of the protocol's sample, scored now, lie where the shipped
+    reference says the sample lies (200 would take minutes; 6 are within 3 spreads of the centre)."""
+    space = search_spaces.get("nb201")
+    configs = reference.sample(space, 6)
+    assert configs == reference.sample(space, 200)[:6]  # seeded: the same draws every time
+    few = reference.measure(space, 32, 10, size=6)
+    shipped = reference.lookup(space, 32, 10).terms
+    for name, (centre, _) in few.terms.items():
+        assert abs(centre - shipped[name][0]) < 3 * shipped[name][1], name
+
+
+def test_another_space_is_measured_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    space = Widths()
+    assert reference.lookup(space, 8, 3) is None
+    progress = []
+    measured = reference.for_space(space, 8, 3, lambda done, total: progress.append((done, total)))
+    assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]  # the whole space: it has 4 networks
+    assert (measured.sampled, measured.measured, measured.image_size, measured.classes) == (4, 4, 8, 3)
+    path = reference.cache_path(space, 8, 3)
+    assert path.parent == tmp_path / "ntknas" / "references" and path.name.startswith("widths-8px-3classes-")
+
+    # the terms are the mean and standard deviation of the space's networks' own terms
+    x, y = reference_batch(8)
+    rows = []
+    for width in (16, 32, 64, 128):
+        values = metrics.compute(seeded_model(space, width, 3, 0, (3, 8, 8)), x, y, metrics.NTK_INPUTS)
+        rows.append(metrics.ntk_terms(values))
+    for name, (centre, spread) in measured.terms.items():
+        v = torch.tensor([r[name] for r in rows], dtype=torch.float64)
+        assert centre == pytest.approx(float(v.mean()), rel=1e-12)
+        assert spread == pytest.approx(float(v.std(unbiased=False)), rel=1e-12)
+
+    monkeypatch.setattr(reference, "measure", lambda *a, **k: pytest.fail("measured again"))
+    assert reference.for_space(space, 8, 3) == measured
+    assert reference.lookup(space, 8, 4) is None  # another number of classes is another reference
+
+    stale = json.loads(path.read_text())
+    path.write_text(json.dumps({**stale, "version": reference.VERSION + 1}))
+    assert reference.lookup(space, 8, 3) is None  # another protocol's cache is not used
+
+
+def reference_batch(image_size):
+    from ntknas import data
+    from ntknas.sources import BUNDLED
+
+    return data.minibatch(data.load(BUNDLED), reference.BATCH, reference.SEED, image_size)
+
+
+def test_an_unwritable_cache_costs_a_measurement_not_the_search(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    measured = reference.for_space(Widths(), 8, 3)
+    assert measured.measured == 4 and reference.lookup(Widths(), 8, 3) is None
+
+
+def test_a_space_of_singular_networks_cannot_place_ntk_score(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(UserError, match="only 0 of 4 sampled architectures have a non-singular pNTK"):
+        reference.for_space(Dead(), 8, 3)
