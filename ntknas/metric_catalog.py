@@ -44,6 +44,10 @@ METRICS: dict[str, Metric] = {
     )
 }
 DEFAULT = "ntk_score"
+# Metrics whose definition changed between releases, and the version of today's: a study records
+# the version its objective was scored with, and is not resumed with another (its values would
+# not compare). ntk_score 1: κ, λ_max, effective rank, synflow and size; 2: ntknas.metrics.
+VERSIONS = {"ntk_score": 2}
 # The pNTK spectrum's scores, stored on every trial whatever the objective.
 SPECTRUM = ("condition_number", "lambda_max", "lambda_min", "trace", "effective_rank")
 RECORDED = (*SPECTRUM, "params", "flops")

@@ -9,10 +9,11 @@ import optuna
 
 from ntknas.budget import Budget
 from ntknas.errors import UserError
-from ntknas.metric_catalog import METRICS, optuna_direction
+from ntknas.metric_catalog import METRICS, VERSIONS, optuna_direction
 
 # Settings a study made by an older ntknas may lack, and the value they had then.
 _OPTIONAL = {"cost": None, "max_params": None, "max_flops": None}
+VERSION_ATTR = "objective_version"  # the version of the objective's definition (VERSIONS)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class Settings:
         return [optuna_direction(self.higher_is_better)] + (["minimize"] if self.cost else [])
 
     def save(self, study: optuna.Study) -> None:
-        """Store every setting as a user attribute of ``study``."""
+        """Store every setting as a user attribute of ``study``, after the objective's version
+        (so a study holding every setting holds it too)."""
+        study.set_user_attr(VERSION_ATTR, VERSIONS.get(self.objective))
         for key, value in asdict(self).items():
             study.set_user_attr(key, value)
 
@@ -70,6 +73,14 @@ class Settings:
 
     def check_against(self, name: str, stored: dict) -> None:
         """Raise UserError if these settings differ from what study ``name`` remembers."""
+        version = VERSIONS.get(self.objective)
+        stored_version = stored.get(VERSION_ATTR, 1 if version is not None else None)
+        if stored.get("objective") == self.objective and stored_version != version:
+            raise UserError(
+                f"study '{name}' holds {self.objective} version {stored_version}, of an earlier ntknas; "
+                f"today's {self.objective} (version {version}) is another score: pass --study NEW_NAME "
+                "to start a study with it (the old study stays readable)"
+            )
         wanted = asdict(self)
         differ = [k for k in wanted if stored.get(k, _OPTIONAL.get(k)) != wanted[k]]
         if differ:

@@ -1,5 +1,7 @@
 """The search loop with small spaces: reuse of scored configurations, failures, interrupts, resume."""
 
+import dataclasses
+
 import optuna
 import pytest
 import torch
@@ -10,7 +12,7 @@ from ntknas.candidates import evaluate
 from ntknas.errors import CandidateFailed, UserError
 from ntknas.search import search
 from ntknas.settings import Settings
-from ntknas.studies import completed_trials, open_study, scored_trials
+from ntknas.studies import completed_trials, load_study, open_study, scored_trials
 from search_spaces import SearchSpace
 
 
@@ -214,3 +216,24 @@ def test_stop_request_ends_between_candidates(tmp_path):
         )
     assert len(scored_trials(study)) == 2
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in study.get_trials())
+
+
+def test_a_study_scored_by_an_earlier_ntk_score_is_not_resumed_with_todays(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    s = Settings("nb201", "cifar10-sample", 8, "batch", 0, "ntk_score")
+    old = optuna.create_study(study_name="old", storage=url, directions=s.directions())
+    for key, value in dataclasses.asdict(s).items():  # as ntknas ≤ 0.x stored it: no version
+        old.set_user_attr(key, value)
+    with pytest.raises(
+        UserError, match=r"holds ntk_score version 1, of an earlier ntknas; today's ntk_score \(version 2\)"
+    ):
+        open_study("old", url, s, "random")
+    assert load_study("old", url).user_attrs == old.user_attrs  # still readable, untouched
+    other = Settings("nb201", "cifar10-sample", 8, "batch", 0, "params")
+    unversioned = optuna.create_study(study_name="p", storage=url, directions=other.directions())
+    for key, value in dataclasses.asdict(other).items():
+        unversioned.set_user_attr(key, value)
+    open_study("p", url, other, "random")  # a metric that never changed resumes as before
+    made = open_study("new", url, s, "random")
+    assert made.user_attrs["objective_version"] == 2
+    open_study("new", url, s, "random")  # and today's resumes today's
