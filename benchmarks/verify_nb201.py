@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 import search_spaces
-from ntknas import data, metrics, verify
+from ntknas import data, metrics, reference, verify
 from ntknas.search import search
 from ntknas.settings import Settings
 from ntknas.studies import open_study
@@ -41,7 +41,8 @@ def main() -> None:
         batch = data.minibatch(images, args.n, args.seed)
         began = time.perf_counter()
         space = search_spaces.get("nb201")
-        search(study, space, batch, len(images.classes), settings, args.trials, device)
+        placed = reference.for_space(space, int(batch[0].shape[-1]), len(images.classes)).terms
+        search(study, space, batch, len(images.classes), settings, args.trials, device, reference=placed)
         search_seconds = time.perf_counter() - began
 
         splits = verify.load_splits(args.data, None)
