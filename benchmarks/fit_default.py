@@ -100,8 +100,8 @@ def previous(row: dict[str, str]) -> float:
 
 
 def score(terms: Terms, weights: dict[str, float], placed: dict[str, tuple[float, float]]) -> np.ndarray:
-    """``ntk_score`` of each row with these weights (``metrics.combine``)."""
-    return np.array([metrics.combine(t, placed, weights) for t in terms])
+    """``ntk_score`` of each row with these weights (``metrics.ntk_score_from``)."""
+    return np.array([metrics.ntk_score_from(t, placed, weights) for t in terms])
 
 
 def pick(s: np.ndarray, acc: np.ndarray, draws: int) -> dict[str, float]:

@@ -166,7 +166,7 @@ def log_phi(z: float) -> float:
     return math.log(0.5 * math.erfc(-min(max(z, -30.0), 30.0) / math.sqrt(2.0)))
 
 
-def combine(
+def ntk_score_from(
     terms: Mapping[str, float] | None,
     reference: Mapping[str, tuple[float, float]],
     weights: Mapping[str, float] = WEIGHTS,
@@ -189,7 +189,7 @@ def _ntk_score(c: Context) -> float:
     reference sample and weighted (``WEIGHTS``). A singular pNTK (κ = ∞) ranks last."""
     if c.reference is None:
         raise ValueError("ntk_score needs the search space's reference (see ntknas.reference)")
-    return combine(ntk_terms({name: c.value(name) for name in NTK_INPUTS}), c.reference)
+    return ntk_score_from(ntk_terms({name: c.value(name) for name in NTK_INPUTS}), c.reference)
 
 
 def compute(

@@ -230,7 +230,7 @@ def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
             job.settings,
             job.trials,
             device,
-            stop=stopping.is_set,
+            stop=lambda: stopping.is_set() or bool(_SIGTERMS),
             reference=job.reference,
         )
     except KeyboardInterrupt:
@@ -241,5 +241,11 @@ def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
         sys.exit(FAILED)
 
 
+_SIGTERMS: list[int] = []
+
+
 def _interrupt(signum, frame) -> None:
+    """SIGTERM in a worker: stop at once. Should the KeyboardInterrupt land in a garbage-collection
+    callback, where Python swallows it, the flag stops the loop before its next candidate."""
+    _SIGTERMS.append(signum)
     raise KeyboardInterrupt

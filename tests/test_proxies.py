@@ -106,10 +106,14 @@ def test_ntk_score_ranks_a_singular_kernel_last_and_saturates_good_terms():
     assert values[metrics.DEFAULT] == -math.inf
     # every term far above its centre: each log Φ → 0; below it: log Φ(z / 2)
     assert (
-        metrics.combine(dict.fromkeys(metrics.WEIGHTS, 1e6), dict.fromkeys(metrics.WEIGHTS, (0.0, 1.0)))
+        metrics.ntk_score_from(
+            dict.fromkeys(metrics.WEIGHTS, 1e6), dict.fromkeys(metrics.WEIGHTS, (0.0, 1.0))
+        )
         == 0.0
     )
-    low = metrics.combine(dict.fromkeys(metrics.WEIGHTS, -6.0), dict.fromkeys(metrics.WEIGHTS, (0.0, 1.0)))
+    low = metrics.ntk_score_from(
+        dict.fromkeys(metrics.WEIGHTS, -6.0), dict.fromkeys(metrics.WEIGHTS, (0.0, 1.0))
+    )
     assert low == pytest.approx(sum(metrics.WEIGHTS.values()) * math.log(NormalDist().cdf(-3.0)), rel=1e-9)
 
 

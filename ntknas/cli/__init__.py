@@ -65,18 +65,19 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
+
     # SIGTERM stops like Ctrl-C wherever it lands (loading data, creating a study), exit code 143;
     # the search and verify loops handle it themselves (common.stop_requests), saying what is kept.
-    terminated = []
-
     def on_sigterm(signum, frame) -> None:
-        terminated.append(signum)
+        common.SIGTERMS.append(signum)
         raise common.Terminated
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         app()
     except SystemExit as e:
-        if terminated and e.code == common.INTERRUPTED:
+        # a SIGTERM taken by a command's own handler (common.stop_requests) that still ended the
+        # command as an interruption, e.g. landing just before the dashboard's serving loop
+        if common.SIGTERMS and e.code == common.INTERRUPTED:
             sys.exit(common.TERMINATED)
         raise

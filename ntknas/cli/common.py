@@ -201,6 +201,9 @@ def space_reference(space, image_size: int, classes: int) -> dict[str, tuple[flo
     return found.terms
 
 
+SIGTERMS: list[int] = []  # every SIGTERM this process received, whichever handler took it
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (docker stop, Kubernetes, a batch scheduler): stop now, as a second Ctrl-C does."""
 
@@ -233,6 +236,7 @@ class StopRequest:
         err.print(f"stopping after the current {self.step} (Ctrl-C again to stop now)")
 
     def on_sigterm(self, signum, frame) -> None:
+        SIGTERMS.append(signum)
         self.terminated = True
         self.event.set()
         raise Terminated
