@@ -123,7 +123,16 @@ def command(
             per_arch = math.nan
         else:
             values, per_arch = score_now(
-                truth, chosen, names, data_source, batch_size, bn, repeats, seed, dev, output
+                truth,
+                chosen,
+                names,
+                output,
+                data_source=data_source,
+                batch_size=batch_size,
+                bn=bn,
+                repeats=repeats,
+                seed=seed,
+                device=dev,
             )
         if save is not None:
             benchmark.write_scores(save, truth, values)
@@ -172,40 +181,20 @@ def metric_names(spec: str) -> list[str]:
 
 
 def score_now(
-    truth: GroundTruth,
-    space: SearchSpace,
-    names: list[str],
-    data_source: str,
-    batch_size: int,
-    bn: str,
-    repeats: int,
-    seed: int,
-    device: str,
-    output: str,
+    truth: GroundTruth, space: SearchSpace, names: list[str], output: str, **settings
 ) -> tuple[dict[str, np.ndarray], float]:
     """Score every architecture of ``truth`` with a progress bar; the values and the mean seconds
-    per architecture (``ntknas.benchmark.score_all``)."""
+    per architecture. ``settings``: ``ntknas.benchmark.score_all``'s keyword arguments."""
     import torch
 
     from ntknas import benchmark, data
 
     reference = None
     if DEFAULT in names:
-        images = data.load(data_source, "train")
+        images = data.load(settings["data_source"], "train")
         size = int(images.pixels(torch.zeros(1, dtype=torch.int64)).shape[-1])
         reference = space_reference(space, size, len(images.classes))
     with progress_bar(err, transient=output == "json") as bar:
         task = bar.add_task(f"scoring {len(truth.acc)} architectures", total=len(truth.acc), note="")
-        return benchmark.score_all(
-            truth,
-            space,
-            names,
-            data_source=data_source,
-            batch_size=batch_size,
-            bn=bn,
-            repeats=repeats,
-            seed=seed,
-            device=device,
-            progress=lambda done: bar.update(task, completed=done),
-            reference=reference,
-        )
+        progress = lambda done: bar.update(task, completed=done)  # noqa: E731
+        return benchmark.score_all(truth, space, names, progress=progress, reference=reference, **settings)
