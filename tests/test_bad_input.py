@@ -340,6 +340,16 @@ ROWS = [
         "--target 'index' is not an accuracy column; name one, e.g. cifar10_test_acc",
     ),
     Row(
+        "saved scores that lack an architecture",
+        "ntknas benchmark --ground-truth gt.csv --scored saved.csv",
+        "--scored file saved.csv has no row for index 13414 (gt.csv line 2); score it with --save",
+    ),
+    Row(
+        "saved scores and new ones at once",
+        "ntknas benchmark --ground-truth gt.csv --scored saved.csv --save out.csv",
+        "--scored reads saved scores and --save writes new ones: give one of them",
+    ),
+    Row(
         "a learning rate that cannot train",
         "ntknas verify nb201 --top 1 --epochs 1 --lr inf",
         "--lr must be a positive, finite number; got inf",
@@ -487,6 +497,7 @@ def stored(tmp_path_factory):
         "arch.csv": f"{header}1,{arch.replace('nor_conv_3x3~0|+', 'conv~0|+')},90\n2,{arch},80\n",
         "one.csv": f"{header}1,{arch},90\n",
         "dup.csv": f"index,arch,arch,cifar10_test_acc\n1,{arch},{arch},90\n",
+        "saved.csv": f"{header[:-1]},params\n1,{arch},90,1000\n",
     }.items():
         (root / name).write_text(rows)
     (root / "empty").mkdir()
