@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -157,10 +158,21 @@ def sample(space: SearchSpace, count: int) -> list:
 def cache_path(space: SearchSpace, image_size: int, classes: int) -> Path:
     """Where the measured reference of a space is cached; the name holds the space's class and
     size, so a changed plugin space is measured again."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ntknas" / "references"
+    root = _cache_root() / "ntknas" / "references"
     identity = f"{type(space).__module__}.{type(space).__qualname__}:{space.size}:v{VERSION}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return root / f"{_name(space.name, image_size, classes)}-{digest}.json"
+
+
+def _cache_root() -> Path:
+    """``$XDG_CACHE_HOME``, else ``~/.cache``, else (no home, as in some containers) the temporary
+    folder."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"])
+    try:
+        return Path.home() / ".cache"
+    except RuntimeError:
+        return Path(tempfile.gettempdir())
 
 
 def _shipped(space: SearchSpace, image_size: int, classes: int) -> Reference | None:

@@ -130,3 +130,11 @@ def test_a_space_of_singular_networks_cannot_place_ntk_score(tmp_path, monkeypat
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     with pytest.raises(UserError, match="only 0 of 4 sampled architectures have a non-singular pNTK"):
         reference.for_space(Dead(), 8, 3)
+
+
+def test_the_cache_lives_in_xdg_cache_home_or_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert (
+        reference.cache_path(Widths(), 8, 3).parent == tmp_path / "home" / ".cache" / "ntknas" / "references"
+    )
