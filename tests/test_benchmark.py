@@ -300,8 +300,9 @@ def test_save_never_replaces_the_ground_truth(tmp_path):
 
 
 def test_scored_ranks_saved_scores_against_another_target_without_scoring(tmp_path, monkeypatch):
-    saved = tmp_path / "scores.csv"
+    saved, params_only = tmp_path / "scores.csv", tmp_path / "params.csv"
     assert run("--scores", "condition_number,params", "--save", saved).exit_code == 0
+    assert run("--scores", "params", "--save", params_only).exit_code == 0
     truth = tmp_path / "truth.csv"  # the tiny file with a second accuracy column, its reverse
     rows = rows_of(TINY)
     truth.write_text(
@@ -324,6 +325,10 @@ def test_scored_ranks_saved_scores_against_another_target_without_scoring(tmp_pa
     assert table.exit_code == 0 and "scores read from" in table.stdout, table.output
     assert "best of 3 random architectures within the budget --max-params 1,000,000" in table.stdout
     assert "by params, 10 runs" in table.stdout  # the score the searches ranked by
+    first_held = runner.invoke(
+        app, ["benchmark", "--ground-truth", truth, "--scored", params_only, "--search", "3"]
+    )
+    assert first_held.exit_code == 0 and "by params, 10 runs" in first_held.stdout, first_held.output
 
 
 def test_scored_files_that_do_not_fit(tmp_path):

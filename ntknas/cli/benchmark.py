@@ -138,7 +138,7 @@ def command(
             benchmark.write_scores(save, truth, values)
         found = None
         if search_k is not None:
-            default = DEFAULT if DEFAULT in values else names[0]
+            default = DEFAULT if DEFAULT in values else next(iter(values))
             within = benchmark.within_budget(values, budget) if budget else None
             found = benchmark.search_experiment(
                 values[default], METRICS[default].higher_is_better, truth.acc, search_k, runs, seed, within
