@@ -250,7 +250,9 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
             )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(path) as con:
+        # waits for another process's lock like the storage itself (sqlite3's default is 5 s: two
+        # commands opening one new file on a busy machine failed with "database is locked")
+        with sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS) as con:
             con.execute("PRAGMA journal_mode=WAL")
     except (OSError, sqlite3.Error) as e:
         raise UserError(f"cannot open storage {mask(url)}: {e}; check the path and its permissions") from None
@@ -263,7 +265,7 @@ def _sqlite_schema(path: Path) -> dict[str, set[str]]:
     if not path.is_file():
         raise UserError(f"storage {path} is not a file; give --storage an SQLite file (sqlite:///PATH)")
     try:
-        con = sqlite3.connect(_read_only_uri(path), uri=True)
+        con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=SQLITE_BUSY_SECONDS)
     except sqlite3.Error as e:
         raise UserError(f"cannot open storage file {path}: {e}; check the path and its permissions") from None
     try:
