@@ -257,3 +257,21 @@ def test_a_server_database_with_a_clashing_table_is_refused():
         )
         assert distributed.PASSWORD not in str(info.value)
         engine.dispose()
+
+
+def test_opening_waits_for_another_process_that_holds_the_new_file_locked(tmp_path):
+    """Two commands opening one new SQLite file at once: the second waits for the first's lock
+    (held here 6 s, longer than sqlite3's default 5 s wait) instead of failing."""
+    import threading
+
+    path = tmp_path / "shared.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(6.0, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        storage = open_storage(f"sqlite:///{path}")
+    finally:
+        release.join()
+        holder.close()
+    assert storage.get_all_studies() == []
