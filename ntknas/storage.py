@@ -8,6 +8,7 @@ Storage URLs and any message that may quote their secrets pass through :func:`ma
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -250,13 +251,28 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
             )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # waits for another process's lock like the storage itself (sqlite3's default is 5 s: two
-        # commands opening one new file on a busy machine failed with "database is locked")
-        with sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS) as con:
-            con.execute("PRAGMA journal_mode=WAL")
+        _write_ahead_logging(path)
     except (OSError, sqlite3.Error) as e:
         raise UserError(f"cannot open storage {mask(url)}: {e}; check the path and its permissions") from None
     return url
+
+
+def _write_ahead_logging(path: Path) -> None:
+    """Switch the SQLite file ``path`` to write-ahead logging, unless another process already did.
+    The switch needs the file to itself, and SQLite refuses it at once ("database is locked"),
+    without waiting, while another process holds it, as when several commands open one new file
+    together: then look again until ``SQLITE_BUSY_SECONDS`` have passed."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS)) as con:
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_schema(path: Path) -> dict[str, set[str]]:
@@ -337,7 +353,9 @@ def _rdb_storage(url: str, liveness: dict, read_only: bool) -> optuna.storages.R
                 url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only, **liveness
             )
         except sqlalchemy.exc.SQLAlchemyError as e:
-            lost_race = isinstance(e, sqlalchemy.exc.IntegrityError) or "already exists" in str(e)
+            text = str(e)
+            lost_race = isinstance(e, sqlalchemy.exc.IntegrityError) or "already exists" in text
+            lost_race = lost_race or "database is locked" in text  # SQLite: another is creating them
             if not lost_race or attempt == SCHEMA_ATTEMPTS:
                 raise
             time.sleep(attempt)
