@@ -77,7 +77,7 @@ def block_features(model: nn.Module, x: torch.Tensor, seed: int) -> dict[str, fl
                 f_out, f_in = feats[b], inputs[b]
                 probe = (torch.randint(0, 2, f_out.shape, generator=g) * 2 - 1).to(f_out.dtype)
                 g_in = None
-                if f_out.requires_grad:
+                if f_out.requires_grad and f_in.requires_grad:
                     (g_in,) = torch.autograd.grad(
                         f_out, f_in, grad_outputs=probe, retain_graph=True, allow_unused=True
                     )
@@ -95,6 +95,8 @@ def expressivity(f: torch.Tensor, dtype: torch.dtype = torch.float64) -> float:
     v = f.permute(0, 2, 3, 1).reshape(-1, c).to(dtype)
     v = v - v.mean(0, keepdim=True)
     s = torch.linalg.eigvalsh((v.T @ v / v.shape[0]).to(torch.float64)).clamp_min(0)
+    if not s.sum() > 0:
+        return 0.0  # constant features: nothing expressed
     p = s / s.sum()
     return float(-(p * torch.log(p + 1e-8)).sum())
 

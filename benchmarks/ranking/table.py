@@ -20,13 +20,25 @@ BLOCKS = 18  # the stem and 17 cells
 Table = dict[str, np.ndarray]
 
 
-def read(features: str, spectra: str) -> Table:
-    """Rows present in both CSVs, sorted by index; every column as a float array (NaN: empty),
-    ``index`` as int (reference rows ``ref<i>`` become −1 − i) and ``arch`` as strings."""
-    with open(spectra, newline="") as f:
-        spec = {r["index"]: r for r in csv.DictReader(f)}
+def read(features: str, *more: str) -> Table:
+    """Every row of ``features`` joined with its rows in the ``more`` CSVs (``spectra.py``,
+    ``layer_features.py``), sorted by index; every column as a float array (NaN: empty or absent,
+    e.g. an architecture that failed or is not scored yet), ``index`` as int (reference rows
+    ``ref<i>`` become −1 − i) and ``arch`` as strings."""
+    extra: list[dict[str, dict[str, str]]] = []
+    blank: dict[str, str] = {}
+    for path in more:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            extra.append({r["index"]: r for r in reader})
+            blank.update(dict.fromkeys(reader.fieldnames or [], ""))
     with open(features, newline="") as f:
-        rows = [{**r, **spec[r["index"]]} for r in csv.DictReader(f) if r["index"] in spec]
+        rows = []
+        for r in csv.DictReader(f):
+            row = {**blank, **r}
+            for e in extra:
+                row.update(e.get(r["index"], {}))
+            rows.append(row)
     key = [int(r["index"]) if not r["index"].startswith("ref") else -1 - int(r["index"][3:]) for r in rows]
     rows = [r for _, r in sorted(zip(key, rows, strict=True), key=lambda p: p[0])]
     table: Table = {"index": np.array(sorted(key)), "arch": np.array([r["arch"] for r in rows])}
@@ -104,7 +116,11 @@ TERMS: dict[str, Callable[[Table], np.ndarray]] = {
     "cell_slope": lambda t: t["cell_slope"],
     "top_share": lambda t: t["top_share"],
     "neg_trace": lambda t: -t["log10_trace"],
-    "neg_lmax_out3": lambda t: -t["log10_lmax_out3"] if "log10_lmax_out3" in t else np.nan,
+    **{
+        f"expr_conv_{agg}{stage}": (lambda t, c=f"expr_conv_{agg}{stage}": t[c] if c in t else np.nan)
+        for agg in ("sum", "mean")
+        for stage in ("", "_r0", "_r1", "_r2")
+    },
 }
 
 
@@ -120,8 +136,10 @@ def normalise(v: np.ndarray, ref: np.ndarray, how: str) -> np.ndarray:
     ``logcdf`` = log of it (AZ-NAS's Σ log(rank/N) with the reference as the population)."""
     v, ref = finite(v), finite(ref)
     good = ref[np.isfinite(ref)]
-    if how in ("z", "logphi"):
+    if how in ("z", "logphi") or how.startswith("logphi/"):
         z = (v - good.mean()) / good.std()
+        if how.startswith("logphi/"):  # a wider (softer) normal: log Φ(z / width)
+            return log_phi(z / float(how.split("/")[1]))
         return z if how == "z" else log_phi(z)
     if how in ("rz", "logphi_r"):
         q1, q2, q3 = np.percentile(good, [25, 50, 75])
