@@ -8,7 +8,7 @@ Examples:
 
 from scores.analytic import analytic_ntk, ntk_mlp
 from scores.bn import BN_MODES
-from scores.kernels import IMPLEMENTATIONS, entk, pntk, score
+from scores.kernels import IMPLEMENTATIONS, entk, layer_kernels, pntk, score
 from scores.spectrum import SPECTRUM_SCORES, Spectrum, spectrum
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Spectrum",
     "analytic_ntk",
     "entk",
+    "layer_kernels",
     "ntk_mlp",
     "pntk",
     "score",

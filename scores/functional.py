@@ -7,6 +7,8 @@ cover.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 from torch.func import functional_call, grad, jacrev, vmap
@@ -23,11 +25,14 @@ def func_gram(
     mode: str,
     per_output: bool,
     chunk_size: int | None,
-) -> tuple[torch.Tensor, int]:
-    """``J Jᵀ`` in float64 and O, where the rows of J are per-sample gradients.
+    group_of: Mapping[str, str] | None = None,
+) -> tuple[dict[str, torch.Tensor], int]:
+    """``J Jᵀ`` in float64, split by group of parameters, and O, where the rows of J are
+    per-sample gradients.
 
     Rows: the summed output of each sample (N rows) or, with ``per_output``, each output of each
     sample, sample-major (N·O rows). ``mode`` is the BatchNorm mode ``bn`` was opened with.
+    ``group_of``: parameter name → group (None: one group ``""``); returns {group: (rows, rows)}.
     """
     n = x.shape[0]
     params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
@@ -59,7 +64,8 @@ def func_gram(
     finally:
         restart.remove()
     count = n * o if per_output else n
-    k = torch.zeros(count, count, dtype=torch.float64, device=x.device)
-    for j in jac.values():
-        k += gram64(j.reshape(count, -1))
+    names = dict.fromkeys(group_of.values()) if group_of is not None else {"": None}
+    k = {g: torch.zeros(count, count, dtype=torch.float64, device=x.device) for g in names}
+    for name, j in jac.items():
+        k[group_of[name] if group_of is not None else ""] += gram64(j.reshape(count, -1))
     return k, o

@@ -13,6 +13,7 @@ are back-propagated in chunks through one batched (vmapped) backward pass each.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -134,23 +135,34 @@ class _Capture:
 
 
 def hooks_gram(
-    model: nn.Module, x: torch.Tensor, bn: BatchNormControl, coupled: bool, chunking: Chunking
-) -> tuple[torch.Tensor, int]:
-    """``J Jᵀ`` (N, N) float64 for the per-sample gradients of the summed outputs, and O.
+    model: nn.Module,
+    x: torch.Tensor,
+    bn: BatchNormControl,
+    coupled: bool,
+    chunking: Chunking,
+    group_of: Mapping[nn.Module, str] | None = None,
+) -> tuple[dict[str, torch.Tensor], int]:
+    """``J Jᵀ`` for the per-sample gradients of the summed outputs, split by group of modules
+    (``group_of``: parametrised module → group; None: one group ``""``): {group: (N, N)
+    float64}, in order of the groups' first modules, and O. The groups' kernels sum to the whole.
 
     Raises :class:`Unsupported` when the model needs the generic path.
     """
     n = x.shape[0]
-    k = torch.zeros(n, n, dtype=torch.float64, device=x.device)
-    directs: list[torch.Tensor] = []
+    names = dict.fromkeys(group_of.values()) if group_of is not None else {"": None}
+    k = {g: torch.zeros(n, n, dtype=torch.float64, device=x.device) for g in names}
+    directs: dict[str, list[torch.Tensor]] = {g: [] for g in k}
+
+    def group(module: nn.Module) -> str:
+        return group_of[module] if group_of is not None else ""
 
     def stream(module: nn.Module, site: _Site) -> None:
         with torch.no_grad():
             for term in capture.terms(module, site, site.grads):
                 if isinstance(term, Direct):
-                    directs.append(term.p)
+                    directs[group(module)].append(term.p)
                 else:
-                    k.add_(term.gram(chunking))
+                    k[group(module)].add_(term.gram(chunking))
         site.inputs.clear()
         site.grads.clear()
 
@@ -160,29 +172,34 @@ def hooks_gram(
         check_outputs(out, n)
         capture.check_parameter_uses(out)
         if coupled:
-            rows = _coupled_rows(capture, out, chunking)
-            return sum(gram64(r) for r in rows), out.shape[1]
+            for module, rows in _coupled_rows(capture, out, chunking):
+                k[group(module)] += gram64(rows)
+            return k, out.shape[1]
         if not capture.roots:
             raise Unsupported("no layer takes the input directly")
         torch.autograd.grad(out.sum(), capture.roots, allow_unused=True)
         for module, site in capture.sites.items():
             if site.grads:  # a call whose output never reached the loss adds nothing
                 stream(module, site)
-        if directs:
-            k += gram64(torch.cat(directs, dim=1))
+        for g, parts in directs.items():
+            if parts:
+                k[g] += gram64(torch.cat(parts, dim=1))
         return k, out.shape[1]
     finally:
         capture.remove()
 
 
-def _coupled_rows(capture: _Capture, out: torch.Tensor, chunking: Chunking) -> list[torch.Tensor]:
-    """Per-row gradients (N, D) of each term, back-propagating output rows in chunks."""
+def _coupled_rows(
+    capture: _Capture, out: torch.Tensor, chunking: Chunking
+) -> list[tuple[nn.Module, torch.Tensor]]:
+    """Per-row gradients (N, D) of each term and its module, back-propagating output rows in
+    chunks."""
     n, o = out.shape
     sites = list(capture.sites.items())
     edges = [e for _, site in sites for e in site.edges]
     per_row = capture.output_elements  # one row brings back a gradient for every output
     step = chunking.samples or max(1, min(n, chunking.elements // max(1, per_row)))
-    chunks: dict[tuple[int, int], list[torch.Tensor]] = {}
+    chunks: dict[tuple[int, int], tuple[nn.Module, list[torch.Tensor]]] = {}
     for r0 in range(0, n, step):
         r1 = min(n, r0 + step)
         seeds = out.new_zeros(r1 - r0, n, o)
@@ -196,5 +213,5 @@ def _coupled_rows(capture: _Capture, out: torch.Tensor, chunking: Chunking) -> l
                 calls = {c: g for c, g in enumerate(grads[at : at + len(site.edges)]) if g is not None}
                 at += len(site.edges)
                 for t, term in enumerate(capture.terms(module, site, calls) if calls else []):
-                    chunks.setdefault((s, t), []).append(term.row_grads())
-    return [torch.cat(parts) for parts in chunks.values()]
+                    chunks.setdefault((s, t), (module, []))[1].append(term.row_grads())
+    return [(module, torch.cat(parts)) for module, parts in chunks.values()]

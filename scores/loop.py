@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
@@ -9,21 +11,25 @@ from scores.checks import check_outputs
 from scores.terms import gram64
 
 
-def loop_gram(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """``J Jᵀ`` (N, N) float64 and O: row i of J is ∂(Σ_k f_k(x_i))/∂θ, one backward pass each."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def loop_gram(
+    model: nn.Module, x: torch.Tensor, group_of: Mapping[str, str] | None = None
+) -> tuple[dict[str, torch.Tensor], int]:
+    """``J Jᵀ`` (N, N) float64 split by group of parameters, and O: row i of J is
+    ∂(Σ_k f_k(x_i))/∂θ, one backward pass each. ``group_of``: parameter name → group (None: one
+    group ``""``); returns {group: (N, N)}."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    groups = [group_of[name] if group_of is not None else "" for name, _ in named]
+    params = [p for _, p in named]
     out = model(x)
     n = x.shape[0]
     check_outputs(out, n)
-    rows = []
+    rows: dict[str, list[torch.Tensor]] = {g: [] for g in groups}
     for i in range(n):
         grads = torch.autograd.grad(out[i].sum(), params, retain_graph=i < n - 1, allow_unused=True)
-        rows.append(
-            torch.cat(
-                [
-                    (g if g is not None else torch.zeros_like(p)).reshape(-1)
-                    for g, p in zip(grads, params, strict=True)
-                ]
-            )
-        )
-    return gram64(torch.stack(rows)), out.shape[1]
+        flat = [
+            (g if g is not None else torch.zeros_like(p)).reshape(-1)
+            for g, p in zip(grads, params, strict=True)
+        ]
+        for g in rows:
+            rows[g].append(torch.cat([f for f, h in zip(flat, groups, strict=True) if h == g]))
+    return {g: gram64(torch.stack(r)) for g, r in rows.items()}, out.shape[1]
