@@ -137,14 +137,28 @@ def swap(model: nn.Module, x: torch.Tensor) -> float:
         on = (args[0].detach() > 0).reshape(n, -1).to(torch.int64)
         patterns.append(torch.unique((on * weights).sum(0)))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    forward_hooked(model, x, nn.ReLU, hook)
+    return float(torch.unique(torch.cat(patterns)).numel())
+
+
+def forward_hooked(model: nn.Module, x: torch.Tensor, kind: type, hook) -> None:
+    """One forward pass (no gradients, batch statistics) with ``hook`` on every ``kind`` module."""
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kind)]
     try:
         with torch.no_grad(), bn_mode(model, "batch"):
             model(x)
     finally:
         for h in handles:
             h.remove()
-    return float(torch.unique(torch.cat(patterns)).numel())
+
+
+def resume(out: Path) -> tuple[set[str], list[str] | None]:
+    """The indices an output CSV already holds, and its header (none when it does not exist)."""
+    if not out.exists():
+        return set(), None
+    with out.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return {r["index"] for r in reader}, reader.fieldnames
 
 
 def timed(fn, *args):

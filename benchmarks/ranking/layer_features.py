@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from features import BATCH, expressivity
+from features import BATCH, expressivity, forward_hooked, resume
 from torch import nn
 
 import search_spaces
 from ntknas import data
 from ntknas.candidates import seeded_model
-from scores.bn import bn_mode
 
 
 def conv_input_expressivity(model: nn.Module, x: torch.Tensor) -> list[tuple[int, float]]:
@@ -39,13 +38,7 @@ def conv_input_expressivity(model: nn.Module, x: torch.Tensor) -> list[tuple[int
         if id(a) not in seen and a is not x:
             seen[id(a)] = (a, a.shape[2], expressivity(a.detach(), torch.float32))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with torch.no_grad(), bn_mode(model, "batch"):
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_hooked(model, x, nn.Conv2d, hook)
     return [(h, e) for _, h, e in seen.values()]
 
 
@@ -72,11 +65,7 @@ def main() -> None:
     with open(args.features, newline="") as f:
         todo = [(r["index"], r["arch"]) for r in csv.DictReader(f)]
     out = Path(args.out)
-    done, header = set(), None
-    if out.exists():
-        with out.open(newline="") as f:
-            reader = csv.DictReader(f)
-            done, header = {r["index"] for r in reader}, reader.fieldnames
+    done, header = resume(out)
     x, _ = data.minibatch(data.load("cifar10-sample"), BATCH, args.seed)
     with out.open("a", newline="") as f:
         writer = None

@@ -27,6 +27,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from features import resume
 
 N = 64
 STAGES = {
@@ -107,11 +108,7 @@ def main() -> None:
     with open(args.features, newline="") as f:
         indices = [r["index"] for r in csv.DictReader(f)]
     out = Path(args.out)
-    done, header = set(), None
-    if out.exists():
-        with out.open(newline="") as f:
-            reader = csv.DictReader(f)
-            done, header = {r["index"] for r in reader}, reader.fieldnames
+    done, header = resume(out)
     with out.open("a", newline="") as f:
         writer = None
         for index in indices:
