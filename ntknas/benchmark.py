@@ -347,18 +347,13 @@ def report(
         "n": len(truth.acc),
         "default_score": metrics.DEFAULT,
         "scores": correlations(values, truth.acc),
-        "seconds_per_architecture": seconds_per_architecture,
-        "batch_size": batch_size,
-        "bn": bn,
-        "repeats": repeats,
     }
     if scored is not None:
-        result = {
-            "n": result["n"],
-            "default_score": metrics.DEFAULT,
-            "scores": result["scores"],
-            "scored": scored,
-        }
+        result["scored"] = scored
+    else:
+        result.update(
+            seconds_per_architecture=seconds_per_architecture, batch_size=batch_size, bn=bn, repeats=repeats
+        )
     if search is not None:
         result["search"] = search
     return result

@@ -85,9 +85,13 @@ def for_space(
     """The reference of ``space`` for images of ``image_size`` pixels and ``classes`` outputs:
     shipped, cached, or measured now (calling ``progress(done, total)`` after each architecture)
     and cached."""
-    found = lookup(space, image_size, classes)
-    if found is not None:
-        return found
+    return lookup(space, image_size, classes) or measure_and_cache(space, image_size, classes, progress)
+
+
+def measure_and_cache(
+    space: SearchSpace, image_size: int, classes: int, progress: Callable[[int, int], None] | None = None
+) -> Reference:
+    """:func:`measure` the reference, and cache it where :func:`lookup` finds it."""
     reference = measure(space, image_size, classes, progress=progress)
     try:
         write_atomically(cache_path(space, image_size, classes), reference.to_json(), "reference cache")

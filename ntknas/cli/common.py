@@ -194,7 +194,7 @@ def space_reference(space, image_size: int, classes: int) -> dict[str, tuple[flo
         with progress_bar(err, transient=True) as bar:
             label = f"{space.name} · ntk_score's reference ({image_size}px, {classes} classes; once)"
             task = bar.add_task(label, total=None, note="")
-            found = reference.for_space(
+            found = reference.measure_and_cache(
                 space, image_size, classes, lambda done, total: bar.update(task, completed=done, total=total)
             )
         err.print(f"measured ntk_score's reference for space {space.name}: {found.measured} architectures")
