@@ -1,23 +1,24 @@
-"""How ``ntk_score``'s weights were chosen, reproducibly: fit them on tuning architectures, check
-them on the others, against CIFAR-10, CIFAR-100 and ImageNet16-120 accuracy.
+"""How ``ntk_score``'s weights were chosen, reproducibly: fit them on tuning architectures of
+several spaces at once for the worst of them, and check them on the held-out others.
 
-Input: per-architecture scores written by ``ntknas benchmark --save`` (one CSV or several, e.g.
-two halves scored in parallel) with the columns ``index`` and the metrics in
-``ntknas.metrics.NTK_INPUTS``, and the ground-truth CSV they were scored from (for the three
-accuracy columns, joined on ``index``). Each term is placed by the shipped reference of the nb201
-space (``ntknas.reference``: centre and spread over 200 random architectures of the space, no
-accuracies). Rows are put in ``index`` order (the order of the development file), shuffled by
-Python's ``random.Random(--shuffle-seed)``; the first ``--tune`` rows tune, the rest are held out.
-Weights are fitted on the tuning rows by coordinate ascent on a grid from equal weights,
-maximising Kendall τ with CIFAR-10 accuracy + 0.1 × the mean accuracy (%) of a best-of-100 pick
-over 1,000 seeded draws (the experiment of ``ntknas benchmark --search``).
+Input, per space: a CSV of per-architecture metrics and accuracy, written by ``ntknas benchmark
+--save`` or by ``benchmarks/ranking/space_features.py``, given as ``SPACE=PATH`` (the space's
+accuracy column is the first of ``TARGETS`` the file has, or ``--target SPACE=COLUMN``). Each
+term of ``ntknas.metrics.TERMS`` is placed by the shipped reference of its space
+(``ntknas.reference``: centre and spread over a seeded random sample of the space, no
+accuracies). Each space's rows, in ``index`` order, are shuffled by Python's
+``random.Random(--shuffle-seed)``; the first ``--tune`` fraction tunes, the rest is held out.
+Weights are fitted on the tuning rows by coordinate ascent on ``GRID`` from equal weights,
+maximising the smallest Spearman ρ over the spaces plus 0.1 × their mean (a score is judged by
+its worst space).
 
-Prints the fitted weights; τ and ρ against each dataset and the best-of-100 pick (2,000 draws) on
-tuning and held-out rows for the fit and for ``metrics.WEIGHTS``; and on the held-out rows for
-the previous default and every other metric column of the CSV.
+Prints the fitted weights; then, per space (worst first by the shipped default), τ and ρ of the
+fitted and shipped weights on tuning and held-out rows, and on the held-out rows every other
+score of the file with the default's rank among them.
 
-    ntknas benchmark --ground-truth ../shared/data/nb201_cifar10_dev.csv --scores all --save scores.csv
-    python benchmarks/fit_default.py scores.csv --ground-truth ../shared/data/nb201_cifar10_dev.csv
+    python benchmarks/ranking/space_features.py nb201 ../shared/data/nb201_cifar10_dev.csv nb201.csv
+    python benchmarks/ranking/space_features.py nbmacro ../shared/data/nbmacro_cifar10_dev.csv macro.csv
+    python benchmarks/fit_default.py nb201=nb201.csv nbmacro=macro.csv
 """
 
 from __future__ import annotations
@@ -26,77 +27,63 @@ import argparse
 import csv
 import math
 import random
+from typing import NamedTuple
 
 import numpy as np
 
 import search_spaces
 from ntknas import metrics, reference
-from ntknas.benchmark import search_experiment
 from ntknas.ranking import kendall_tau, oriented, spearman_rho
 
-GRID = (0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
-START = dict.fromkeys(metrics.WEIGHTS, 1.0)
+GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0)
 SWEEPS = 3
-ACCURACIES = {
-    "CIFAR-10": "cifar10_test_acc",
-    "CIFAR-100": "cifar100_test_acc",
-    "IN16-120": "imagenet16_test_acc",
-}
-# The previous default (name → (weight, spread), Σ weight × term / spread), for comparison.
-PREVIOUS = {
-    "-log10_condition_number": (1.5, 0.9801),
-    "log10_lambda_max": (-0.5, 0.7005),
-    "effective_rank": (-0.5, 13.87),
-    "log10_synflow": (1.0, 8.926),
-    "log10_params": (0.25, 0.3064),
-}
+TARGETS = ("cifar10_test_acc", "test_acc", "accuracy")
+# The previous default (ntk_score version 2): synflow, expressivity and −log10 λ_max.
+PREVIOUS = {"log10_synflow": 1.0, "expressivity": 1.0, "-log10_lambda_max": 0.25}
 
 Terms = list[dict[str, float] | None]
 
 
-def load(paths: list[str], ground_truth: str) -> tuple[Terms, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Each row's ``ntk_score`` terms (None: singular), each dataset's accuracies (%, those the
-    ground truth has), and every
-    metric column oriented so that higher is better (failed: −inf), in index order."""
-    rows = []
-    for path in paths:
-        with open(path, newline="") as f:
-            rows += list(csv.DictReader(f))
-    rows.sort(key=lambda r: int(r["index"]))
-    with open(ground_truth, newline="", encoding="utf-8-sig") as f:
-        truth = {r["index"]: r for r in csv.DictReader(f)}
+class Space(NamedTuple):
+    """One space's rows: their terms (None: singular), accuracies, reference, and every metric
+    column oriented so that higher is better."""
+
+    name: str
+    terms: Terms
+    acc: np.ndarray
+    placed: dict[str, tuple[float, float]]
+    columns: dict[str, np.ndarray]
+
+    def part(self, idx: np.ndarray) -> Space:
+        return Space(
+            self.name,
+            [self.terms[i] for i in idx],
+            self.acc[idx],
+            self.placed,
+            {n: c[idx] for n, c in self.columns.items()},
+        )
+
+
+def load(name: str, path: str, target: str | None = None) -> Space:
+    """The rows of ``path`` (a space's metrics and accuracies), in ``index`` order."""
+    with open(path, newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: int(r["index"]))
+    target = target or next(t for t in TARGETS if t in rows[0])
+    named = [t for t, (reads, _) in metrics.TERMS.items() if all(m in rows[0] for m in reads)]
+    inputs = {m for t in named for m in metrics.TERMS[t][0]} | {"condition_number", "lambda_max", "params"}
     terms: Terms = []
     for r in rows:
         try:
-            terms.append(metrics.ntk_terms({n: float(r[n]) for n in metrics.NTK_INPUTS}))
-        except ValueError:  # an empty cell: a failed metric or a singular kernel
+            terms.append(metrics.ntk_terms({n: float(r[n]) for n in inputs}, named))
+        except ValueError:  # an empty cell: a failed metric
             terms.append(None)
-    given = {label: c for label, c in ACCURACIES.items() if c in next(iter(truth.values()))}
-    acc = {label: np.array([float(truth[r["index"]][c]) for r in rows]) for label, c in given.items()}
     columns = {
-        name: oriented(np.array([float(r[name]) if r[name] else np.nan for r in rows]), m.higher_is_better)
-        for name, m in metrics.METRICS.items()
-        if name in rows[0] and name != metrics.DEFAULT  # ntk_score's weights are what is being fitted
+        n: oriented(np.array([float(r[n]) if r[n] else np.nan for r in rows]), m.higher_is_better)
+        for n, m in metrics.METRICS.items()
+        if n in rows[0] and n != metrics.DEFAULT
     }
-    if all(n in rows[0] for n in ("condition_number", "lambda_max", "effective_rank", "synflow", "params")):
-        columns["previous ntk_score"] = np.array([previous(r) for r in rows])
-    return terms, acc, columns
-
-
-def previous(row: dict[str, str]) -> float:
-    """The previous default of one CSV row; −inf when its kernel is singular."""
-    try:
-        kappa, lam = float(row["condition_number"]), float(row["lambda_max"])
-        raw = {
-            "-log10_condition_number": -math.log10(kappa),
-            "log10_lambda_max": math.log10(lam),
-            "effective_rank": float(row["effective_rank"]),
-            "log10_synflow": float(row["synflow"]),
-            "log10_params": math.log10(float(row["params"])),
-        }
-    except ValueError:
-        return -math.inf
-    return sum(w * raw[n] / s for n, (w, s) in PREVIOUS.items())
+    placed = reference.lookup(search_spaces.get(name), 32, 10).terms
+    return Space(name, terms, np.array([float(r[target]) for r in rows]), placed, columns)
 
 
 def score(terms: Terms, weights: dict[str, float], placed: dict[str, tuple[float, float]]) -> np.ndarray:
@@ -104,65 +91,71 @@ def score(terms: Terms, weights: dict[str, float], placed: dict[str, tuple[float
     return np.array([metrics.ntk_score_from(t, placed, weights) for t in terms])
 
 
-def pick(s: np.ndarray, acc: np.ndarray, draws: int) -> dict[str, float]:
-    """``ntknas benchmark --search 100 --runs draws --seed 0`` on these scores."""
-    return search_experiment(s, True, acc, 100, draws, 0)
+def rhos(spaces: list[Space], weights: dict[str, float]) -> list[float]:
+    return [spearman_rho(score(s.terms, weights, s.placed), s.acc) for s in spaces]
 
 
-def fit(terms: Terms, acc: np.ndarray, placed: dict[str, tuple[float, float]]) -> dict[str, float]:
-    """Coordinate ascent over ``GRID`` from ``START``: τ + 0.1 × pick accuracy (CIFAR-10)."""
+def fit(spaces: list[Space]) -> dict[str, float]:
+    """Coordinate ascent over ``GRID`` from equal weights of the terms every space's file has:
+    min ρ + 0.1 × mean ρ over the spaces."""
+    held = [set(next(t for t in s.terms if t is not None)) for s in spaces]
+    names = [n for n in metrics.TERMS if all(n in h for h in held)]
 
     def objective(w: dict[str, float]) -> float:
-        s = score(terms, w, placed)
-        return kendall_tau(s, acc) + 0.1 * pick(s, acc, 1000)["mean_acc"]
+        r = rhos(spaces, w)
+        return min(r) + 0.1 * float(np.mean(r))
 
-    w = dict(START)
+    w = dict.fromkeys(names, 1.0)
     best = objective(w)
     for _ in range(SWEEPS):
-        for name in START:
+        for name in names:
             for value in GRID:
                 trial = {**w, name: value}
                 if any(trial.values()) and (v := objective(trial)) > best + 1e-12:
                     best, w = v, trial
-    return w
+    return {n: v for n, v in w.items() if v}
 
 
-def report(label: str, s: np.ndarray, acc: dict[str, np.ndarray]) -> None:
-    p = pick(s, acc["CIFAR-10"], 2000)
-    cells = "  ".join(
-        f"{name} τ {kendall_tau(s, a):.3f} ρ {spearman_rho(s, a):.3f}" for name, a in acc.items()
-    )
-    print(
-        f"  {label:18s} n={len(s):5d}  {cells}  best of 100: {p['mean_acc']:.2f} ± {p['std_acc']:.2f} % "
-        f"(optimum {p['optimum_mean_acc']:.2f} %)"
-    )
+def split(space: Space, fraction: float, seed: int) -> tuple[Space, Space]:
+    order = list(range(len(space.acc)))
+    random.Random(seed).shuffle(order)
+    cut = round(fraction * len(order))
+    return space.part(np.array(order[:cut])), space.part(np.array(order[cut:]))
+
+
+def table(space: Space, weights: dict[str, float]) -> list[tuple[str, float, float]]:
+    """(score, τ, ρ) of the default, the previous default and every column, best ρ first."""
+    found = [
+        (f"{metrics.DEFAULT} (default)", score(space.terms, weights, space.placed)),
+        ("previous ntk_score", score(space.terms, PREVIOUS, space.placed)),
+        *space.columns.items(),
+    ]
+    out = [(n, kendall_tau(v, space.acc), spearman_rho(v, space.acc)) for n, v in found]
+    return sorted(out, key=lambda r: -r[2] if math.isfinite(r[2]) else math.inf)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scores", nargs="+", help="CSV(s) from ntknas benchmark --save")
-    parser.add_argument("--ground-truth", required=True, help="the CSV they were scored from")
-    parser.add_argument("--tune", type=int, default=600)
+    parser.add_argument("scores", nargs="+", help="SPACE=CSV, one per space")
+    parser.add_argument("--target", action="append", default=[], help="SPACE=COLUMN (the accuracy)")
+    parser.add_argument("--tune", type=float, default=0.5, help="fraction of each space's rows that tunes")
     parser.add_argument("--shuffle-seed", type=int, default=1)
     args = parser.parse_args()
-    terms, acc, columns = load(args.scores, args.ground_truth)
-    placed = reference.lookup(search_spaces.get("nb201"), 32, 10).terms
-    order = list(range(len(terms)))
-    random.Random(args.shuffle_seed).shuffle(order)
-    tune, held = np.array(order[: args.tune]), np.array(order[args.tune :])
-    tune_terms, held_terms = [terms[i] for i in tune], [terms[i] for i in held]
-    tune_acc = {k: a[tune] for k, a in acc.items()}
-    held_acc = {k: a[held] for k, a in acc.items()}
-    fitted = fit(tune_terms, tune_acc["CIFAR-10"], placed)
-    scale = fitted["log10_synflow"] or 1.0  # only the weights' ratios matter
-    print(f"fitted weights (scaled so that synflow's is 1): { {n: w / scale for n, w in fitted.items()} }")
+    targets = dict(t.split("=", 1) for t in args.target)
+    spaces = [load(n, p, targets.get(n)) for n, p in (s.split("=", 1) for s in args.scores)]
+    parts = [split(s, args.tune, args.shuffle_seed) for s in spaces]
+    tune, held = [p[0] for p in parts], [p[1] for p in parts]
+    fitted = fit(tune)
+    print(f"fitted weights: {fitted}")
     print(f"shipped weights: {metrics.WEIGHTS}")
     for label, weights in (("fitted", fitted), ("shipped", metrics.WEIGHTS)):
-        report(f"{label}, tuning", score(tune_terms, weights, placed), tune_acc)
-        report(f"{label}, held out", score(held_terms, weights, placed), held_acc)
-    print("held out, other scores:")
-    for name, values in columns.items():
-        report(name, values[held], held_acc)
+        for part, group in (("tuning", tune), ("held out", held)):
+            cells = "  ".join(f"{s.name} ρ {r:.3f}" for s, r in zip(group, rhos(group, weights), strict=True))
+            print(f"  {label:8s} {part:9s} {cells}")
+    for space in sorted(held, key=lambda s: rhos([s], metrics.WEIGHTS)[0]):
+        print(f"\n{space.name}, held out ({len(space.acc)} architectures): score, τ, ρ")
+        for rank, (name, tau, rho) in enumerate(table(space, metrics.WEIGHTS), 1):
+            print(f"  {rank:2d}. {name:28s} {tau:6.3f} {rho:6.3f}")
 
 
 if __name__ == "__main__":

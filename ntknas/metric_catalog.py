@@ -27,6 +27,7 @@ METRICS: dict[str, Metric] = {
         Metric("lambda_min", True, "pNTK smallest eigenvalue", kernel=True),
         Metric("trace", True, "pNTK trace", kernel=True),
         Metric("effective_rank", True, "pNTK effective rank (Roy & Vetterli)", kernel=True),
+        Metric("flatness", True, "pNTK spectral flatness: mean log λ − log mean λ (scale-free)", kernel=True),
         Metric("lga", True, "label-gradient alignment of the pNTK (Mok et al. 2022)", kernel=True),
         Metric("naswot", True, "log|K_H| of ReLU codes (Mellor et al. 2021)"),
         Metric("synflow", True, "log10 synaptic flow (Tanaka et al. 2020)"),
@@ -38,7 +39,8 @@ METRICS: dict[str, Metric] = {
         Metric(
             "ntk_score",
             True,
-            "synflow + expressivity + pNTK λ_max, each placed in the space's reference sample, weighted",
+            "NASWOT, synflow, expressivity, pNTK flatness and λ_max, each placed in the space's "
+            "reference sample, weighted",
             kernel=True,
         ),
     )
@@ -46,10 +48,11 @@ METRICS: dict[str, Metric] = {
 DEFAULT = "ntk_score"
 # Metrics whose definition changed between releases, and the version of today's: a study records
 # the version its objective was scored with, and is not resumed with another (its values would
-# not compare). ntk_score 1: κ, λ_max, effective rank, synflow and size; 2: ntknas.metrics.
-VERSIONS = {"ntk_score": 2}
+# not compare). ntk_score 1: κ, λ_max, effective rank, synflow and size; 2: synflow, expressivity
+# and λ_max; 3: ntknas.metrics (fitted on two spaces at once).
+VERSIONS = {"ntk_score": 3}
 # The pNTK spectrum's scores, stored on every trial whatever the objective.
-SPECTRUM = ("condition_number", "lambda_max", "lambda_min", "trace", "effective_rank")
+SPECTRUM = ("condition_number", "lambda_max", "lambda_min", "trace", "effective_rank", "flatness")
 RECORDED = (*SPECTRUM, "params", "flops")
 # Second objectives of a multi-objective (NSGA-II) search: smaller is better.
 COSTS = ("params", "flops")

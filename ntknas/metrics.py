@@ -135,28 +135,43 @@ def _expressivity(c: Context) -> float:
     return proxies.expressivity(c.model, c.x, bn=c.bn)
 
 
-# The default's terms and their weights, fitted on 600 NAS-Bench-201 architectures of the
-# development file and checked on its 2,400 others (benchmarks/fit_default.py reproduces both).
-# The weights are shared by every space; each term's centre and spread come from the space's own
+# The terms ntk_score can weigh: each reads some metrics and gives a number, higher is better.
+TERMS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], float]]] = {
+    "log10_synflow": (("synflow",), lambda v: v["synflow"]),
+    "expressivity": (("expressivity",), lambda v: v["expressivity"]),
+    "-log10_lambda_max": (("lambda_max",), lambda v: -math.log10(v["lambda_max"])),
+    "flatness": (("flatness",), lambda v: v["flatness"]),
+    "naswot": (("naswot",), lambda v: v["naswot"]),
+    "log10_flops": (("flops",), lambda v: math.log10(v["flops"]) if v["flops"] > 0 else -math.inf),
+}
+# The default's weights, fitted on the development files of two spaces at once (NAS-Bench-201
+# and NAS-Bench-Macro) for the worse of the two (benchmarks/fit_default.py reproduces them). The
+# weights are shared by every space; each term's centre and spread come from the space's own
 # reference sample (ntknas.reference), so the terms stay comparable wherever they are measured.
-WEIGHTS = {"log10_synflow": 1.0, "expressivity": 1.0, "-log10_lambda_max": 0.25}
+WEIGHTS = {
+    "log10_synflow": 1.0,
+    "expressivity": 1.0,
+    "-log10_lambda_max": 0.25,
+    "flatness": 1.0,
+    "naswot": 4.0,
+}
 # How wide a term's normal is, in spreads: log Φ(z / WIDTH) is about linear for bad values and
 # saturates for good ones, so no one term can buy a high score alone.
 WIDTH = 2.0
-NTK_INPUTS = ("condition_number", "lambda_max", "synflow", "expressivity", "params")
+# What ntk_terms reads: the kernel's singularity and the network's size, and the weighted terms' inputs.
+NTK_INPUTS = tuple(
+    dict.fromkeys(("condition_number", "lambda_max", "params", *(m for t in WEIGHTS for m in TERMS[t][0])))
+)
 
 
-def ntk_terms(values: Mapping[str, float]) -> dict[str, float] | None:
-    """The raw terms of ``ntk_score`` from the metrics named in ``NTK_INPUTS`` (None when the
-    kernel is singular or the network has no parameters: such a network ranks last)."""
+def ntk_terms(values: Mapping[str, float], names: Iterable[str] = WEIGHTS) -> dict[str, float] | None:
+    """The raw terms ``names`` of ``ntk_score`` (of ``TERMS``) from the metrics they read, named in
+    ``NTK_INPUTS`` for the weighted ones (None when the kernel is singular or the network has no
+    parameters: such a network ranks last)."""
     kappa, lam, params = values["condition_number"], values["lambda_max"], values["params"]
     if not (0 < kappa < math.inf and lam > 0 and params > 0):
         return None
-    return {
-        "log10_synflow": values["synflow"],
-        "expressivity": values["expressivity"],
-        "-log10_lambda_max": -math.log10(lam),
-    }
+    return {name: TERMS[name][1](values) for name in names}
 
 
 def log_phi(z: float) -> float:

@@ -33,11 +33,11 @@ from ntknas.files import write_atomically
 from ntknas.sources import BUNDLED
 from search_spaces import SearchSpace
 
-SIZE = 200
+SIZE = 64
 SEED = 0
 BATCH = 64
 BN = "batch"
-VERSION = 1  # of the protocol and the file format: a cached reference of another is measured again
+VERSION = 2  # of the protocol and the file format: a cached reference of another is measured again
 
 
 @dataclass(frozen=True)

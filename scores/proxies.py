@@ -18,12 +18,20 @@ from scores.bn import bn_mode
 from scores.checks import check_inputs, check_outputs, trainable
 from scores.device import device_of
 
+# Elementwise activation modules: NASWOT reads its codes at their inputs; synflow's linearised
+# network replaces them by the identity.
+ACTIVATIONS = (
+    nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Softplus,
+)  # fmt: skip
+
 
 def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
     """NASWOT (Mellor et al., ICML 2021): log|K_H| of the ReLU-code kernel.
 
-    Each sample's code is the on/off pattern of every ``nn.ReLU`` input; ``K_H[i,j]`` is the
-    number of units minus the Hamming distance between codes i and j.
+    Each sample's code is the on/off pattern (input > 0) at every activation module
+    (``ACTIVATIONS``: ``nn.ReLU`` as in the paper, and its kin such as ``nn.ReLU6`` or ``nn.GELU``);
+    ``K_H[i,j]`` is the number of units minus the Hamming distance between codes i and j.
     """
     check_inputs(model, inputs)
     inputs = inputs.to(device_of(model))
@@ -36,9 +44,9 @@ def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> floa
         agree = (code @ code.T).to(torch.float64)
         k.add_(code.shape[1] - ones[:, None] - ones[None, :] + 2 * agree)
 
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
     if not relus:
-        raise ValueError("naswot needs nn.ReLU modules in the model; it has none")
+        raise ValueError("naswot needs activation modules (nn.ReLU, nn.GELU, ...) in the model; it has none")
     handles = [m.register_forward_hook(hook) for m in relus]
     try:
         with torch.no_grad(), bn_mode(model, bn):
@@ -53,9 +61,18 @@ def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
     """SynFlow (Tanaka et al., NeurIPS 2020): Σ θ ⊙ ∂R/∂θ with every weight replaced by |θ|,
     R the summed output for an all-ones input, in float64 with BatchNorm off (eval mode at its
     initial statistics). Returned as log10 of the sum, which ranks the same and cannot overflow.
+
+    The network is linearised as the paper intends: its activation modules (``ACTIVATIONS``)
+    become the identity. A ReLU network's all-positive signal passes its ReLUs unchanged, so
+    its value is the paper's; a saturating activation (ReLU6 in MobileNets) would otherwise
+    clip the signal and make deeper networks score lower.
     """
     check_inputs(model, inputs)
     net = copy.deepcopy(model).double()
+    for parent in list(net.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, ACTIVATIONS):
+                setattr(parent, name, nn.Identity())
     params = [p for _, p in trainable(net)]
     with torch.no_grad():
         for p in params:

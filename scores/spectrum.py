@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-SPECTRUM_SCORES = ("condition_number", "lambda_max", "lambda_min", "trace", "effective_rank")
+SPECTRUM_SCORES = ("condition_number", "lambda_max", "lambda_min", "trace", "effective_rank", "flatness")
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,10 @@ class Spectrum:
     ``eigenvalues``: ascending, float64, on the CPU. ``condition_number`` is λ_max/λ_min, ``inf``
     when λ_min ≤ 0 within round-off (never NaN); lower is better (TE-NAS). ``effective_rank`` is
     exp of the entropy of the eigenvalues normalised to sum to one (Roy & Vetterli 2007).
+    ``flatness`` is the log of the spectral flatness, mean log λ_i − log mean λ_i (natural logs):
+    ``log det(K / (tr K / N)) / N``, the log-determinant of the kernel divided by its own scale,
+    so it does not grow with the network's size; at most 0 (every eigenvalue equal), ``-inf``
+    when the kernel is singular.
     """
 
     eigenvalues: torch.Tensor
@@ -25,6 +29,7 @@ class Spectrum:
     condition_number: float
     trace: float
     effective_rank: float
+    flatness: float
 
     def scores(self) -> dict[str, float]:
         """The scalar scores by name (see ``SPECTRUM_SCORES``)."""
@@ -50,4 +55,5 @@ def spectrum(k: torch.Tensor) -> Spectrum:
         erank = math.exp(float(-(p * p.log()).sum()))
     else:
         erank = 0.0
-    return Spectrum(ev, lam_max, lam_min, cond, float(k.diagonal().sum()), erank)
+    flatness = float(ev.log().mean() - ev.mean().log()) if math.isfinite(cond) else -math.inf
+    return Spectrum(ev, lam_max, lam_min, cond, float(k.diagonal().sum()), erank, min(flatness, 0.0))

@@ -18,6 +18,7 @@ from importlib.metadata import entry_points
 
 from search_spaces.base import Config, ConfigError, SearchSpace
 from search_spaces.nb201 import NB201
+from search_spaces.nbmacro import NBMacro
 from search_spaces.resnet import ResNetSpace
 
 ENTRY_POINT_GROUP = "ntknas.search_spaces"
@@ -122,6 +123,7 @@ def _first_line(error: BaseException) -> str:
 
 register(ResNetSpace())
 register(NB201())
+register(NBMacro())
 
 __all__ = [
     "Config",

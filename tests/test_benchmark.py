@@ -126,15 +126,15 @@ def test_fit_default_script_scores_as_the_product_does(tmp_path):
     saved = tmp_path / "scores.csv"
     names = ",".join([*metrics.NTK_INPUTS, metrics.DEFAULT])
     assert run("--scores", names, "--save", saved).exit_code == 0
-    terms, acc, columns = fit_default.load([str(saved)], str(TINY))
-    assert sorted(acc["CIFAR-10"]) == sorted(acc_of(rows_of(TINY))) and list(acc) == ["CIFAR-10"]
-    placed = reference.lookup(search_spaces.get("nb201"), 32, 10).terms
-    rebuilt = fit_default.score(terms, metrics.WEIGHTS, placed)
+    space = fit_default.load("nb201", str(saved))
+    assert sorted(space.acc) == sorted(acc_of(rows_of(TINY)))
+    assert space.placed == reference.lookup(search_spaces.get("nb201"), 32, 10).terms
+    rebuilt = fit_default.score(space.terms, metrics.WEIGHTS, space.placed)
     shipped = np.array([float(r[metrics.DEFAULT]) if r[metrics.DEFAULT] else -np.inf for r in rows_of(saved)])
     order = np.argsort([int(r["index"]) for r in rows_of(saved)], kind="stable")
     np.testing.assert_allclose(rebuilt, shipped[order], rtol=1e-12)
     assert np.isinf(rebuilt).sum() == 1  # the cut-off cell
-    assert set(columns) == set(metrics.NTK_INPUTS)
+    assert set(space.columns) == set(metrics.NTK_INPUTS)
 
 
 HEADER = "index,arch,cifar10_test_acc,cifar100_test_acc\n"

@@ -1,5 +1,6 @@
 """The literature's baselines and the metrics registry, on cases small enough to compute by hand."""
 
+import copy
 import math
 from statistics import NormalDist
 
@@ -33,6 +34,36 @@ def test_synflow_of_a_linear_net_is_twice_its_output():
     w1, w2 = net[0].weight.detach().abs().double(), net[1].weight.detach().abs().double()
     r = float((w2 @ w1 @ torch.ones(3, dtype=torch.float64)).sum())  # Euler: Σ θ ∂R/∂θ = 2R
     assert proxies.synflow(net, torch.randn(4, 3)) == pytest.approx(math.log10(2 * r), rel=1e-12)
+
+
+def test_synflow_linearises_saturating_activations():
+    """ReLU6 clips the all-ones signal of |θ|; synflow reads the linearised network, which a
+    ReLU network already is on that signal."""
+    torch.manual_seed(0)
+    layers = [nn.Linear(3, 64), None, nn.Linear(64, 64), None, nn.Linear(64, 2)]
+    nets = {}
+    for act in (nn.ReLU6, nn.ReLU, nn.Identity):
+        torch.manual_seed(0)
+        nets[act] = nn.Sequential(*(layer if layer is not None else act() for layer in layers))
+        nets[act].load_state_dict(nets[nn.ReLU6].state_dict())
+    for net in nets.values():
+        nn.init.constant_(net[2].weight, 0.5)  # 64 inputs of about 1 each: well past ReLU6's 6
+    x = torch.randn(4, 3)
+    values = {act: proxies.synflow(net, x) for act, net in nets.items()}
+    assert values[nn.ReLU6] == values[nn.ReLU] == values[nn.Identity]
+    as_is = {act: unlinearised_synflow(net) for act, net in nets.items()}
+    assert as_is[nn.ReLU] == pytest.approx(values[nn.ReLU], rel=1e-12)
+    assert as_is[nn.ReLU6] < values[nn.ReLU6] - 1  # clipping would have cost a factor above 10
+
+
+def unlinearised_synflow(net: nn.Module) -> float:
+    """log10 Σ θ ∂R/∂θ of ``net`` with |θ| and an all-ones input, its activations left in place."""
+    net = copy.deepcopy(net).double()
+    params = list(net.parameters())
+    for p in params:
+        p.data.abs_()
+    grads = torch.autograd.grad(net(torch.ones(1, 3, dtype=torch.float64)).sum(), params)
+    return math.log10(sum(float((p * g).detach().sum()) for p, g in zip(params, grads, strict=True)))
 
 
 def test_jacob_cov_of_a_linear_model():
@@ -85,10 +116,17 @@ def test_metrics_compute_and_the_default():
     assert set(values) == {*metrics.METRICS, "seconds"}
     assert values["params"] == sum(p.numel() for p in net.parameters())
     log_phi = lambda z: math.log(NormalDist().cdf(z))  # noqa: E731
-    expected = (
-        1.0 * log_phi((values["synflow"] - 1.0) / (2 * 2.0))
-        + 1.0 * log_phi((values["expressivity"] - 3.0) / (2 * 1.5))
-        + 0.25 * log_phi((-math.log10(values["lambda_max"]) + 1.0) / (2 * 0.5))
+    raw = {  # each term as its definition reads, from the metrics computed above
+        "log10_synflow": values["synflow"],
+        "expressivity": values["expressivity"],
+        "-log10_lambda_max": -math.log10(values["lambda_max"]),
+        "flatness": values["flatness"],
+        "naswot": values["naswot"],
+        "log10_flops": math.log10(values["flops"]),
+    }
+    expected = sum(
+        weight * log_phi((raw[name] - REFERENCE[name][0]) / (2 * REFERENCE[name][1]))
+        for name, weight in metrics.WEIGHTS.items()
     )
     assert values[metrics.DEFAULT] == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
@@ -183,7 +221,14 @@ def test_feature_blocks_of_the_spaces_and_of_torchvision():
     assert proxies.expressivity(constant, torch.randn(4, 3, 2, 2)) == 0.0  # nothing expressed
 
 
-REFERENCE = {"log10_synflow": (1.0, 2.0), "expressivity": (3.0, 1.5), "-log10_lambda_max": (-1.0, 0.5)}
+REFERENCE = {
+    "log10_synflow": (1.0, 2.0),
+    "expressivity": (3.0, 1.5),
+    "-log10_lambda_max": (-1.0, 0.5),
+    "flatness": (-1.0, 0.3),
+    "naswot": (20.0, 4.0),
+    "log10_flops": (4.0, 0.5),
+}
 
 
 def small_batch():
@@ -193,17 +238,20 @@ def small_batch():
 
 def test_a_failing_metric_spoils_only_itself():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 3))  # no ReLU: no NASWOT
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Linear(8, 3))  # no activation: no NASWOT
     x, y = small_batch()
     errors = {}
     values = metrics.compute(net, x, y, list(metrics.METRICS), errors=errors, reference=REFERENCE)
-    assert list(errors) == ["naswot"] and math.isnan(values["naswot"])
-    assert str(errors["naswot"]) == "naswot needs nn.ReLU modules in the model; it has none"
-    others = [n for n in metrics.METRICS if n != "naswot"]
+    spoiled = ["naswot", *([metrics.DEFAULT] if "naswot" in metrics.NTK_INPUTS else [])]
+    assert list(errors) == spoiled and all(math.isnan(values[n]) for n in spoiled)
+    assert str(errors["naswot"]) == (
+        "naswot needs activation modules (nn.ReLU, nn.GELU, ...) in the model; it has none"
+    )
+    others = [n for n in metrics.METRICS if n not in spoiled]
     alone = metrics.compute(net, x, y, others, reference=REFERENCE)
     assert all(values[n] == alone[n] and math.isfinite(alone[n]) for n in others)
     # without `errors`, the first failure raises
-    with pytest.raises(ValueError, match=r"naswot needs nn\.ReLU"):
+    with pytest.raises(ValueError, match=r"naswot needs activation modules"):
         metrics.compute(net, x, y, ["params", "naswot"])
 
 

@@ -1,5 +1,8 @@
 """Search spaces: registry, NAS-Bench-201's exact networks, round trips, and configuration errors."""
 
+import csv
+from pathlib import Path
+
 import optuna
 import pytest
 import torch
@@ -14,10 +17,11 @@ ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
 
 def test_registry():
-    assert search_spaces.names() == ["nb201", "resnet"]
+    assert search_spaces.names() == ["nb201", "nbmacro", "resnet"]
     assert search_spaces.get("nb201").size == 15625
     assert search_spaces.get("resnet").size >= 10000
-    with pytest.raises(UnknownSpace, match="unknown search space 'darts'; known spaces: nb201, resnet"):
+    known = "known spaces: nb201, nbmacro, resnet"
+    with pytest.raises(UnknownSpace, match=f"unknown search space 'darts'; {known}"):
         search_spaces.get("darts")
 
 
@@ -126,3 +130,69 @@ def test_resnet_points():
 def test_config_errors(space, text, message):
     with pytest.raises(ConfigError, match=message):
         search_spaces.get(space).parse(text)
+
+
+NBMACRO_SIZES = Path(__file__).parent / "data" / "nbmacro_sizes.csv"  # 24 rows of the dev file
+NBMACRO_DEV = Path(__file__).parents[2] / "shared" / "data" / "nbmacro_cifar10_dev.csv"
+
+
+def _nbmacro_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("source", ["bundled", "dev"])
+def test_nbmacro_sizes_match_the_benchmark(source):
+    """Parameter counts equal the benchmark's; FLOPs are twice its multiply-adds."""
+    if source == "dev" and not NBMACRO_DEV.is_file():
+        pytest.skip(f"{NBMACRO_DEV} is not here (it is beside the checkout in development and CI)")
+    rows = _nbmacro_rows(NBMACRO_SIZES if source == "bundled" else NBMACRO_DEV)
+    space = search_spaces.get("nbmacro")
+    image = torch.randn(1, 3, 32, 32)
+    for row in rows:
+        model = space.build(space.parse(row["arch"]))
+        assert count_params(model) == int(row["params"]), row["arch"]
+        if source == "bundled":
+            assert count_flops(model, image) == 2 * int(row["flops"]), row["arch"]
+
+
+def test_nbmacro_all_identity_network_by_hand():
+    """Stem 3·32·9 + BN; 1×1 stride-2 convs + BN at 32→64→128→256; head 256·1280 + BN; linear."""
+    space = search_spaces.get("nbmacro")
+    expected = (864 + 64) + (2048 + 128) + (8192 + 256) + (32768 + 512) + (327680 + 2560) + 12810
+    assert count_params(space.build(space.parse("00000000"))) == expected == 387_882
+
+
+def test_nbmacro_canonical_form():
+    space = search_spaces.get("nbmacro")
+    assert space.parse("12001102") == "12010120"  # identities after a stage's first layer go last
+    assert space.parse("00000000") == "00000000"
+    assert space.describe(space.parse("22212220")) == "22212220"
+    assert len(set(space.configs())) == space.size == 3969
+    for text in ("2221222", "222122201", "22212223", "2221222x"):
+        with pytest.raises(ConfigError, match=r"malformed nbmacro config .*8 digits"):
+            space.parse(text)
+
+
+def test_nbmacro_blocks_add_their_input_when_shapes_allow():
+    from search_spaces.nbmacro_net import InvertedResidual
+
+    space = search_spaces.get("nbmacro")
+    torch.manual_seed(0)
+    net = space.build(space.parse("12000000"))
+    first, second = net.layers[0], net.layers[1]
+    assert isinstance(first, InvertedResidual) and not first.residual  # stride 2, 32 → 64
+    assert isinstance(second, InvertedResidual) and second.residual
+    x = torch.randn(2, 64, 16, 16)
+    second.eval()
+    with torch.no_grad():
+        assert torch.allclose(second(x), x + second.conv(x))
+        assert net(torch.randn(4, 3, 32, 32)).shape == (4, 10)
+
+
+def test_nbmacro_samples_canonical_configurations():
+    space = search_spaces.get("nbmacro")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    configs = [space.sample(study.ask()) for _ in range(50)]
+    assert all(space.parse(c) == c for c in configs)
+    assert len(set(configs)) > 40

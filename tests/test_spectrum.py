@@ -23,6 +23,15 @@ def test_known_spectrum():
     assert s.trace == pytest.approx(7.5, rel=1e-12)
     p = torch.tensor([0.5, 1.0, 2.0, 4.0]) / 7.5
     assert s.effective_rank == pytest.approx(math.exp(-(p * p.log()).sum().item()), rel=1e-6)
+    # log of geometric over arithmetic mean: (log 0.5 + log 1 + log 2 + log 4) / 4 − log(7.5 / 4)
+    assert s.flatness == pytest.approx(math.log(2.0) / 2 - math.log(1.875), rel=1e-12)
+
+
+def test_flatness_is_scale_free_zero_when_flat_and_minus_infinity_when_singular():
+    k = with_eigenvalues([4.0, 1.0, 2.0, 0.5])
+    assert scores.spectrum(1e6 * k).flatness == pytest.approx(scores.spectrum(k).flatness, rel=1e-9)
+    assert scores.spectrum(torch.eye(4, dtype=torch.float64) * 7).flatness == 0.0
+    assert scores.spectrum(with_eigenvalues([3.0, 1.0, 0.0])).flatness == -math.inf
 
 
 def test_effective_rank_extremes():
@@ -39,6 +48,7 @@ def test_singular_kernel_has_infinite_condition_number():
         assert s.condition_number == math.inf
     zero = scores.spectrum(torch.zeros(3, 3))
     assert zero.condition_number == math.inf and zero.effective_rank == 0.0 and zero.trace == 0.0
+    assert zero.flatness == -math.inf
 
 
 def test_rank_deficient_model_kernel_is_singular():
