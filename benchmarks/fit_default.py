@@ -64,8 +64,9 @@ class Space(NamedTuple):
         )
 
 
-def load(name: str, path: str, target: str | None = None) -> Space:
-    """The rows of ``path`` (a space's metrics and accuracies), in ``index`` order."""
+def load(name: str, path: str, target: str | None = None, batch: int = reference.BATCH) -> Space:
+    """The rows of ``path`` (a space's metrics and accuracies, scored on batches of ``batch``
+    images), in ``index`` order."""
     with open(path, newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: int(r["index"]))
     target = target or next(t for t in TARGETS if t in rows[0])
@@ -82,7 +83,7 @@ def load(name: str, path: str, target: str | None = None) -> Space:
         for n, m in metrics.METRICS.items()
         if n in rows[0] and n != metrics.DEFAULT
     }
-    placed = reference.lookup(search_spaces.get(name), 32, 10).terms
+    placed = reference.for_space(search_spaces.get(name), 32, 10, batch=batch).terms
     return Space(name, terms, np.array([float(r[target]) for r in rows]), placed, columns)
 
 
@@ -140,9 +141,10 @@ def main() -> None:
     parser.add_argument("--target", action="append", default=[], help="SPACE=COLUMN (the accuracy)")
     parser.add_argument("--tune", type=float, default=0.5, help="fraction of each space's rows that tunes")
     parser.add_argument("--shuffle-seed", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=reference.BATCH, help="the files' batch size")
     args = parser.parse_args()
     targets = dict(t.split("=", 1) for t in args.target)
-    spaces = [load(n, p, targets.get(n)) for n, p in (s.split("=", 1) for s in args.scores)]
+    spaces = [load(n, p, targets.get(n), args.batch) for n, p in (s.split("=", 1) for s in args.scores)]
     parts = [split(s, args.tune, args.shuffle_seed) for s in spaces]
     tune, held = [p[0] for p in parts], [p[1] for p in parts]
     fitted = fit(tune)

@@ -41,7 +41,7 @@ def main() -> None:
         batch = data.minibatch(images, args.n, args.seed)
         began = time.perf_counter()
         space = search_spaces.get("nb201")
-        placed = reference.for_space(space, int(batch[0].shape[-1]), len(images.classes)).terms
+        placed = reference.for_space(space, int(batch[0].shape[-1]), len(images.classes), batch=args.n).terms
         search(study, space, batch, len(images.classes), settings, args.trials, device, reference=placed)
         search_seconds = time.perf_counter() - began
 

@@ -4,12 +4,15 @@
 the space's own architectures, measured without accuracies: its centre (mean) and spread
 (standard deviation). The protocol is fixed, so a space's reference does not depend on the study:
 ``SIZE`` distinct architectures (all of them in a smaller space) drawn by Optuna's random sampler
-with seed ``SEED``, each initialised as a search would with that seed, scored on the ``BATCH``
-class-balanced images of the bundled CIFAR-10 sample drawn with that seed (resized to the study's
-image size) with BatchNorm on batch statistics, for the study's number of classes.
+with seed ``SEED``, each initialised as a search would with that seed, scored on as many
+class-balanced images of the bundled CIFAR-10 sample, drawn with that seed, as the study's batch
+(resized to the study's image size) with BatchNorm on batch statistics, for the study's number of
+classes. Terms such as NASWOT's log-determinant grow with the batch, so each batch size has its own
+reference.
 
-The built-in spaces ship their references for 32-pixel images and 10 classes (``references/``);
-any other (space, image size, classes) is measured once, which takes ``SIZE`` scorings, and cached
+The built-in spaces ship their references for batches of 64 32-pixel images and 10 classes
+(``references/``); any other (space, image size, classes, batch) is measured once, which takes
+``SIZE`` scorings, and cached
 under ``$XDG_CACHE_HOME/ntknas/references`` (``~/.cache`` without it).
 """
 
@@ -42,13 +45,14 @@ VERSION = 2  # of the protocol and the file format: a cached reference of anothe
 
 @dataclass(frozen=True)
 class Reference:
-    """Where ``ntk_score``'s terms lie in one space, for one image size and number of classes:
-    ``terms`` maps each term to its (centre, spread) over ``measured`` architectures with a
-    non-singular kernel, of ``sampled`` drawn."""
+    """Where ``ntk_score``'s terms lie in one space, for one image size, number of classes and
+    batch size: ``terms`` maps each term to its (centre, spread) over ``measured`` architectures
+    with a non-singular kernel, of ``sampled`` drawn."""
 
     space: str
     image_size: int
     classes: int
+    batch: int
     sampled: int
     measured: int
     terms: dict[str, tuple[float, float]]
@@ -67,43 +71,48 @@ class Reference:
         return cls(**raw)
 
 
-def lookup(space: SearchSpace, image_size: int, classes: int) -> Reference | None:
-    """The shipped or cached reference of ``space`` for images of ``image_size`` pixels and
-    ``classes`` outputs; None when it has not been measured."""
-    shipped = _shipped(space, image_size, classes)
+def lookup(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH) -> Reference | None:
+    """The shipped or cached reference of ``space`` for batches of ``batch`` images of
+    ``image_size`` pixels and ``classes`` outputs; None when it has not been measured."""
+    shipped = _shipped(space, image_size, classes, batch)
     if shipped is not None:
         return shipped
     try:
-        return Reference.from_json(cache_path(space, image_size, classes).read_text())
+        return Reference.from_json(cache_path(space, image_size, classes, batch).read_text())
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent, unreadable or stale: to be measured again
 
 
 def for_space(
-    space: SearchSpace, image_size: int, classes: int, progress: Callable[[int, int], None] | None = None
+    space: SearchSpace,
+    image_size: int,
+    classes: int,
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = BATCH,
 ) -> Reference:
-    """The reference of ``space`` for images of ``image_size`` pixels and ``classes`` outputs:
-    shipped, cached, or measured now (calling ``progress(done, total)`` after each architecture)
-    and cached."""
-    return lookup(space, image_size, classes) or measure_and_cache(space, image_size, classes, progress)
+    """The reference of ``space`` for batches of ``batch`` images of ``image_size`` pixels and
+    ``classes`` outputs: shipped, cached, or measured now (calling ``progress(done, total)`` after
+    each architecture) and cached."""
+    return lookup(space, image_size, classes, batch) or measure_and_cache(
+        space, image_size, classes, progress, batch
+    )
 
 
 def measure_and_cache(
-    space: SearchSpace, image_size: int, classes: int, progress: Callable[[int, int], None] | None = None
+    space: SearchSpace,
+    image_size: int,
+    classes: int,
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = BATCH,
 ) -> Reference:
     """:func:`measure` the reference, and cache it where :func:`lookup` finds it."""
-    reference = measure(space, image_size, classes, progress=progress)
+    reference = measure(space, image_size, classes, progress=progress, batch=batch)
     try:
-        write_atomically(cache_path(space, image_size, classes), reference.to_json(), "reference cache")
+        path = cache_path(space, image_size, classes, batch)
+        write_atomically(path, reference.to_json(), "reference cache")
     except UserError:
         pass  # an unwritable cache costs a new measurement next time, nothing else
     return reference
-
-
-def for_models() -> Reference:
-    """The reference for a network of no space (``ntknas score --model``): the resnet space's for
-    32-pixel images and 10 classes, shipped, whatever the network's own image size and classes."""
-    return lookup(search_spaces.get("resnet"), 32, 10)
 
 
 def measure(
@@ -112,10 +121,11 @@ def measure(
     classes: int,
     size: int = SIZE,
     progress: Callable[[int, int], None] | None = None,
+    batch: int = BATCH,
 ) -> Reference:
     """Measure the reference of ``space`` on ``min(size, space.size)`` architectures."""
     configs = sample(space, min(size, space.size))
-    x, y = data.minibatch(data.load(BUNDLED), BATCH, SEED, image_size)
+    x, y = data.minibatch(data.load(BUNDLED), batch, SEED, image_size)
     rows: list[dict[str, float]] = []
     for done, config in enumerate(configs, 1):
         model = seeded_model(space, config, classes, SEED, tuple(x.shape[1:]))
@@ -136,7 +146,7 @@ def measure(
         centre = sum(v) / len(v)
         spread = math.sqrt(sum((a - centre) ** 2 for a in v) / len(v))
         terms[name] = (centre, spread if spread > 0 else 1.0)
-    return Reference(space.name, image_size, classes, len(configs), len(rows), terms)
+    return Reference(space.name, image_size, classes, batch, len(configs), len(rows), terms)
 
 
 def sample(space: SearchSpace, count: int) -> list:
@@ -159,13 +169,13 @@ def sample(space: SearchSpace, count: int) -> list:
     return list(found.values())
 
 
-def cache_path(space: SearchSpace, image_size: int, classes: int) -> Path:
+def cache_path(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH) -> Path:
     """Where the measured reference of a space is cached; the name holds the space's class and
     size, so a changed plugin space is measured again."""
     root = _cache_root() / "ntknas" / "references"
     identity = f"{type(space).__module__}.{type(space).__qualname__}:{space.size}:v{VERSION}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
-    return root / f"{_name(space.name, image_size, classes)}-{digest}.json"
+    return root / f"{_name(space.name, image_size, classes, batch)}-{digest}.json"
 
 
 def _cache_root() -> Path:
@@ -179,13 +189,14 @@ def _cache_root() -> Path:
         return Path(tempfile.gettempdir())
 
 
-def _shipped(space: SearchSpace, image_size: int, classes: int) -> Reference | None:
+def _shipped(space: SearchSpace, image_size: int, classes: int, batch: int) -> Reference | None:
     if not search_spaces.builtin(space.name):
         return None
-    item = resources.files("ntknas.references").joinpath(_name(space.name, image_size, classes) + ".json")
+    name = _name(space.name, image_size, classes, batch) + ".json"
+    item = resources.files("ntknas.references").joinpath(name)
     return Reference.from_json(item.read_text()) if item.is_file() else None
 
 
-def _name(space: str, image_size: int, classes: int) -> str:
+def _name(space: str, image_size: int, classes: int, batch: int) -> str:
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in space)
-    return f"{safe}-{image_size}px-{classes}classes"
+    return f"{safe}-{image_size}px-{classes}classes-{batch}images"

@@ -126,9 +126,9 @@ def test_fit_default_script_scores_as_the_product_does(tmp_path):
     saved = tmp_path / "scores.csv"
     names = ",".join([*metrics.NTK_INPUTS, metrics.DEFAULT])
     assert run("--scores", names, "--save", saved).exit_code == 0
-    space = fit_default.load("nb201", str(saved))
+    space = fit_default.load("nb201", str(saved), batch=8)
     assert sorted(space.acc) == sorted(acc_of(rows_of(TINY)))
-    assert space.placed == reference.lookup(search_spaces.get("nb201"), 32, 10).terms
+    assert space.placed == reference.lookup(search_spaces.get("nb201"), 32, 10, 8).terms
     rebuilt = fit_default.score(space.terms, metrics.WEIGHTS, space.placed)
     shipped = np.array([float(r[metrics.DEFAULT]) if r[metrics.DEFAULT] else -np.inf for r in rows_of(saved)])
     order = np.argsort([int(r["index"]) for r in rows_of(saved)], kind="stable")

@@ -56,16 +56,17 @@ class Dead(Widths):
 @pytest.mark.parametrize("name", ["nb201", "nbmacro", "resnet"])
 def test_the_builtin_spaces_ship_their_reference(name):
     shipped = reference.lookup(search_spaces.get(name), 32, 10)
-    assert (shipped.space, shipped.image_size, shipped.classes, shipped.sampled) == (
+    assert (shipped.space, shipped.image_size, shipped.classes, shipped.batch, shipped.sampled) == (
         name,
         32,
         10,
+        64,
         reference.SIZE,
     )
     assert 0.9 * reference.SIZE <= shipped.measured <= reference.SIZE  # a few cells have a singular pNTK
     assert set(shipped.terms) == set(metrics.TERMS)  # every term a refit may weigh
     assert all(math.isfinite(c) and s > 0 for c, s in shipped.terms.values())
-    assert reference.for_models() == reference.lookup(search_spaces.get("resnet"), 32, 10)
+    assert reference.lookup(search_spaces.get(name), 32, 10, 32) is None  # other batches: measured
 
 
 def test_the_nb201_reference_is_measured_by_the_protocol():
@@ -89,7 +90,8 @@ def test_another_space_is_measured_once_then_read_from_the_cache(tmp_path, monke
     assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]  # the whole space: it has 4 networks
     assert (measured.sampled, measured.measured, measured.image_size, measured.classes) == (4, 4, 8, 3)
     path = reference.cache_path(space, 8, 3)
-    assert path.parent == tmp_path / "ntknas" / "references" and path.name.startswith("widths-8px-3classes-")
+    assert path.parent == tmp_path / "ntknas" / "references"
+    assert path.name.startswith("widths-8px-3classes-64images-")
 
     # the terms are the mean and standard deviation of the space's networks' own terms
     x, y = reference_batch(8)
@@ -105,6 +107,7 @@ def test_another_space_is_measured_once_then_read_from_the_cache(tmp_path, monke
     monkeypatch.setattr(reference, "measure", lambda *a, **k: pytest.fail("measured again"))
     assert reference.for_space(space, 8, 3) == measured
     assert reference.lookup(space, 8, 4) is None  # another number of classes is another reference
+    assert reference.lookup(space, 8, 3, 32) is None  # and another batch size
 
     stale = json.loads(path.read_text())
     path.write_text(json.dumps({**stale, "version": reference.VERSION + 1}))

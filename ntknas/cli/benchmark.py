@@ -193,7 +193,7 @@ def score_now(
     if DEFAULT in names:
         images = data.load(settings["data_source"], "train")
         size = int(images.pixels(torch.zeros(1, dtype=torch.int64)).shape[-1])
-        reference = space_reference(space, size, len(images.classes))
+        reference = space_reference(space, size, len(images.classes), settings["batch_size"])
     with progress_bar(err, transient=output == "json") as bar:
         task = bar.add_task(f"scoring {len(truth.acc)} architectures", total=len(truth.acc), note="")
         progress = lambda done: bar.update(task, completed=done)  # noqa: E731

@@ -184,18 +184,24 @@ def progress_bar(console: Console = out, transient: bool = False) -> Progress:
     )
 
 
-def space_reference(space, image_size: int, classes: int) -> dict[str, tuple[float, float]]:
-    """The terms' (centre, spread) in ``space`` that ``ntk_score`` needs: shipped or cached, else
-    measured now, once, with a progress bar (see :mod:`ntknas.reference`)."""
+def space_reference(space, image_size: int, classes: int, batch: int) -> dict[str, tuple[float, float]]:
+    """The terms' (centre, spread) in ``space`` that ``ntk_score`` needs for batches of ``batch``
+    images: shipped or cached, else measured now, once, with a progress bar (see
+    :mod:`ntknas.reference`)."""
     from ntknas import reference
 
-    found = reference.lookup(space, image_size, classes)
+    found = reference.lookup(space, image_size, classes, batch)
     if found is None:
         with progress_bar(err, transient=True) as bar:
-            label = f"{space.name} · ntk_score's reference ({image_size}px, {classes} classes; once)"
+            size = f"{image_size}px, {classes} classes, {batch} images"
+            label = f"{space.name} · ntk_score's reference ({size}; once)"
             task = bar.add_task(label, total=None, note="")
             found = reference.measure_and_cache(
-                space, image_size, classes, lambda done, total: bar.update(task, completed=done, total=total)
+                space,
+                image_size,
+                classes,
+                lambda done, total: bar.update(task, completed=done, total=total),
+                batch,
             )
         err.print(f"measured ntk_score's reference for space {space.name}: {found.measured} architectures")
     return found.terms

@@ -63,12 +63,12 @@ def command(
 
     With --space and --arch the network is seeded exactly as `ntknas search` seeds it, so the
     scores equal the ones a study stored for the same settings. A --model belongs to no space: its
-    ntk_score is placed in the resnet space's reference (32 px, 10 classes).
+    ntk_score is placed in the resnet space's reference (32 px, 10 classes, the batch's size).
     """
     import torch
 
     import search_spaces
-    from ntknas import data, metrics, reference, torchvision_models
+    from ntknas import data, metrics, torchvision_models
     from ntknas.candidates import evaluate
 
     with user_errors():
@@ -86,12 +86,12 @@ def command(
             torch.manual_seed(seed)
             net = torchvision_models.build(model, classes, image_size=batch[0].shape[-1])
             names = [DEFAULT, *RECORDED]
-            placed = reference.for_models().terms
+            placed = space_reference(search_spaces.get("resnet"), 32, 10, int(batch[0].shape[0]))
             measured = metrics.compute(net, *batch, names, bn=bn, device=dev, reference=placed)
             result = {"model": model, **measured}
         else:
             chosen = search_spaces.get(space)
-            reference = space_reference(chosen, int(batch[0].shape[-1]), classes)
+            reference = space_reference(chosen, int(batch[0].shape[-1]), classes, int(batch[0].shape[0]))
             result = evaluate(
                 chosen,
                 chosen.parse(arch),

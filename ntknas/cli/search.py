@@ -221,7 +221,7 @@ def run(
         settings = Settings(space_name, data_source, batch_size, bn, seed, objective, cost, **budget)
         reference = None
         if objective == DEFAULT:
-            reference = space_reference(chosen, int(batch[0].shape[-1]), classes)
+            reference = space_reference(chosen, int(batch[0].shape[-1]), classes, int(batch[0].shape[0]))
         opened = open_study(name, storage, settings, sampler, heartbeat)
         target = target_of(trials, chosen)
         exhausted = None
