@@ -46,7 +46,7 @@ ROWS = [
     Row(
         "unknown search space",
         "ntknas search --space darts",
-        "unknown search space 'darts'; known spaces: nb201, resnet, or package.module:Class",
+        "unknown search space 'darts'; known spaces: nb201, nbmacro, resnet, or package.module:Class",
     ),
     Row(
         "unknown sampler",

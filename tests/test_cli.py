@@ -149,7 +149,7 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing(workdir):
     cases = [
         (
             ["search", "--space", "darts"],
-            "unknown search space 'darts'; known spaces: nb201, resnet, or package.module:Class",
+            "unknown search space 'darts'; known spaces: nb201, nbmacro, resnet, or package.module:Class",
         ),
         (["search", "--sampler", "cmaes"], "unknown --sampler 'cmaes'; choose one of: tpe, random, nsga2"),
         (

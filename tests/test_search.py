@@ -10,6 +10,7 @@ from torch import nn
 from ntknas import seeds
 from ntknas.candidates import evaluate
 from ntknas.errors import CandidateFailed, UserError
+from ntknas.metric_catalog import DEFAULT, VERSIONS
 from ntknas.search import search
 from ntknas.settings import Settings
 from ntknas.studies import completed_trials, load_study, open_study, scored_trials
@@ -225,7 +226,8 @@ def test_a_study_scored_by_an_earlier_ntk_score_is_not_resumed_with_todays(tmp_p
     for key, value in dataclasses.asdict(s).items():  # as ntknas ≤ 0.x stored it: no version
         old.set_user_attr(key, value)
     with pytest.raises(
-        UserError, match=r"holds ntk_score version 1, of an earlier ntknas; today's ntk_score \(version 2\)"
+        UserError,
+        match=rf"holds ntk_score version 1, of an earlier ntknas; today's ntk_score \(version {VERSIONS[DEFAULT]}\)",
     ):
         open_study("old", url, s, "random")
     assert load_study("old", url).user_attrs == old.user_attrs  # still readable, untouched
