@@ -68,7 +68,6 @@ ImageSizeOpt = Annotated[
     int,
     typer.Option(
         parser=parse_image_size,
-        metavar="INTEGER",
         help="Side S of the S×S images that networks are built for, scored and trained at: "
         "image folders are read at S (shorter side resized to S, central square kept), CIFAR-10 "
         "resized from its 32 pixels.",
