@@ -47,10 +47,11 @@ def check_for_space(space: SearchSpace, size: int) -> None:
     low, step = space.min_image_size, space.image_size_multiple
     if size < low or size % step:
         rule = f"at least {low} pixels" + (f", a multiple of {step}" if step > 1 else "")
-        fits = [s for s in (size - size % step, size - size % step + step) if low <= s <= LARGEST]
+        below = size - size % step
+        fits = [s for s in (below, below + step) if low <= s <= LARGEST] or [-(-low // step) * step]
         raise UserError(
             f"--image-size {size} does not fit space {space.name}: its networks need images of {rule}; "
-            f"pass --image-size {' or '.join(map(str, fits or [low]))}"
+            f"pass --image-size {' or '.join(map(str, fits))}"
         )
     error = _space_failure(space, size)
     if error is not None:

@@ -3,6 +3,7 @@ scores, verifies, rebuilds and exports its networks at 48; every command checks 
 
 import csv
 import json
+import re
 
 import numpy as np
 import optuna
@@ -92,6 +93,7 @@ def test_a_study_at_48_pixels_is_searched_verified_rebuilt_and_exported_at_48(
     assert refused.exit_code == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "study 'nb201' was created with image_size=48, not image_size=32" in refused.stderr
 
+    assert re.search(r"│ photos +│ 48 +│ 4 +│", run("studies").stdout)  # data, pixels, batch
     rows = json.loads(run("results", "nb201", "--format", "json").stdout)
     assert [(r["trial"], r["config"]) for r in rows] == [(trial.number, config)]
 
