@@ -123,7 +123,7 @@ def resize_pixels(pixels: torch.Tensor, size: int) -> torch.Tensor:
     if pixels.shape[-2:] == (size, size):
         return pixels
     chunks = [resize(c.float(), size).round_().clamp_(0, 255) for c in pixels.split(RESIZE_CHUNK)]
-    return torch.cat(chunks).to(torch.uint8) if chunks else pixels.new_empty(*pixels.shape[:2], size, size)
+    return torch.cat(chunks).to(torch.uint8)
 
 
 def load_minibatch(

@@ -39,7 +39,6 @@ from ntknas.cli.verify import DEFAULTS as VERIFY
 from ntknas.errors import UserError
 from ntknas.files import folder_name
 from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
-from ntknas.image_size import check as check_image_size
 from ntknas.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
 from ntknas.sources import BUNDLED
 
@@ -133,7 +132,6 @@ def command(
         check_positive_int("--workers", worker_count)
         check_positive_int("--heartbeat", heartbeat)
         check_seed("--seed", seed)
-        check_image_size(image_size)
         check_choice("--sampler", sampler, SAMPLERS)
         check_choice("--objective", objective, tuple(METRICS))
         check_choice("--bn", bn, BN_MODES)
