@@ -29,6 +29,7 @@ import search_spaces
 from ntknas import checks, data, files, tables
 from ntknas.candidates import seeded_model
 from ntknas.errors import UserError
+from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.recipe import Recipe
 from ntknas.seeds import derive_seed
 from ntknas.settings import Settings
@@ -90,7 +91,7 @@ class Outcome:
         return float(self.attrs["verified_test_acc"])
 
 
-def load_splits(source: str, root: str | None, size: int) -> Splits:
+def load_splits(source: str, root: str | None, size: int = DEFAULT_IMAGE_SIZE) -> Splits:
     """The train and test splits of a data source at ``size`` × ``size`` pixels (the study's image
     size: see :func:`data.load`), read into memory once."""
     train = data.load(source, "train", root, size)
