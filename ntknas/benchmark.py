@@ -16,6 +16,7 @@ from ntknas import data, files, metrics
 from ntknas.budget import Budget
 from ntknas.candidates import seeded_model
 from ntknas.errors import UserError, first_line
+from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.ranking import kendall_tau, oriented, spearman_rho
 from search_spaces import ConfigError, SearchSpace
 
@@ -152,12 +153,13 @@ def score_all(
     repeats: int,
     seed: int,
     device: str,
+    image_size: int = DEFAULT_IMAGE_SIZE,
     progress: Callable[[int], None] | None = None,
     failed: Callable[[int, str, str], None] | None = None,
     reference: Mapping[str, tuple[float, float]] | None = None,
 ) -> tuple[dict[str, np.ndarray], float]:
     """Every metric of every architecture, averaged over ``repeats`` (each with its own minibatch
-    and initialisation), and the mean seconds per architecture.
+    and initialisation), on images of ``image_size`` pixels, and the mean seconds per architecture.
 
     A metric that fails on an architecture is NaN there, and only that metric: ``failed(row,
     metric, reason)`` hears of each failure (``metric`` is ``"model"`` when the network cannot be
@@ -166,7 +168,7 @@ def score_all(
     (:mod:`ntknas.reference`).
     """
     configs = parse_all(truth, space)  # malformed strings fail before any scoring
-    images = data.load(data_source, "train")
+    images = data.load(data_source, "train", size=image_size)
     batches = [data.minibatch(images, batch_size, seed + r) for r in range(repeats)]
     values = {n: np.full(len(configs), np.nan) for n in names}
     start = time.perf_counter()
@@ -337,6 +339,7 @@ def report(
     batch_size: int,
     bn: str,
     repeats: int,
+    image_size: int = DEFAULT_IMAGE_SIZE,
     search: dict[str, float] | None = None,
     scored: str | None = None,
 ) -> dict[str, object]:
@@ -352,7 +355,11 @@ def report(
         result["scored"] = scored
     else:
         result.update(
-            seconds_per_architecture=seconds_per_architecture, batch_size=batch_size, bn=bn, repeats=repeats
+            seconds_per_architecture=seconds_per_architecture,
+            batch_size=batch_size,
+            image_size=image_size,
+            bn=bn,
+            repeats=repeats,
         )
     if search is not None:
         result["search"] = search

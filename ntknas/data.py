@@ -4,14 +4,14 @@ ImageFolder, or seeded noise. Nothing is ever downloaded."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ntknas import image_folder
+from ntknas import image_folder, image_size
 from ntknas.errors import UserError
 from ntknas.sources import BUNDLED, CIFAR10, SOURCES, SYNTHETIC
 
@@ -20,7 +20,8 @@ __all__ = ["BUNDLED", "CIFAR10", "SOURCES", "SYNTHETIC", "Images", "load", "load
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 SPLITS = ("train", "test")
-IMAGE_SIZE = 32
+STORED_SIZE = 32  # the side of the bundled sample's, CIFAR-10's and the synthetic images
+RESIZE_CHUNK = 256  # images resized at once: bounds the float copy of a large set
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class Images:
         """Images held as one uint8 tensor (M, 3, H, W)."""
         return cls(labels, classes, lambda idx: pixels[idx])
 
+    def at_size(self, size: int) -> Images:
+        """These square images read at ``size`` × ``size`` (see :func:`resize_pixels`)."""
+        return replace(self, read=lambda idx: resize_pixels(self.read(idx), size))
+
 
 def normalise(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 images (M, 3, H, W) → float32 with CIFAR mean and standard deviation removed."""
@@ -51,19 +56,25 @@ def normalise(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels.float() / 255 - mean) / std
 
 
-def load(source: str, split: str = "train", root: str | Path | None = None) -> Images:
-    """The ``split`` of ``source``: ``cifar10-sample`` (bundled, 1,000 train / 300 test images),
-    ``cifar10`` (torchvision's layout under ``root``), ``synthetic`` (noise), or an ImageFolder
-    path (with ``train/`` and ``test/`` subfolders, or classes directly for ``train``)."""
+def load(
+    source: str, split: str = "train", root: str | Path | None = None, size: int = image_size.DEFAULT
+) -> Images:
+    """The ``split`` of ``source`` at ``size`` × ``size`` pixels: ``cifar10-sample`` (bundled,
+    1,000 train / 300 test images), ``cifar10`` (torchvision's layout under ``root``), ``synthetic``
+    (noise), or an ImageFolder path (with ``train/`` and ``test/`` subfolders, or classes directly
+    for ``train``). The first three hold 32-pixel images, resized for another ``size``
+    (:func:`resize_pixels`); an ImageFolder's files are read at ``size`` (:func:`image_folder.read`:
+    shorter side resized to it, central square cropped)."""
+    image_size.check(size)
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     if source == BUNDLED:
-        return _bundled(split)
+        return _bundled(split).at_size(size)
     if source == SYNTHETIC:
-        return _synthetic(split)
+        return _synthetic(split).at_size(size)
     if source == CIFAR10:
-        return _cifar10(split, root)
-    return _image_folder(Path(source), split)
+        return _cifar10(split, root).at_size(size)
+    return _image_folder(Path(source), split, size)
 
 
 def minibatch(
@@ -100,20 +111,29 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
     """Images (B, C, H, W) resized to (B, C, size, size): bilinear, antialiased when shrinking;
     unchanged when already that size. For models that need larger (or smaller) inputs than the
     data's, e.g. 224 × 224 for a vision transformer."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise UserError(f"--image-size must be a whole number of at least 1; got {size!r}")
+    image_size.check(size)
     if x.shape[-2:] == (size, size):
         return x
     return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
 
 
+def resize_pixels(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 images (M, C, H, W) resized as :func:`resize` does, rounded back to uint8, a chunk
+    of images at a time; unchanged when already that size."""
+    if pixels.shape[-2:] == (size, size):
+        return pixels
+    chunks = [resize(c.float(), size).round_().clamp_(0, 255) for c in pixels.split(RESIZE_CHUNK)]
+    return torch.cat(chunks).to(torch.uint8)
+
+
 def load_minibatch(
-    source: str, root: str | Path | None, batch_size: int, seed: int, image_size: int | None = None
+    source: str, root: str | Path | None, batch_size: int, seed: int, size: int = image_size.DEFAULT
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
     """The seeded, class-balanced minibatch (images, labels) that a search scores on, from the
-    train split of ``source`` (resized to ``image_size`` when given), and the number of classes."""
-    images = load(source, "train", root)
-    return minibatch(images, batch_size, seed, image_size), len(images.classes)
+    train split of ``source`` at ``size`` × ``size`` pixels (see :func:`load`), and the number of
+    classes."""
+    images = load(source, "train", root, size)
+    return minibatch(images, batch_size, seed), len(images.classes)
 
 
 def _bundled(split: str) -> Images:
@@ -126,7 +146,7 @@ def _bundled(split: str) -> Images:
 
 def _synthetic(split: str, count: int = 1000, classes: int = 10) -> Images:
     g = torch.Generator().manual_seed(0 if split == "train" else 1)
-    noise = torch.randn(count, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)
+    noise = torch.randn(count, 3, STORED_SIZE, STORED_SIZE, generator=g)
     pixels = (noise * 64 + 128).clamp(0, 255).to(torch.uint8)
     labels = torch.arange(count) % classes
     return Images.in_memory(pixels, labels, tuple(f"class{c}" for c in range(classes)))
@@ -148,7 +168,7 @@ def _cifar10(split: str, root: str | Path | None) -> Images:
     return Images.in_memory(pixels, torch.tensor(ds.targets), tuple(ds.classes))
 
 
-def _image_folder(path: Path, split: str) -> Images:
+def _image_folder(path: Path, split: str, size: int) -> Images:
     if not path.exists():
         raise UserError(
             f"data path {path} does not exist; give an ImageFolder directory or one of: "
@@ -164,6 +184,6 @@ def _image_folder(path: Path, split: str) -> Images:
     listing = image_folder.scan(folder)
 
     def read(idx: torch.Tensor) -> torch.Tensor:
-        return torch.stack([image_folder.read(listing.files[i], IMAGE_SIZE) for i in idx.tolist()])
+        return torch.stack([image_folder.read(listing.files[i], size) for i in idx.tolist()])
 
     return Images(torch.tensor(listing.labels), listing.classes, read)

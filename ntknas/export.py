@@ -72,7 +72,9 @@ def export(
     trial = pick(study, number, settings)
     text = str(trial.user_attrs["config"])
     space = search_spaces.get(settings.space)
-    (x, _), classes = data.load_minibatch(settings.data, data_root, settings.batch_size, settings.seed)
+    (x, _), classes = data.load_minibatch(
+        settings.data, data_root, settings.batch_size, settings.seed, settings.image_size
+    )
     image = tuple(x.shape[1:])
     model = seeded_model(space, space.parse(text), classes, settings.seed, image)
     scorer = _scorer(study, text)

@@ -18,7 +18,9 @@ def eigenvalues(
     """The pNTK eigenvalues (ascending) of each configuration, on the minibatch, BatchNorm mode and
     seeds of a study's ``settings``: the spectrum its stored scores were read from."""
     space = search_spaces.get(settings.space)
-    (x, _), classes = data.load_minibatch(settings.data, data_root, settings.batch_size, settings.seed)
+    (x, _), classes = data.load_minibatch(
+        settings.data, data_root, settings.batch_size, settings.seed, settings.image_size
+    )
     spectra = []
     for text in configs:
         model = seeded_model(space, space.parse(text), classes, settings.seed, tuple(x.shape[1:]))

@@ -9,10 +9,11 @@ import optuna
 
 from ntknas.budget import Budget
 from ntknas.errors import UserError
+from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.metric_catalog import METRICS, VERSIONS, optuna_direction
 
 # Settings a study made by an older ntknas may lack, and the value they had then.
-_OPTIONAL = {"cost": None, "max_params": None, "max_flops": None}
+_OPTIONAL = {"cost": None, "max_params": None, "max_flops": None, "image_size": DEFAULT_IMAGE_SIZE}
 VERSION_ATTR = "objective_version"  # the version of the objective's definition (VERSIONS)
 
 
@@ -21,7 +22,8 @@ class Settings:
     """A search's settings; resuming a study with other values is refused.
 
     ``cost`` is the second objective of a multi-objective (NSGA-II) search, else None;
-    ``max_params`` and ``max_flops`` bound a candidate's size (None: unbounded).
+    ``max_params`` and ``max_flops`` bound a candidate's size (None: unbounded); ``image_size``
+    is the side of the square images its networks are built for, scored and trained at.
     """
 
     space: str
@@ -33,6 +35,7 @@ class Settings:
     cost: str | None = None
     max_params: int | None = None
     max_flops: int | None = None
+    image_size: int = DEFAULT_IMAGE_SIZE
 
     @property
     def higher_is_better(self) -> bool:

@@ -196,7 +196,8 @@ def benchmark_table(report: dict) -> Table:
         title = f"Ranking quality on {report['n']} architectures (scores read from {report['scored']})"
     else:
         title = (
-            f"Ranking quality on {report['n']} architectures (N={report['batch_size']}, bn={report['bn']}, "
+            f"Ranking quality on {report['n']} architectures (N={report['batch_size']}, "
+            f"{report['image_size']} px, bn={report['bn']}, "
             f"{report['repeats']} repeat(s), {report['seconds_per_architecture']:.2f} s per architecture)"
         )
     table = Table(title=title, title_justify="left")

@@ -3,12 +3,11 @@ checked to run on the data's image size before any scoring."""
 
 from __future__ import annotations
 
-import torch
 import torchvision
 from torch import nn
 
 from ntknas.errors import UserError, first_line
-from scores.device import device_of
+from ntknas.image_size import failure
 
 # Image sizes tried, smallest first, to tell a user what a model that fails on the data's size needs.
 SIZES = (32, 64, 75, 96, 128, 160, 192, 224, 256, 299, 384, 512)
@@ -38,11 +37,11 @@ def check_runs(model: nn.Module, name: str, image_size: int) -> None:
     """UserError unless ``model`` runs on a batch of two 3-channel ``image_size`` × ``image_size``
     images. The message says which size it does run on (the smallest of ``SIZES`` that works)
     and what to pass instead. The model's parameters, buffers and flags are left as they were."""
-    error = _failure(model, image_size)
+    error = failure(model, image_size)
     if error is None:
         return
     sizes = [s for s in SIZES if s > image_size]
-    works = next((s for s in sizes if _failure(model, s) is None), None)
+    works = next((s for s in sizes if failure(model, s) is None), None)
     if works is None:
         raise UserError(
             f"torchvision model {name!r} cannot run on {image_size}×{image_size} images "
@@ -53,19 +52,3 @@ def check_runs(model: nn.Module, name: str, image_size: int) -> None:
         f"(it needs larger ones: it runs on {works}×{works}); pass --image-size {works} or choose a "
         f"model that accepts {image_size}×{image_size}, e.g. {SMALL_MODEL}"
     )
-
-
-def _failure(model: nn.Module, size: int) -> Exception | None:
-    """What running ``model`` (in eval mode, without gradients) on two random ``size`` × ``size``
-    images raises, None when it runs."""
-    flags = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(2, 3, size, size, device=device_of(model)))
-    except Exception as e:  # models fail on sizes in many ways (asserts, shape and kernel errors)
-        return e
-    finally:
-        for m, training in flags.items():
-            m.training = training
-    return None

@@ -29,6 +29,7 @@ import search_spaces
 from ntknas import checks, data, files, tables
 from ntknas.candidates import seeded_model
 from ntknas.errors import UserError
+from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.recipe import Recipe
 from ntknas.seeds import derive_seed
 from ntknas.settings import Settings
@@ -90,10 +91,11 @@ class Outcome:
         return float(self.attrs["verified_test_acc"])
 
 
-def load_splits(source: str, root: str | None) -> Splits:
-    """The train and test splits of a data source, read into memory once."""
-    train = data.load(source, "train", root)
-    test = data.load(source, "test", root)
+def load_splits(source: str, root: str | None, size: int = DEFAULT_IMAGE_SIZE) -> Splits:
+    """The train and test splits of a data source at ``size`` × ``size`` pixels (the study's image
+    size: see :func:`data.load`), read into memory once."""
+    train = data.load(source, "train", root, size)
+    test = data.load(source, "test", root, size)
     if train.classes != test.classes:
         raise UserError(
             f"the train and test splits of {source} have different classes "
@@ -198,13 +200,20 @@ def verify(
     """Train each pick from scratch (or from its checkpoint) and store its ``verified_*``
     attributes for its trial (see :func:`stored_results`) as soon as it is done; picks already
     verified with this recipe and data are skipped. Each network is initialised as the search
-    initialised it. ``report(trial number, step)`` follows every minibatch.
+    initialised it, for the study's image size, which ``splits`` must hold (:func:`load_splits`).
+    ``report(trial number, step)`` follows every minibatch.
 
     Before any training, the recipe is checked against the data, and the storage (opened from
     ``storage_url`` for writing) and the checkpoint folder are checked to be writable.
     """
     check_recipe(recipe, splits)
     settings = Settings.load(study)
+    image = tuple(splits.train_pixels.shape[1:])
+    if image[1:] != (settings.image_size, settings.image_size):
+        raise UserError(
+            f"study '{study.study_name}' was searched on {settings.image_size}-pixel images, and "
+            f"{splits.name} holds {image[1]}×{image[2]}; load it at the study's size"
+        )
     space = search_spaces.get(settings.space)
     writable = optuna.load_study(study_name=study.study_name, storage=open_storage(storage_url))
     files.check_writable_folder(checkpoint_folder(study.study_name, checkpoints), "checkpoint folder")
@@ -220,7 +229,6 @@ def verify(
         if better_founded(earlier, {"verified_epochs": recipe.epochs, "verified_data": splits.name}):
             outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
             continue
-        image = tuple(splits.train_pixels.shape[1:])
         model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed, image)
         attrs = train(
             model,

@@ -27,6 +27,10 @@ class SearchSpace(ABC):
     name: str
     summary: str
     size: int  # number of distinct configurations
+    # The image sides its networks run on: at least min_image_size, a multiple of
+    # image_size_multiple (ntknas refuses other --image-size values before building anything).
+    min_image_size: int = 1
+    image_size_multiple: int = 1
 
     @abstractmethod
     def sample(self, trial: optuna.Trial) -> Config:

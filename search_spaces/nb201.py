@@ -25,6 +25,9 @@ class NB201(SearchSpace):
     name = "nb201"
     summary = "NAS-Bench-201 cells: 6 edges × {none, skip, conv1x1, conv3x3, avgpool3x3}"
     size = len(OPS) ** len(EDGES)
+    # Two reduction blocks halve the image, each a stride-2 convolution beside a 2 × 2 average
+    # pool whose outputs are added: they agree in size only on even sides.
+    min_image_size = image_size_multiple = 4
 
     def sample(self, trial: optuna.Trial) -> Cell:
         return tuple(trial.suggest_categorical(f"edge_{to}_{src}", OPS) for to, src in EDGES)

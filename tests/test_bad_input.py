@@ -111,6 +111,30 @@ ROWS = [
         "pass --image-size 64 or choose a model that accepts 32×32, e.g. resnet18",
     ),
     Row(
+        "image size not a whole number",
+        "ntknas search --image-size 4.5",
+        "--image-size must be a whole number of pixels; got '4.5'",
+    ),
+    Row(
+        "image size out of range",
+        "ntknas score --model resnet18 --image-size 10000000",
+        "--image-size must be from 1 to 1024 pixels; got 10000000: pass the side of the square images to "
+        "score and train at, e.g. 32 or 224",
+    ),
+    Row(
+        "image size the space cannot take",
+        "ntknas search --space nb201 --image-size 50",
+        "--image-size 50 does not fit space nb201: its networks need images of at least 4 pixels, a "
+        "multiple of 4; pass --image-size 48 or 52",
+    ),
+    Row(
+        "networks that cannot run on the image size",
+        "a plugin space whose networks need 8 pixels, at "
+        "ntknas search --space mylib.spaces:Space --image-size 4",
+        "the networks of space … cannot run on 4×4 images (RuntimeError: …); pass another --image-size, "
+        "e.g. 32, on which they run",
+    ),
+    Row(
         "missing data",
         "ntknas search --data missing",
         "data path missing does not exist; give an ImageFolder directory or one of: "
@@ -261,6 +285,12 @@ ROWS = [
         "or pass --study NEW_NAME to start another study",
     ),
     Row(
+        "study at another image size",
+        "ntknas search --space nb201 --batch-size 8 --image-size 48",
+        "study 'nb201' was created with image_size=32, not image_size=48: resume it with its own "
+        "settings, or pass --study NEW_NAME to start another study",
+    ),
+    Row(
         "no such study",
         "ntknas results nope",
         "no study named 'nope' in sqlite:///results/ntknas.db; studies: nb201",
@@ -398,7 +428,7 @@ ROWS = [
     ),
     Row(
         "images too large for memory",
-        "ntknas score --model resnet18 --image-size 10000000",
+        "a --batch-size or --image-size beyond the machine's memory, at ntknas score --model resnet18",
         "not enough memory (it tried to allocate … bytes); use a smaller --batch-size or --image-size, "
         "a smaller model, or fewer --workers",
     ),
@@ -640,3 +670,40 @@ def test_passwords_are_masked_wherever_they_appear():
         "cannot reach mysql://u:***@h/db: refused"
     )
     assert mask("sqlite:///results/ntknas.db") == "sqlite:///results/ntknas.db"
+
+
+class NeedsEight(Widths):
+    """Networks with an 8 × 8 average pool: they cannot run on images smaller than 8 pixels."""
+
+    name = "needs8"
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        pool = nn.Sequential(
+            nn.Conv2d(channels, config, 3, padding=1), nn.AvgPool2d(8), nn.AdaptiveAvgPool2d(1)
+        )
+        return nn.Sequential(pool, nn.Flatten(), nn.Linear(config, num_classes))
+
+
+def test_networks_that_cannot_run_on_the_image_size(workdir, monkeypatch):
+    row = KINDS["networks that cannot run on the image size"]
+    monkeypatch.setattr("search_spaces._LOADED", {"mylib.spaces:Space": NeedsEight([4])})
+    before = stored_trials()
+    result = runner.invoke(cli.app, shlex.split(row.example.split(", at ")[1])[1:])
+    assert f"exit {result.exit_code}" == row.outcome, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert matches(f"error: {row.message}", result.stderr.strip()), result.stderr
+    assert stored_trials() == before and not (workdir / "results" / "checkpoints").exists()
+
+
+def test_images_too_large_for_memory(workdir, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 480000000000 bytes. Error code 12 (Cannot allocate memory)"
+        )
+
+    row = KINDS["images too large for memory"]
+    monkeypatch.setattr("ntknas.metrics.compute", out_of_memory)  # as a huge batch or size would
+    result = runner.invoke(cli.app, [*shlex.split(row.example.split(", at ")[1])[1:], "--batch-size", "4"])
+    assert f"exit {result.exit_code}" == row.outcome, result.output
+    assert matches(f"error: {row.message}", result.stderr.strip()), result.stderr

@@ -300,5 +300,37 @@ def test_minibatches_resize_for_models_that_need_other_sizes():
     flat = data.resize(torch.full((1, 3, 32, 32), 0.5), 224)
     assert torch.allclose(flat, torch.full_like(flat, 0.5))
     assert data.resize(x, 32) is x
-    with pytest.raises(UserError, match="--image-size must be a whole number of at least 1; got 0"):
+    with pytest.raises(UserError, match="--image-size must be from 1 to 1024 pixels; got 0"):
         data.resize(x, 0)
+
+
+def test_an_image_folder_is_read_at_the_asked_size(tmp_path):
+    """64-pixel photos read at 48: 48-pixel tensors of the same pictures; a wide photo keeps its
+    central square (shorter side resized to 48, sides cropped)."""
+    write_folder(tmp_path / "train", size=(64, 64))
+    wide = np.zeros((64, 128, 3), dtype=np.uint8)
+    wide[:, :32, 0] = wide[:, 32:96, 1] = wide[:, 96:, 2] = 255  # red | green (the centre) | blue
+    Image.fromarray(wide).save(tmp_path / "train" / "cat" / "wide.png")
+    images = data.load(str(tmp_path), size=48)
+    pixels = images.pixels()
+    assert pixels.shape == (7, 3, 48, 48) and pixels.dtype == torch.uint8
+    native = data.load(str(tmp_path), size=64).pixels()
+    assert native.shape == (7, 3, 64, 64)
+    photo = np.array(Image.open(tmp_path / "train" / "cat" / "1.png"))
+    assert torch.equal(native[1], torch.from_numpy(photo).permute(2, 0, 1))  # at its own size: as is
+    assert (pixels[:6].float().mean((2, 3)) - native[:6].float().mean((2, 3))).abs().max() < 2
+    centre = pixels[3]  # cat/wide.png, listed after cat/0-2.png
+    assert centre[1, :, 1:-1].min() == 255 and centre[[0, 2], :, 1:-1].max() == 0
+    x, y = data.minibatch(images, 4, seed=0)
+    assert x.shape == (4, 3, 48, 48) and y.bincount().tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("source", ["cifar10-sample", "synthetic"])
+def test_stored_32_pixel_images_are_resized_to_the_asked_size(source):
+    small, large = data.load(source), data.load(source, size=48)
+    index = torch.tensor([0, 5, 999])
+    assert small.pixels(index).shape == (3, 3, 32, 32) and torch.equal(small.labels, large.labels)
+    resized = data.resize(small.pixels(index).float(), 48).round().clamp(0, 255).to(torch.uint8)
+    assert torch.equal(large.pixels(index), resized)
+    assert large.pixels(index).shape == (3, 3, 48, 48) and large.pixels(index).dtype == torch.uint8
+    assert torch.equal(data.load(source, size=32).pixels(index), small.pixels(index))

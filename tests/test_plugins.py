@@ -166,9 +166,9 @@ def test_search_results_verify_plot_and_export_a_plugin_space(plugin, searched, 
     workdir = searched
     study = stored(workdir, "toy")
     assert study.user_attrs["space"] == "toy" and len(scored_trials(study)) == 3
-    # ntk_score's reference (all 6 networks of the space, measured once), then the 3 trials; synthetic
-    # data: 10 classes of 3 × 32 × 32 images
-    assert builds(workdir) == [[10, 3, 32]] * (6 + 3)
+    # the check that its networks run on the image size, ntk_score's reference (all 6 networks of the
+    # space, measured once), then the 3 trials; synthetic data: 10 classes of 3 × 32 × 32 images
+    assert builds(workdir) == [[10, 3, 32]] * (1 + 6 + 3)
     again = ntknas(
         workdir,
         plugin["site"],
@@ -182,7 +182,7 @@ def test_search_results_verify_plot_and_export_a_plugin_space(plugin, searched, 
         "sqlite:///results/t2.db",
     )
     assert again.returncode == 0 and "reference" not in again.stderr, again.stderr
-    assert builds(workdir) == [[10, 3, 32]] * 3  # the reference came from the cache
+    assert builds(workdir) == [[10, 3, 32]] * (1 + 3)  # the reference came from the cache
 
     rows = json.loads(ntknas(workdir, plugin["site"], "results", "--format", "json").stdout)
     assert len(rows) == 3 and all(r["config"].startswith("width=") and r["params"] > 0 for r in rows)
@@ -236,9 +236,10 @@ def test_a_module_class_space_without_an_entry_point_in_two_spawned_workers(plug
     result = ntknas(tmp_path, bare, "search", "--space", name, *SMALL, "--data", "two", "--workers", "2")
     assert result.returncode == 0, result.stderr
     assert len(scored_trials(stored(tmp_path, name))) == 3
-    # ntk_score's reference for 2 classes (the space's 6 networks, measured before the workers
-    # start), then the 3 trials, built in the workers, which imported the module
-    assert builds(tmp_path) == [[2, 3, 32]] * (6 + 3)
+    # the image-size check (with 10 outputs), ntk_score's reference for 2 classes (the space's 6
+    # networks, measured before the workers start), then the 3 trials, built in the workers, which
+    # imported the module
+    assert builds(tmp_path) == [[10, 3, 32]] + [[2, 3, 32]] * (6 + 3)
     assert stored(tmp_path, name).user_attrs["space"] == name
     exported = ntknas(tmp_path, bare, "export", "--out", "pick")
     assert exported.returncode == 0, exported.stderr

@@ -59,12 +59,14 @@ def bundled_slice(n_train: int = 64, n_test: int = 32) -> verify.Splits:
     )
 
 
-def write_image_folder(root, per_class: int = 8, splits=("train", "test")) -> None:
-    """Two classes of seeded noise images under ``root/<split>/<class>/``."""
+def write_image_folder(root, per_class: int = 8, splits=("train", "test"), size: int = 32) -> None:
+    """Two classes of seeded noise images, ``size`` pixels square, under ``root/<split>/<class>/``."""
     rng = np.random.default_rng(0)
     for split in splits:
         for c in ("a", "b"):
             folder = root / split / c
             folder.mkdir(parents=True)
             for i in range(per_class):
-                Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+                    folder / f"{i}.png"
+                )

@@ -16,6 +16,7 @@ from ntknas.cli.common import (
     BnOpt,
     DataOpt,
     DeviceOpt,
+    ImageSizeOpt,
     SeedOpt,
     ThreadsOpt,
     check_choice,
@@ -28,6 +29,7 @@ from ntknas.cli.common import (
     user_errors,
 )
 from ntknas.errors import UserError
+from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.metric_catalog import DEFAULT, METRICS
 from ntknas.sources import BUNDLED
 
@@ -56,6 +58,7 @@ def command(
     batch_size: BatchOpt = 64,
     bn: BnOpt = "batch",
     data_source: DataOpt = BUNDLED,
+    image_size: ImageSizeOpt = DEFAULT_IMAGE_SIZE,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     search_k: Annotated[
@@ -90,6 +93,7 @@ def command(
 
     import search_spaces
     from ntknas import benchmark
+    from ntknas.image_size import check_for_space
 
     with user_errors():
         check_choice("--format", output, ("table", "json"))
@@ -122,12 +126,14 @@ def command(
                 raise UserError(f"--scored file {scored} lacks {lacking[0]}, which the budget needs")
             per_arch = math.nan
         else:
+            check_for_space(chosen, image_size)
             values, per_arch = score_now(
                 truth,
                 chosen,
                 names,
                 output,
                 data_source=data_source,
+                image_size=image_size,
                 batch_size=batch_size,
                 bn=bn,
                 repeats=repeats,
@@ -153,6 +159,7 @@ def command(
         batch_size=batch_size,
         bn=bn,
         repeats=repeats,
+        image_size=image_size,
         search=found,
         scored=scored,
     )
@@ -185,15 +192,14 @@ def score_now(
 ) -> tuple[dict[str, np.ndarray], float]:
     """Score every architecture of ``truth`` with a progress bar; the values and the mean seconds
     per architecture. ``settings``: ``ntknas.benchmark.score_all``'s keyword arguments."""
-    import torch
-
     from ntknas import benchmark, data
 
     reference = None
     if DEFAULT in names:
         images = data.load(settings["data_source"], "train")
-        size = int(images.pixels(torch.zeros(1, dtype=torch.int64)).shape[-1])
-        reference = space_reference(space, size, len(images.classes), settings["batch_size"])
+        reference = space_reference(
+            space, settings["image_size"], len(images.classes), settings["batch_size"]
+        )
     with progress_bar(err, transient=output == "json") as bar:
         task = bar.add_task(f"scoring {len(truth.acc)} architectures", total=len(truth.acc), note="")
         progress = lambda done: bar.update(task, completed=done)  # noqa: E731

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -25,6 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from ntknas import image_size
 from ntknas.checks import check_positive_int
 from ntknas.errors import CandidateFailed, UserError, input_warnings_to
 from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
@@ -42,6 +43,15 @@ DEFAULT_STORAGE = "sqlite:///results/ntknas.db"
 HEARTBEAT_SECONDS = 10
 PLOTS_FOLDER = Path("results") / "plots"
 
+
+def parse_image_size(text: str | int) -> int:
+    """``--image-size``'s value, checked as it is parsed: bad input is one error line, exit 2."""
+    try:
+        return image_size.parse(text)
+    except UserError as e:
+        fail(str(e))
+
+
 # Options shared by several commands. Help text escapes "[" (rich markup) as "\[".
 DataOpt = Annotated[
     str,
@@ -54,6 +64,15 @@ DataRootOpt = Annotated[
     str | None, typer.Option(help=f"Folder holding torchvision's CIFAR-10, for --data {CIFAR10}.")
 ]
 BatchOpt = Annotated[int, typer.Option(help="Minibatch size N: the kernel is N×N.")]
+ImageSizeOpt = Annotated[
+    int,
+    typer.Option(
+        parser=parse_image_size,
+        help="Side S of the S×S images that networks are built for, scored and trained at: "
+        "image folders are read at S (shorter side resized to S, central square kept), CIFAR-10 "
+        "resized from its 32 pixels.",
+    ),
+]
 BnOpt = Annotated[str, typer.Option(help="BatchNorm statistics: batch, eval or train.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the minibatch and of every initialisation.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:K.")]
@@ -111,7 +130,7 @@ def out_of_memory(error: BaseException) -> bool:
     )
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print ``message`` as one error line on stderr and exit with code 2."""
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(2)

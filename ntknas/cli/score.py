@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ntknas import jsonout, tables
-from ntknas.checks import check_positive_int, check_seed
+from ntknas.checks import check_seed
 from ntknas.cli.common import (
     BN_MODES,
     BatchOpt,
@@ -15,6 +15,7 @@ from ntknas.cli.common import (
     DataOpt,
     DataRootOpt,
     DeviceOpt,
+    ImageSizeOpt,
     SeedOpt,
     ThreadsOpt,
     check_choice,
@@ -25,6 +26,7 @@ from ntknas.cli.common import (
     user_errors,
 )
 from ntknas.errors import UserError
+from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.metric_catalog import DEFAULT, RECORDED
 from ntknas.sources import BUNDLED
 
@@ -49,13 +51,7 @@ def command(
     bn: BnOpt = "batch",
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
-    image_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Resize the images to S×S pixels, for models that need larger ones \\[default: as stored].",
-            show_default=False,
-        ),
-    ] = None,
+    image_size: ImageSizeOpt = DEFAULT_IMAGE_SIZE,
     threads: ThreadsOpt = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
@@ -70,6 +66,7 @@ def command(
     import search_spaces
     from ntknas import data, metrics, torchvision_models
     from ntknas.candidates import evaluate
+    from ntknas.image_size import check_for_space
 
     with user_errors():
         check_choice("--format", output, ("table", "json"))
@@ -77,21 +74,21 @@ def command(
         if (space is None) == (model is None) or (space is not None and arch is None):
             raise UserError("give either --space with --arch, or --model")
         check_seed("--seed", seed)
-        if image_size is not None:
-            check_positive_int("--image-size", image_size)
         dev = resolve_device(device)
         use_threads(threads)
-        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed, image_size=image_size)
-        if model is not None:
+        chosen = None if space is None else search_spaces.get(space)
+        if chosen is not None:
+            check_for_space(chosen, image_size)
+        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed, image_size)
+        if chosen is None:
             torch.manual_seed(seed)
-            net = torchvision_models.build(model, classes, image_size=batch[0].shape[-1])
+            net = torchvision_models.build(model, classes, image_size=image_size)
             names = [DEFAULT, *RECORDED]
             placed = space_reference(search_spaces.get("resnet"), 32, 10, int(batch[0].shape[0]))
             measured = metrics.compute(net, *batch, names, bn=bn, device=dev, reference=placed)
             result = {"model": model, **measured}
         else:
-            chosen = search_spaces.get(space)
-            reference = space_reference(chosen, int(batch[0].shape[-1]), classes, int(batch[0].shape[0]))
+            reference = space_reference(chosen, image_size, classes, int(batch[0].shape[0]))
             result = evaluate(
                 chosen,
                 chosen.parse(arch),

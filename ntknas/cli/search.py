@@ -20,6 +20,7 @@ from ntknas.cli.common import (
     DataOpt,
     DataRootOpt,
     DeviceOpt,
+    ImageSizeOpt,
     SeedOpt,
     StorageOpt,
     check_choice,
@@ -37,6 +38,7 @@ from ntknas.cli.common import (
 from ntknas.cli.verify import DEFAULTS as VERIFY
 from ntknas.errors import UserError
 from ntknas.files import folder_name
+from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
 from ntknas.sources import BUNDLED
 
@@ -74,6 +76,7 @@ def command(
     batch_size: BatchOpt = 64,
     data_source: DataOpt = BUNDLED,
     data_root: DataRootOpt = None,
+    image_size: ImageSizeOpt = DEFAULT_IMAGE_SIZE,
     bn: BnOpt = "batch",
     study: Annotated[
         str | None, typer.Option(help="Study name \\[default: the space's name].", show_default=False)
@@ -163,6 +166,7 @@ def command(
         batch_size,
         data_source,
         data_root,
+        image_size,
         bn,
         storage,
         seed,
@@ -187,6 +191,7 @@ def run(
     batch_size: int,
     data_source: str,
     data_root: str | None,
+    image_size: int,
     bn: str,
     storage: str | None,
     seed: int,
@@ -201,6 +206,7 @@ def run(
     """The search, once the options are checked: load the data, open the study, search, summarise."""
     import search_spaces
     from ntknas import data, verify, workers
+    from ntknas.image_size import check_for_space
     from ntknas.recipe import Recipe
     from ntknas.search import SearchExhausted, search, target_of
     from ntknas.settings import Settings
@@ -211,18 +217,21 @@ def run(
         dev = resolve_device(device)
         per_worker = use_threads(threads, worker_count)
         chosen = search_spaces.get(space_name)
+        check_for_space(chosen, image_size)
         splits = None
         if verify_top is not None:
-            splits = verify.load_splits(data_source, data_root)
+            splits = verify.load_splits(data_source, data_root, image_size)
             verify.check_recipe(Recipe(verify_epochs), splits)
-        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed)
+        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed, image_size)
         if worker_count > 1:
             workers.check_memory(worker_count)
-        settings = Settings(space_name, data_source, batch_size, bn, seed, objective, cost, **budget)
+        settings = Settings(
+            space_name, data_source, batch_size, bn, seed, objective, cost, **budget, image_size=image_size
+        )
+        opened = open_study(name, storage, settings, sampler, heartbeat)  # refuses other settings
         reference = None
-        if objective == DEFAULT:
-            reference = space_reference(chosen, int(batch[0].shape[-1]), classes, int(batch[0].shape[0]))
-        opened = open_study(name, storage, settings, sampler, heartbeat)
+        if objective == DEFAULT:  # measured when missing: minutes, after the refusal, not before
+            reference = space_reference(chosen, image_size, classes, int(batch[0].shape[0]))
         target = target_of(trials, chosen)
         exhausted = None
         with stop_requests("candidate") as stopping:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ntknas import tables
 from ntknas.cli.common import StorageOpt, out, storage_label, user_errors
+from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 
 
 def command(storage: StorageOpt = None) -> None:
@@ -27,11 +28,12 @@ def command(storage: StorageOpt = None) -> None:
                 a.get("objective", ""),
                 a.get("bn", ""),
                 a.get("data", ""),
+                a.get("image_size", DEFAULT_IMAGE_SIZE) if "space" in a else "",
                 a.get("batch_size", ""),
                 budget,
                 f"{s.n_trials:,}",
                 started,
             )
         )
-    columns = ("study", "space", "objective", "bn", "data", "batch", "budget", "trials", "started")
+    columns = ("study", "space", "objective", "bn", "data", "pixels", "batch", "budget", "trials", "started")
     out.print(tables.listing(f"Studies in {storage_label(storage)}", columns, rows))

@@ -69,7 +69,8 @@ def command(
         use_threads(threads)
         loaded = load_study(study, storage)
         picks = verify.top_picks(loaded, top)
-        splits = verify.load_splits(data_source or Settings.load(loaded).data, data_root)
+        settings = Settings.load(loaded)
+        splits = verify.load_splits(data_source or settings.data, data_root, settings.image_size)
     verify_picks(loaded, storage, picks, splits, Recipe(epochs, batch_size, lr), dev)
 
 
