@@ -89,37 +89,65 @@ def feature_blocks(model: nn.Module) -> list[nn.Module]:
     return blocks or [m for m in model.modules() if isinstance(m, LAYERS)]
 
 
-def expressivity(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
-    """AZ-NAS expressivity (Lee & Ham, CVPR 2024): Σ over :func:`feature_blocks` of the entropy
-    of the normalised eigenvalues of the block output's channel covariance, taken over every
-    sample and position (an (N, C, ...) output gives N·H·W vectors of C channels), in float64.
-    A block whose features are constant adds 0; outputs that are not tensors are skipped."""
-    check_inputs(model, inputs)
-    inputs = inputs.to(device_of(model))
-    covariances: list[torch.Tensor] = []  # formed at once: a later in-place op may change the output
+class FeatureCovariances:
+    """Forward hooks on a model's :func:`feature_blocks` that form each block output's channel
+    covariance ``VᵀV/M`` (C, C) float64, V the M = N·H·W centred channel vectors, during the first
+    complete forward pass of the model; later passes are ignored, so the probe may ride on another
+    computation's pass (the pNTK's). When M < C, the dual ``VVᵀ/M`` (M, M) is formed instead: it
+    has the same nonzero eigenvalues, at a fraction of the cost. Formed at once, as a later in-place
+    op may change the output. Use as a context manager: the hooks are removed on exit;
+    ``covariances`` is None until a pass ends."""
 
-    def hook(module: nn.Module, args: tuple, out: object) -> None:
-        if isinstance(out, torch.Tensor) and out.dim() >= 2 and out.shape[1] > 0:
-            v = out.detach().movedim(1, -1).reshape(-1, out.shape[1]).to(torch.float64)
-            v = v - v.mean(0, keepdim=True)
-            covariances.append(v.T @ v / v.shape[0])
+    def __init__(self, model: nn.Module) -> None:
+        self.covariances: list[torch.Tensor] | None = None
+        self._pending: list[torch.Tensor] = []
+        self._handles = [b.register_forward_hook(self._on_block) for b in feature_blocks(model)]
+        self._handles.append(model.register_forward_hook(self._on_model))
 
-    handles = [b.register_forward_hook(hook) for b in feature_blocks(model)]
-    try:
-        with torch.no_grad(), bn_mode(model, bn):
-            check_outputs(model(inputs), inputs.shape[0])
-    finally:
-        for h in handles:
+    def _on_block(self, module: nn.Module, args: tuple, out: object) -> None:
+        if self.covariances is None and isinstance(out, torch.Tensor) and out.dim() >= 2 and out.shape[1] > 0:
+            with torch.no_grad():
+                v = out.detach().movedim(1, -1).reshape(-1, out.shape[1]).to(torch.float64)
+                v = v - v.mean(0, keepdim=True)
+                self._pending.append((v.T @ v if v.shape[0] >= v.shape[1] else v @ v.T) / v.shape[0])
+
+    def _on_model(self, module: nn.Module, args: tuple, out: object) -> None:
+        if self.covariances is None:
+            self.covariances = self._pending
+
+    def __enter__(self) -> FeatureCovariances:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
             h.remove()
+
+
+def spectral_entropy(covariances: list[torch.Tensor]) -> float:
+    """Σ of the entropies of each covariance's normalised eigenvalues (0 for a zero matrix);
+    zero eigenvalues add nothing, so a covariance and its dual give the same value."""
     if not covariances:
         raise ValueError("expressivity found no block with a tensor output in the model")
     entropies = []
-    for covariance in covariances:  # finite, as the outputs were checked
+    for covariance in covariances:
         s = torch.linalg.eigvalsh(covariance).clamp_min(0)
         total = s.sum()
         p = s / total if total > 0 else s
         entropies.append(float(-(p * torch.log(p + 1e-8)).sum()))
     return sum(entropies)
+
+
+def expressivity(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
+    """AZ-NAS expressivity (Lee & Ham, CVPR 2024): Σ over :func:`feature_blocks` of the entropy
+    of the normalised eigenvalues of the block output's channel covariance, taken over every
+    sample and position (an (N, C, ...) output gives N·H·W vectors of C channels), in float64.
+    A block whose features are constant adds 0; outputs that are not tensors are skipped.
+    (:mod:`ntknas.metrics` takes the covariances from the pNTK's pass instead, with the same value.)"""
+    check_inputs(model, inputs)
+    inputs = inputs.to(device_of(model))
+    with FeatureCovariances(model) as probe, torch.no_grad(), bn_mode(model, bn):
+        check_outputs(model(inputs), inputs.shape[0])
+    return spectral_entropy(probe.covariances or [])
 
 
 def jacob_cov(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
