@@ -7,12 +7,12 @@ model untouched. Higher is better for all of them.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from scores.bn import bn_mode
 from scores.checks import check_inputs, check_outputs, trainable
@@ -53,17 +53,25 @@ def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
     """SynFlow (Tanaka et al., NeurIPS 2020): Σ θ ⊙ ∂R/∂θ with every weight replaced by |θ|,
     R the summed output for an all-ones input, in float64 with BatchNorm off (eval mode at its
     initial statistics). Returned as log10 of the sum, which ranks the same and cannot overflow.
+    The float64 weights and buffers are swapped in for the call (``torch.func.functional_call``):
+    the model itself is not copied, and comes back untouched.
     """
     check_inputs(model, inputs)
-    net = copy.deepcopy(model).double()
-    params = [p for _, p in trainable(net)]
+    trained = dict(trainable(model))
     with torch.no_grad():
-        for p in params:
-            p.abs_()
-    ones = torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=device_of(net))
-    with torch.enable_grad(), bn_mode(net, "eval"):
-        grads = torch.autograd.grad(net(ones).sum(), params, allow_unused=True)
-    total = sum(float((p.detach() * g).sum()) for p, g in zip(params, grads, strict=True) if g is not None)
+        params = {n: p.detach().abs().double().requires_grad_() for n, p in trained.items()}
+        others = {
+            n: t.detach().double() if t.is_floating_point() else t
+            for n, t in [*model.named_parameters(), *model.named_buffers()]
+            if n not in trained
+        }
+    ones = torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=device_of(model))
+    with torch.enable_grad(), bn_mode(model, "eval"):
+        out = functional_call(model, {**params, **others}, (ones,))
+        grads = torch.autograd.grad(out.sum(), list(params.values()), allow_unused=True)
+    total = sum(
+        float((p.detach() * g).sum()) for p, g in zip(params.values(), grads, strict=True) if g is not None
+    )
     return math.log10(total) if total > 0 else -math.inf
 
 
