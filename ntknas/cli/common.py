@@ -1,4 +1,4 @@
-"""What the commands share: consoles, options, one-line errors, checks, progress bars, and the
+"""What the commands share: consoles, options, one-line errors, checks, and the
 handling of Ctrl-C and SIGTERM. Importable without torch, Optuna or numpy."""
 
 from __future__ import annotations
@@ -16,16 +16,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from ntknas.checks import check_positive_int
+from ntknas.cli.progress import phase
 from ntknas.errors import CandidateFailed, UserError, input_warnings_to
 from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
 
@@ -169,21 +162,6 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
     return count
 
 
-def progress_bar(console: Console = out, transient: bool = False) -> Progress:
-    """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[note]}"),
-        console=console,
-        transient=transient,
-    )
-
-
 def space_reference(space, image_size: int, classes: int) -> dict[str, tuple[float, float]]:
     """The terms' (centre, spread) in ``space`` that ``ntk_score`` needs: shipped or cached, else
     measured now, once, with a progress bar (see :mod:`ntknas.reference`)."""
@@ -191,12 +169,9 @@ def space_reference(space, image_size: int, classes: int) -> dict[str, tuple[flo
 
     found = reference.lookup(space, image_size, classes)
     if found is None:
-        with progress_bar(err, transient=True) as bar:
-            label = f"{space.name} · ntk_score's reference ({image_size}px, {classes} classes; once)"
-            task = bar.add_task(label, total=None, note="")
-            found = reference.measure_and_cache(
-                space, image_size, classes, lambda done, total: bar.update(task, completed=done, total=total)
-            )
+        label = f"{space.name} · measuring ntk_score's reference ({image_size}px, {classes} classes; once)"
+        with phase(label, err) as step:
+            found = reference.measure_and_cache(space, image_size, classes, step)
         err.print(f"measured ntk_score's reference for space {space.name}: {found.measured} architectures")
     return found.terms
 

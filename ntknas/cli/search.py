@@ -25,7 +25,6 @@ from ntknas.cli.common import (
     check_choice,
     err,
     out,
-    progress_bar,
     resolve_device,
     space_reference,
     stop_requests,
@@ -34,6 +33,7 @@ from ntknas.cli.common import (
     user_errors,
     warn,
 )
+from ntknas.cli.progress import progress_bar
 from ntknas.cli.verify import DEFAULTS as VERIFY
 from ntknas.errors import UserError
 from ntknas.files import folder_name
@@ -227,7 +227,7 @@ def run(
         exhausted = None
         with stop_requests("candidate") as stopping:
             try:
-                with progress_bar() as bar:
+                with progress_bar(out) as bar:
                     task = bar.add_task(f"{space_name} · {objective}", total=target, note="")
 
                     def report(status) -> None:
