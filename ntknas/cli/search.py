@@ -322,7 +322,8 @@ def guidance(name: str, storage: str | None, settings, rows: list[dict], reused:
     best = tables.sort_rows(rows, objective)[0]
     label = storage_label(storage)
     budget = f", within the budget {settings.budget.describe()}" if settings.budget else ""
-    more = f"; {reused} more proposals reused stored values" if reused else ""
+    more = f"; {tables.counted(reused, 'more proposal')} reused stored values" if reused else ""
+    scored = tables.counted(len(rows), "distinct configuration")
     where = "" if storage is None else f" --storage {'URL' if label != storage else shlex.quote(storage)}"
     study = shlex.quote(name)
     commands = (
@@ -337,7 +338,7 @@ def guidance(name: str, storage: str | None, settings, rows: list[dict], reused:
     )
     width = max(len(command) for command, _ in commands)
     return [
-        f"Study '{name}' in {label}: {len(rows)} distinct configurations scored{budget}{more}.",
+        f"Study '{name}' in {label}: {scored} scored{budget}{more}.",
         f"Best: trial {best['trial']}, {objective} {tables.cell(objective, best.get(objective))} "
         f"({direction_words(settings.higher_is_better)}): {best['config']}",
         "Next:",
