@@ -17,12 +17,13 @@ def logged_lines(console: Console, wanted: str) -> list[str]:
     return console.file.getvalue().splitlines()
 
 
-def test_a_bar_in_a_log_writes_a_line_when_it_starts_and_while_it_runs(monkeypatch):
+def test_a_bar_in_a_log_writes_a_line_while_it_runs(monkeypatch):
+    monkeypatch.setattr(progress, "FIRST_LINE_SECONDS", 0.01)
     monkeypatch.setattr(progress, "LOG_SECONDS", 0.01)
     log = Console(file=io.StringIO(), width=100)  # not a terminal
     with progress.progress_bar(log, transient=True) as bar:
         task = bar.add_task("scoring 3 architectures", total=3, note="")
-        assert logged_lines(log, "0/3")[0] == "scoring 3 architectures: 0/3, 0s"  # at once
+        assert logged_lines(log, "0/3")[0] == "scoring 3 architectures: 0/3, 0s"
         bar.update(task, completed=2, note="best -1.5")
         assert "scoring 3 architectures: 2/3, 0s · best -1.5" in logged_lines(log, "2/3")
     ended = len(log.file.getvalue())
@@ -30,13 +31,18 @@ def test_a_bar_in_a_log_writes_a_line_when_it_starts_and_while_it_runs(monkeypat
     assert len(log.file.getvalue()) == ended  # the logger stopped with the bar
 
 
-def test_a_phase_says_what_it_does_and_a_terminal_gets_no_log_lines(monkeypatch):
-    monkeypatch.setattr(progress, "LOG_SECONDS", 3600.0)
+def test_a_short_phase_leaves_a_log_alone_and_a_terminal_gets_no_log_lines(monkeypatch):
+    monkeypatch.setattr(progress, "FIRST_LINE_SECONDS", 3600.0)
     log = Console(file=io.StringIO(), width=100)
     with progress.phase("measuring ntk_score's reference", log) as step:
         step(5, 200)
-    assert log.file.getvalue().split() == "measuring ntk_score's reference: working, 0s".split()
+    assert log.file.getvalue().strip() == ""
+    monkeypatch.setattr(progress, "FIRST_LINE_SECONDS", 0.01)
+    with progress.phase("measuring ntk_score's reference", log) as step:
+        step(5, 200)
+        assert "measuring ntk_score's reference: 5/200, 0s" in logged_lines(log, "5/200")
     terminal = Console(file=io.StringIO(), width=100, force_terminal=True)
     with progress.phase("measuring ntk_score's reference", terminal) as step:
         step(5, 200)
-    assert "working" not in terminal.file.getvalue()
+        time.sleep(0.05)
+    assert ": 5/200" not in terminal.file.getvalue()

@@ -1,7 +1,7 @@
 """Long work that shows itself: a live bar in a terminal, and in a log or a pipe (where rich draws
-nothing until the end) a plain line when each task starts and at least every ``LOG_SECONDS`` while
-it runs. Every command's progress goes through :func:`progress_bar` or :func:`phase`. Importable
-without torch, Optuna or numpy."""
+nothing until the end) a plain line per running task once it has run ``FIRST_LINE_SECONDS``, then
+every ``LOG_SECONDS``. Every command's progress goes through :func:`progress_bar` or :func:`phase`.
+Importable without torch, Optuna or numpy."""
 
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     Task,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
+FIRST_LINE_SECONDS = 2.0  # a shorter task leaves a log alone (and an error stays one line)
 LOG_SECONDS = 20.0  # between a log's progress lines: under the 30 s a command may stay silent
 
 
 class LoggedProgress(Progress):
     """rich's Progress that, on a console that is not a terminal, also prints one line per
-    unfinished task when the task is added and every ``LOG_SECONDS`` (from a daemon thread)."""
+    unfinished task after ``FIRST_LINE_SECONDS``, then every ``LOG_SECONDS`` (from a thread)."""
 
     def __init__(self, *columns, **kwargs) -> None:
         super().__init__(*columns, **kwargs)
@@ -52,12 +52,6 @@ class LoggedProgress(Progress):
             self._logger = None
         super().stop()
 
-    def add_task(self, description: str, *args, **kwargs) -> TaskID:
-        task = super().add_task(description, *args, **kwargs)
-        if self.logs:
-            self.write_line(self._tasks[task])
-        return task
-
     def write_line(self, task: Task) -> None:
         """Print ``task``'s state as one plain line: what, how far, time taken, its note."""
         done = f"{task.completed:g}/{task.total:g}" if task.total is not None else "working"
@@ -66,10 +60,12 @@ class LoggedProgress(Progress):
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def _log_every(self) -> None:
-        while not self._stopped.wait(LOG_SECONDS):
+        wait = FIRST_LINE_SECONDS
+        while not self._stopped.wait(wait):
             for task in self.tasks:
                 if not task.finished:
                     self.write_line(task)
+            wait = LOG_SECONDS
 
 
 def _duration(seconds: float) -> str:
