@@ -157,9 +157,15 @@ def score_all(
     progress: Callable[[int], None] | None = None,
     failed: Callable[[int, str, str], None] | None = None,
     reference: Mapping[str, tuple[float, float]] | None = None,
+    kept: Mapping[int, Mapping[str, float]] | None = None,
+    scored: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], float]:
     """Every metric of every architecture, averaged over ``repeats`` (each with its own minibatch
-    and initialisation), on images of ``image_size`` pixels, and the mean seconds per architecture.
+    and initialisation), on images of ``image_size`` pixels, and the mean seconds per architecture
+    scored now.
+
+    ``kept``: rows scored earlier (row → metric → value), taken as they are; ``scored(row,
+    values)`` hears of each row as soon as it is scored (see :class:`SaveFile`).
 
     A metric that fails on an architecture is NaN there, and only that metric: ``failed(row,
     metric, reason)`` hears of each failure (``metric`` is ``"model"`` when the network cannot be
@@ -171,8 +177,15 @@ def score_all(
     images = data.load(data_source, "train", size=image_size)
     batches = [data.minibatch(images, batch_size, seed + r) for r in range(repeats)]
     values = {n: np.full(len(configs), np.nan) for n in names}
+    kept = kept or {}
     start = time.perf_counter()
     for i, config in enumerate(configs):
+        if i in kept:
+            for n in names:
+                values[n][i] = kept[i][n]
+            if progress:
+                progress(i + 1)
+            continue
         runs: dict[str, list[float]] = {n: [] for n in names}
         for r, (x, y) in enumerate(batches):
             errors: dict[str, BaseException] = {}
@@ -194,9 +207,11 @@ def score_all(
                 break
         for n in names:
             values[n][i] = float(np.mean(runs[n]))
+        if scored:
+            scored(i, {n: float(values[n][i]) for n in names})
         if progress:
             progress(i + 1)
-    return values, (time.perf_counter() - start) / max(1, len(configs))
+    return values, (time.perf_counter() - start) / max(1, len(configs) - len(kept))
 
 
 def read_scores(path: str | Path, truth: GroundTruth, names: list[str] | None) -> dict[str, np.ndarray]:
@@ -253,6 +268,58 @@ def check_save(path: str | Path, ground_truth: str | Path | None = None) -> None
         files.check_not_input(path, "--save", {"--ground-truth": ground_truth})
 
 
+class SaveFile:
+    """A ``--save`` CSV written row by row, appended and flushed as each architecture is scored,
+    so that a killed run loses only the row it was scoring. A file already there with the same
+    columns is resumed: its complete rows for architectures of ``truth`` (same index and arch) are
+    ``kept`` and rewritten, the others dropped; a file with other columns is replaced. Use as a
+    context manager; :func:`write_scores` then writes the finished file in the ground truth's order.
+    """
+
+    def __init__(self, path: str | Path, truth: GroundTruth, names: list[str]) -> None:
+        self.path, self.truth, self.names = Path(path), truth, names
+        self.kept = self._resumable()
+        lines = io.StringIO()
+        rows = [_row(truth, i, [v[n] for n in names]) for i, v in sorted(self.kept.items())]
+        csv.writer(lines).writerows([self._header(), *rows])
+        files.write_atomically(self.path, lines.getvalue(), "--save file")  # drops a half-written row
+        self._file = self.path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+
+    def _header(self) -> list[str]:
+        return [*KEYS, self.truth.target, *self.names]
+
+    def _resumable(self) -> dict[int, dict[str, float]]:
+        """The rows of the file already at ``path`` that this run can keep: row → metric → value."""
+        if not self.path.is_file():
+            return {}
+        header, rows = _read_csv(self.path, "--save file")
+        if header != self._header():
+            return {}
+        row_of = {key: i for i, key in enumerate(zip(self.truth.index, self.truth.arch, strict=True))}
+        kept = {}
+        for _, cells in rows:
+            i = row_of.get((cells[0].strip(), cells[1].strip()))
+            if i is None or len(cells) != len(header):
+                continue
+            try:
+                kept[i] = dict(zip(self.names, map(_number, cells[3:]), strict=True))
+            except ValueError:
+                continue
+        return kept
+
+    def append(self, i: int, values: Mapping[str, float]) -> None:
+        """Write row ``i`` of the ground truth with its metric ``values``, flushed to the file."""
+        self._writer.writerow(_row(self.truth, i, [values[n] for n in self.names]))
+        self._file.flush()
+
+    def __enter__(self) -> SaveFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+
 def write_scores(path: str | Path, truth: GroundTruth, values: dict[str, np.ndarray]) -> None:
     """Write one row per architecture atomically: ``index``, ``arch``, the accuracy column and each
     metric's value (empty when it failed). Refuses to replace the ground-truth file itself."""
@@ -261,10 +328,20 @@ def write_scores(path: str | Path, truth: GroundTruth, values: dict[str, np.ndar
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*KEYS, truth.target, *values])
-    for i, (index, arch) in enumerate(zip(truth.index, truth.arch, strict=True)):
-        cells = [repr(float(v[i])) if math.isfinite(v[i]) else "" for v in values.values()]
-        writer.writerow([index, arch, repr(float(truth.acc[i])), *cells])
+    for i in range(len(truth.acc)):
+        writer.writerow(_row(truth, i, [v[i] for v in values.values()]))
     files.write_atomically(path, buffer.getvalue(), "--save file")
+
+
+def _row(truth: GroundTruth, i: int, values: list[float]) -> list[str]:
+    """The CSV cells of row ``i`` of ``truth`` with its metric ``values`` (empty when not finite)."""
+    cells = [repr(float(v)) if math.isfinite(v) else "" for v in values]
+    return [truth.index[i], truth.arch[i], repr(float(truth.acc[i])), *cells]
+
+
+def _number(cell: str) -> float:
+    """A saved metric cell as a float (NaN when empty); ValueError when it is not a number."""
+    return float(cell) if cell.strip() else math.nan
 
 
 def correlations(values: dict[str, np.ndarray], acc: np.ndarray) -> dict[str, dict[str, float]]:

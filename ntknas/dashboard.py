@@ -15,7 +15,7 @@ attributes, which stay writable; so do ``ntknas:spectrum:<n>``, the id of trial 
 Artifacts are files in a folder (Optuna's ``FileSystemArtifactStore``): ``<db file>.artifacts/``
 beside an SQLite file (``results/ntknas.db.artifacts/`` by default), ``results/artifacts/`` for
 a database server. A note whose first line is not the one ntknas writes is the user's: it is left
-alone. optuna-dashboard and matplotlib are an optional extra (``pip install 'ntknas[dashboard]'``),
+alone. optuna-dashboard and matplotlib are an optional extra (the ``dashboard`` extra),
 imported only when used.
 """
 
@@ -42,13 +42,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ntknas import spectra
 from ntknas.errors import UserError, first_line
+from ntknas.extras import install_hint
 from ntknas.metric_catalog import SPECTRUM, direction_words
 from ntknas.settings import Settings
 from ntknas.storage import default_url, mask, open_storage
 from ntknas.study_view import REUSED_FROM
 from ntknas.verified import stored_results
 
-MISSING = "{} is not installed: pip install 'ntknas[dashboard]'"
 HOST, PORT = "127.0.0.1", 8080
 SERVER_ARTIFACTS = Path("results") / "artifacts"
 # How often a serving dashboard annotates trials that finished or changed since it last looked.
@@ -65,7 +65,7 @@ def require() -> None:
         try:
             importlib.import_module(module)
         except ImportError:
-            raise UserError(MISSING.format(name)) from None
+            raise UserError(f"{name} is not installed: {install_hint('dashboard')}") from None
 
 
 def default_artifact_dir(storage_url: str | None) -> Path:

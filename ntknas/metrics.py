@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +21,7 @@ from ntknas.measure import count_flops, count_params
 from ntknas.metric_catalog import DEFAULT, METRICS, SPECTRUM, Metric
 from scores import proxies
 from scores.device import placed, resolve
+from scores.hooks import uncovered
 
 __all__ = ["DEFAULT", "METRICS", "SPECTRUM", "Metric", "compute"]
 
@@ -29,6 +31,7 @@ class Context:
     """What a metric may read about one network on one minibatch, all on one device: the pNTK and
     its spectrum (computed on first use) and the other metrics' values. Each is computed once;
     a failure is kept and raised again to whatever reads it, so it spoils only what depends on it.
+    With ``share_features``, the pNTK's forward pass also forms expressivity's block covariances.
     """
 
     model: nn.Module
@@ -38,7 +41,9 @@ class Context:
     reference: Mapping[str, tuple[float, float]] | None = None
     values: dict[str, float] = field(default_factory=dict)
     failures: dict[str, Exception] = field(default_factory=dict)
+    share_features: bool = False
     _kernel: tuple[torch.Tensor, scores.Spectrum] | Exception | None = None
+    _covariances: list[torch.Tensor] | None = None
 
     @property
     def kernel(self) -> torch.Tensor:
@@ -52,14 +57,29 @@ class Context:
 
     def _spectral(self) -> tuple[torch.Tensor, scores.Spectrum]:
         if self._kernel is None:
+            # On the fast path only: its forward pass is an ordinary one over the whole batch.
+            share = self.share_features and not uncovered(self.model)
             try:
-                kernel = scores.pntk(self.model, self.x, bn=self.bn, device=self.x.device)
+                with proxies.FeatureCovariances(self.model) if share else nullcontext() as probe:
+                    kernel = scores.pntk(self.model, self.x, bn=self.bn, device=self.x.device)
                 self._kernel = kernel, scores.spectrum(kernel)
+                self._covariances = probe.covariances if probe is not None else None
             except Exception as e:
                 self._kernel = e
         if isinstance(self._kernel, Exception):
             raise self._kernel
         return self._kernel
+
+    def shared_covariances(self) -> list[torch.Tensor] | None:
+        """Expressivity's block covariances (C, C) from the pNTK's forward pass (computing the
+        pNTK now if need be), when that pass shares them and succeeded; else None."""
+        if not self.share_features:
+            return None
+        try:
+            self._spectral()
+        except Exception:
+            return None
+        return self._covariances
 
     def computed_spectrum(self) -> scores.Spectrum | None:
         """The pNTK's eigenspectrum if a metric has computed it, else None."""
@@ -132,7 +152,10 @@ def _flops(c: Context) -> float:
 
 @_metric("expressivity")
 def _expressivity(c: Context) -> float:
-    return proxies.expressivity(c.model, c.x, bn=c.bn)
+    shared = c.shared_covariances()
+    if shared is None:
+        return proxies.expressivity(c.model, c.x, bn=c.bn)
+    return proxies.spectral_entropy(shared)
 
 
 # The terms ntk_score can weigh: each reads some metrics and gives a number, higher is better.
@@ -222,7 +245,7 @@ def compute(
     """The named metrics of ``model`` on the minibatch ``x`` (N, ...) with labels ``y`` (N,),
     plus ``seconds`` (wall time of them all), computed on ``device``: the model (a copy, when it
     lives elsewhere; the caller's is never moved) and the minibatch are placed there once. The pNTK
-    is computed once if any metric reads it.
+    is computed once if any metric reads it, and its forward pass serves expressivity too.
 
     Without ``errors``, the first metric that fails raises. With an ``errors`` dict, each failing
     metric is NaN and its exception is stored under its name, and the others are still computed
@@ -237,7 +260,9 @@ def compute(
         raise ValueError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}")
     start = time.perf_counter()
     target = resolve(device)
-    context = Context(placed(model, target), x.to(target), y.to(target), bn, reference)
+    reads = {*wanted, *(NTK_INPUTS if "ntk_score" in wanted else ())}
+    share = "expressivity" in reads and any(METRICS[n].kernel for n in reads)
+    context = Context(placed(model, target), x.to(target), y.to(target), bn, reference, share_features=share)
     values: dict[str, float | list[float]] = {}
     for name in wanted:
         try:

@@ -1,7 +1,7 @@
 """Pictures of a study as PNG files: score vs. size with the Pareto front, the optimisation
 history, the eigenspectra of the top picks and, once verified, score vs. trained accuracy.
 
-matplotlib is an optional extra (``pip install 'ntknas[plot]'``), imported only here, when
+matplotlib is an optional extra (the ``plot`` extra), imported only here, when
 drawing, and used without pyplot (no global state, no display: the Agg canvas).
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from ntknas import files
 from ntknas.errors import UserError
+from ntknas.extras import install_hint
 from ntknas.metric_catalog import direction_words, higher_is_better
 from ntknas.ranking import tau_with_accuracy
 from ntknas.settings import Settings
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FOLDER = Path("results") / "plots"
-MISSING = "matplotlib is not installed: pip install 'ntknas[plot]'"
 SIZE = (6.4, 4.2)  # inches
 DPI = 110
 
@@ -35,7 +35,7 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise UserError(MISSING) from None
+        raise UserError(f"matplotlib is not installed: {install_hint('plot')}") from None
 
 
 def check_out(out: Path) -> None:

@@ -21,6 +21,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
 from ntknas.errors import UserError
+from ntknas.extras import install_hint
 from ntknas.heartbeat import Retry
 
 DEFAULT_FILE = Path("results") / "ntknas.db"
@@ -137,7 +138,7 @@ def open_storage(
         raise
     except ImportError as e:
         missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "its driver"
-        hint = "pip install 'ntknas[postgres]'" if url.startswith("postgres") else f"install {missing}"
+        hint = install_hint("postgres") if url.startswith("postgres") else f"install {missing}"
         raise UserError(
             f"storage {mask(url)} needs the database driver {missing}, which is missing: {hint}"
         ) from None

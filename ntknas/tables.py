@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -137,18 +137,38 @@ def float_spec(column: str, values: Iterable[object]) -> str:
     return ".3e" if any("e" in f"{v:.4g}" for v in floats) else ".4g"
 
 
-def render(rows: list[dict[str, object]], columns: list[str], title: str) -> Table:
-    """A rich table of ``rows``."""
+def render(
+    rows: list[dict[str, object]], columns: list[str], title: str, headers: Mapping[str, str] | None = None
+) -> Table:
+    """A rich table of ``rows``; ``headers`` shows some columns under another name."""
     table = Table(title=title, title_justify="left")
     for column in columns:
+        header = (headers or {}).get(column, column)
         if column == "config":
-            table.add_column(column, overflow="fold")
+            table.add_column(header, overflow="fold")
         else:  # numbers and their headers are never broken; the configuration folds instead
-            table.add_column(column, justify="right", no_wrap=True)
+            table.add_column(header, justify="right", no_wrap=True)
     specs = {c: float_spec(c, (row.get(c) for row in rows)) for c in columns}
     for row in rows:
         table.add_row(*(cell(c, row.get(c), specs[c]) for c in columns))
     return table
+
+
+# The verified columns' headers in verify's table, short enough to leave the configuration room in
+# a 100-column terminal.
+VERIFIED_HEADERS = {
+    "verified_test_acc": "test acc %",
+    "verified_train_acc": "train acc %",
+    "verified_epochs": "epochs",
+    "verified_seconds": "seconds",
+}
+
+
+def verified_table(rows: list[dict[str, object]], objective: str, title: str) -> Table:
+    """verify's results: each pick's trial, configuration, ``objective`` and verified columns,
+    best verified test accuracy first."""
+    columns = ["trial", "config", objective, *VERIFIED]
+    return render(sort_rows(rows, "verified_test_acc"), columns, title, VERIFIED_HEADERS)
 
 
 def key_values(title: str, values: dict[str, object]) -> Table:
@@ -169,6 +189,11 @@ def listing(title: str, columns: Iterable[str], rows: Iterable[Iterable[object]]
     for row in rows:
         table.add_row(*(str(c) for c in row))
     return table
+
+
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless ``count`` is 1: ``1 more proposal``, ``3 more proposals``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def direction_note(objective: str) -> str:

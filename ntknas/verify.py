@@ -42,6 +42,10 @@ WEIGHT_DECAY = 5e-4
 PADDING = 4
 EVAL_BATCH = 256
 TRAINED, DIVERGED, SKIPPED, KEPT = "trained", "diverged", "skipped", "kept"
+# After an epoch, a loss above this many times ln(classes) (what guessing uniformly scores), or a
+# training accuracy within this factor of chance, says that training is not learning.
+LOSS_OVER_GUESSING = 1.5
+CHANCE_MARGIN = 1.05
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,20 @@ def verify(
         store_result(writable, trial.number, attrs)
         outcomes.append(Outcome(trial.number, text, score, str(attrs["verified_status"]), attrs))
     return outcomes
+
+
+def not_learning(loss: float, accuracy: float, classes: int) -> str | None:
+    """Why an epoch's running ``loss`` (cross-entropy, nats) and training ``accuracy`` (%) over
+    ``classes`` classes say that training diverged or learns nothing, or None when they do not."""
+    guessing = math.log(classes)
+    if not math.isfinite(loss):
+        return f"loss is {loss}"
+    if loss > LOSS_OVER_GUESSING * guessing:
+        bound = LOSS_OVER_GUESSING * guessing
+        return f"loss {loss:.3g} is above {LOSS_OVER_GUESSING:g}·ln({classes}) = {bound:.3g}"
+    if accuracy <= CHANCE_MARGIN * 100 / classes:
+        return f"accuracy {accuracy:.1f}% is at chance ({100 / classes:.1f}%)"
+    return None
 
 
 def better_founded(stored: dict, new: dict) -> bool:

@@ -7,12 +7,14 @@ model untouched. Higher is better for all of them.
 
 from __future__ import annotations
 
-import copy
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from scores.bn import bn_mode
 from scores.checks import check_inputs, check_outputs, trainable
@@ -57,30 +59,57 @@ def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> floa
     return float(torch.linalg.slogdet(k)[1])
 
 
+@contextmanager
+def _linearised(model: nn.Module) -> Iterator[None]:
+    """Within the block, every activation module of ``model`` returns its input unchanged (an
+    in-place one works on a copy)."""
+    saved: dict[nn.Module, torch.Tensor] = {}
+
+    def before(module: nn.Module, args: tuple) -> tuple:
+        saved[module] = args[0]
+        return (args[0].clone(), *args[1:])
+
+    def after(module: nn.Module, args: tuple, out: object) -> torch.Tensor:
+        return saved.pop(module)
+
+    activations = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
+    handles = [m.register_forward_pre_hook(before) for m in activations]
+    handles += [m.register_forward_hook(after) for m in activations]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
     """SynFlow (Tanaka et al., NeurIPS 2020): Σ θ ⊙ ∂R/∂θ with every weight replaced by |θ|,
     R the summed output for an all-ones input, in float64 with BatchNorm off (eval mode at its
     initial statistics). Returned as log10 of the sum, which ranks the same and cannot overflow.
 
     The network is linearised as the paper intends: its activation modules (``ACTIVATIONS``)
-    become the identity. A ReLU network's all-positive signal passes its ReLUs unchanged, so
-    its value is the paper's; a saturating activation (ReLU6 in MobileNets) would otherwise
-    clip the signal and make deeper networks score lower.
+    pass their inputs through unchanged. A ReLU network's all-positive signal passes its ReLUs
+    unchanged anyway, so its value is the paper's; a saturating activation (ReLU6 in MobileNets)
+    would otherwise clip the signal and make deeper networks score lower. The float64 weights and
+    buffers are swapped in for the call (``torch.func.functional_call``): the model itself is not
+    copied, and comes back untouched.
     """
     check_inputs(model, inputs)
-    net = copy.deepcopy(model).double()
-    for parent in list(net.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, ACTIVATIONS):
-                setattr(parent, name, nn.Identity())
-    params = [p for _, p in trainable(net)]
+    trained = dict(trainable(model))
     with torch.no_grad():
-        for p in params:
-            p.abs_()
-    ones = torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=device_of(net))
-    with torch.enable_grad(), bn_mode(net, "eval"):
-        grads = torch.autograd.grad(net(ones).sum(), params, allow_unused=True)
-    total = sum(float((p.detach() * g).sum()) for p, g in zip(params, grads, strict=True) if g is not None)
+        params = {n: p.detach().abs().double().requires_grad_() for n, p in trained.items()}
+        others = {
+            n: t.detach().double() if t.is_floating_point() else t
+            for n, t in [*model.named_parameters(), *model.named_buffers()]
+            if n not in trained
+        }
+    ones = torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=device_of(model))
+    with torch.enable_grad(), bn_mode(model, "eval"), _linearised(model):
+        out = functional_call(model, {**params, **others}, (ones,))
+        grads = torch.autograd.grad(out.sum(), list(params.values()), allow_unused=True)
+    total = sum(
+        float((p.detach() * g).sum()) for p, g in zip(params.values(), grads, strict=True) if g is not None
+    )
     return math.log10(total) if total > 0 else -math.inf
 
 
@@ -106,37 +135,65 @@ def feature_blocks(model: nn.Module) -> list[nn.Module]:
     return blocks or [m for m in model.modules() if isinstance(m, LAYERS)]
 
 
-def expressivity(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
-    """AZ-NAS expressivity (Lee & Ham, CVPR 2024): Σ over :func:`feature_blocks` of the entropy
-    of the normalised eigenvalues of the block output's channel covariance, taken over every
-    sample and position (an (N, C, ...) output gives N·H·W vectors of C channels), in float64.
-    A block whose features are constant adds 0; outputs that are not tensors are skipped."""
-    check_inputs(model, inputs)
-    inputs = inputs.to(device_of(model))
-    covariances: list[torch.Tensor] = []  # formed at once: a later in-place op may change the output
+class FeatureCovariances:
+    """Forward hooks on a model's :func:`feature_blocks` that form each block output's channel
+    covariance ``VᵀV/M`` (C, C) float64, V the M = N·H·W centred channel vectors, during the first
+    complete forward pass of the model; later passes are ignored, so the probe may ride on another
+    computation's pass (the pNTK's). When M < C, the dual ``VVᵀ/M`` (M, M) is formed instead: it
+    has the same nonzero eigenvalues, at a fraction of the cost. Formed at once, as a later in-place
+    op may change the output. Use as a context manager: the hooks are removed on exit;
+    ``covariances`` is None until a pass ends."""
 
-    def hook(module: nn.Module, args: tuple, out: object) -> None:
-        if isinstance(out, torch.Tensor) and out.dim() >= 2 and out.shape[1] > 0:
-            v = out.detach().movedim(1, -1).reshape(-1, out.shape[1]).to(torch.float64)
-            v = v - v.mean(0, keepdim=True)
-            covariances.append(v.T @ v / v.shape[0])
+    def __init__(self, model: nn.Module) -> None:
+        self.covariances: list[torch.Tensor] | None = None
+        self._pending: list[torch.Tensor] = []
+        self._handles = [b.register_forward_hook(self._on_block) for b in feature_blocks(model)]
+        self._handles.append(model.register_forward_hook(self._on_model))
 
-    handles = [b.register_forward_hook(hook) for b in feature_blocks(model)]
-    try:
-        with torch.no_grad(), bn_mode(model, bn):
-            check_outputs(model(inputs), inputs.shape[0])
-    finally:
-        for h in handles:
+    def _on_block(self, module: nn.Module, args: tuple, out: object) -> None:
+        if self.covariances is None and isinstance(out, torch.Tensor) and out.dim() >= 2 and out.shape[1] > 0:
+            with torch.no_grad():
+                v = out.detach().movedim(1, -1).reshape(-1, out.shape[1]).to(torch.float64)
+                v = v - v.mean(0, keepdim=True)
+                self._pending.append((v.T @ v if v.shape[0] >= v.shape[1] else v @ v.T) / v.shape[0])
+
+    def _on_model(self, module: nn.Module, args: tuple, out: object) -> None:
+        if self.covariances is None:
+            self.covariances = self._pending
+
+    def __enter__(self) -> FeatureCovariances:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
             h.remove()
+
+
+def spectral_entropy(covariances: list[torch.Tensor]) -> float:
+    """Σ of the entropies of each covariance's normalised eigenvalues (0 for a zero matrix);
+    zero eigenvalues add nothing, so a covariance and its dual give the same value."""
     if not covariances:
         raise ValueError("expressivity found no block with a tensor output in the model")
     entropies = []
-    for covariance in covariances:  # finite, as the outputs were checked
+    for covariance in covariances:
         s = torch.linalg.eigvalsh(covariance).clamp_min(0)
         total = s.sum()
         p = s / total if total > 0 else s
         entropies.append(float(-(p * torch.log(p + 1e-8)).sum()))
     return sum(entropies)
+
+
+def expressivity(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
+    """AZ-NAS expressivity (Lee & Ham, CVPR 2024): Σ over :func:`feature_blocks` of the entropy
+    of the normalised eigenvalues of the block output's channel covariance, taken over every
+    sample and position (an (N, C, ...) output gives N·H·W vectors of C channels), in float64.
+    A block whose features are constant adds 0; outputs that are not tensors are skipped.
+    (:mod:`ntknas.metrics` takes the covariances from the pNTK's pass instead, with the same value.)"""
+    check_inputs(model, inputs)
+    inputs = inputs.to(device_of(model))
+    with FeatureCovariances(model) as probe, torch.no_grad(), bn_mode(model, bn):
+        check_outputs(model(inputs), inputs.shape[0])
+    return spectral_entropy(probe.covariances or [])
 
 
 def jacob_cov(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:

@@ -355,3 +355,31 @@ def test_scored_files_that_do_not_fit(tmp_path):
         result = run(*args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
+
+
+def test_an_interrupted_save_resumes_where_it_stopped(tmp_path):
+    names = ["condition_number", "params"]
+    whole, resumed = tmp_path / "whole.csv", tmp_path / "resumed.csv"
+    assert run("--scores", ",".join(names), "--save", whole).exit_code == 0
+    truth = benchmark.load_ground_truth(TINY)
+
+    def stop_after_three(done: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    settings = {"data_source": "cifar10-sample", "batch_size": 8, "bn": "batch", "repeats": 1, "seed": 0}
+    with benchmark.SaveFile(resumed, truth, names) as saving, pytest.raises(KeyboardInterrupt):
+        benchmark.score_all(
+            truth, search_spaces.get("nb201"), names, device="cpu", progress=stop_after_three,
+            scored=saving.append, **settings,
+        )  # fmt: skip
+    assert resumed.read_text().splitlines() == whole.read_text().splitlines()[:4]  # written as scored
+    with resumed.open("a") as f:
+        f.write(f"{truth.index[3]},{truth.arch[3]},1.5,2")  # a row cut short by the kill
+    result = run("--scores", ",".join(names), "--save", resumed)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"resuming --save {resumed}: kept the 3 of 8 architectures an earlier run scored there"
+        in result.stderr
+    )
+    assert resumed.read_text() == whole.read_text()

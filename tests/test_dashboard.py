@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from tiny_study import CONFIGS, bundled_slice, make_study
 
-from ntknas import dashboard, rebuild, spectra, verify
+from ntknas import dashboard, extras, rebuild, spectra, verify
 from ntknas.errors import UserError
 from ntknas.settings import Settings
 
@@ -157,7 +157,8 @@ def test_missing_optuna_dashboard_is_a_one_line_hint(study, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna_dashboard", None)
     with pytest.raises(UserError) as caught:
         dashboard.open_dashboard(None, "tiny", port=0)
-    assert str(caught.value) == "optuna-dashboard is not installed: pip install 'ntknas[dashboard]'"
+    hint = f'pip install -e ".[dashboard]" (in {extras.CHECKOUT})'  # the tests run from a checkout
+    assert str(caught.value) == f"optuna-dashboard is not installed: {hint}"
 
 
 def test_unknown_study_is_a_one_line_error(study):

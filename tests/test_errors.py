@@ -153,3 +153,13 @@ def test_other_runtime_errors_are_not_taken_for_memory():
 
     with pytest.raises(RuntimeError, match="a bug"), user_errors():
         raise RuntimeError("a bug")
+
+
+def test_an_extras_hint_fits_how_ntknas_was_installed(monkeypatch, tmp_path):
+    from ntknas import extras
+
+    checkout = extras.CHECKOUT
+    assert extras.install_hint("plot") == f'pip install -e ".[plot]" (in {checkout})'  # the tests' checkout
+    monkeypatch.setattr(extras, "CHECKOUT", tmp_path / "site-packages")  # a wheel: no pyproject.toml beside
+    assert extras.install_hint("plot") == "pip install 'ntknas[plot]'"
+    assert extras.install_hint("dashboard") == "pip install 'ntknas[dashboard]'"

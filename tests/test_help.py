@@ -77,6 +77,12 @@ def test_docstring_paragraphs_are_shown_whole_and_unwrapped(name):
         assert rendered(paragraph) in lines, f"ntknas {name} --help breaks or alters: {paragraph!r}"
 
 
+@pytest.mark.parametrize("argv", [[], *([name] for name in COMMANDS)])
+def test_help_has_no_type_label(argv):
+    line = " ".join(next(row for row in help_of(app, *argv).splitlines() if "--help" in row).split())
+    assert line == "│ --help Show this message and exit. │"
+
+
 def test_main_help_lists_every_command_with_its_summary():
     text = panels(help_of(app))
     for name, command in typer.main.get_command(app).commands.items():

@@ -8,7 +8,7 @@ from PIL import Image
 from test_cli import run
 from tiny_study import CONFIGS, bundled_slice, make_study
 
-from ntknas import plots, rebuild, verify
+from ntknas import extras, plots, rebuild, verify
 from ntknas.settings import Settings
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -67,7 +67,8 @@ def test_missing_matplotlib_is_a_one_line_hint(workdir, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = run("plot", "tiny")
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: matplotlib is not installed: pip install 'ntknas[plot]'"
+    hint = f'pip install -e ".[plot]" (in {extras.CHECKOUT})'  # the tests run from a checkout
+    assert result.stderr.strip() == f"error: matplotlib is not installed: {hint}"
     assert not (workdir / "results" / "plots").exists()
 
 

@@ -199,6 +199,37 @@ def test_expressivity_sums_the_spectral_entropy_of_each_blocks_features():
     assert proxies.expressivity(plain, corners) == pytest.approx(math.log(4), abs=1e-7)
 
 
+@pytest.mark.parametrize(
+    ("space_name", "config"),
+    [
+        ("resnet", "block=bottleneck blocks=1-2-1-1 width=16 growth=2 stem=deep"),  # 512 channels, M = 8
+        ("nb201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"),
+    ],
+)
+def test_expressivity_from_the_pntks_pass_equals_its_own_pass(space_name: str, config: str):
+    import search_spaces
+
+    space = search_spaces.get(space_name)
+    torch.manual_seed(0)
+    net = space.build(space.parse(config), 10, 3, 8)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(8, 3, 8, 8, generator=g), torch.arange(8) % 10
+    outputs, passes = [], []
+    blocks = proxies.feature_blocks(net)
+    handles = [b.register_forward_hook(lambda m, a, out: outputs.append(out)) for b in blocks]
+    handles.append(net.register_forward_hook(lambda m, a, out: passes.append(out.shape[0])))
+    alone = proxies.expressivity(net, x)
+    by_hand = block_outputs_entropy(outputs)  # the (C, C) covariances, though M < C in the last blocks
+    passes.clear()
+    shared = metrics.compute(net, x, y, ["expressivity", "lambda_max"])
+    for h in handles:
+        h.remove()
+    assert passes == [8]  # one forward pass served the pNTK and expressivity
+    assert 0 < alone == pytest.approx(by_hand, rel=1e-9)
+    assert shared["expressivity"] == pytest.approx(alone, rel=1e-9)
+    assert shared["lambda_max"] == metrics.compute(net, x, y, ["lambda_max"])["lambda_max"]
+
+
 def test_feature_blocks_of_the_spaces_and_of_torchvision():
     import torchvision
 

@@ -39,6 +39,14 @@ def test_guidance_names_the_storage_the_count_the_best_and_the_next_commands():
     ]
 
 
+def test_guidance_counts_in_the_singular_too():
+    lines = guidance("nb201", None, settings(), ROWS[:1], reused=1)
+    assert lines[0] == (
+        "Study 'nb201' in sqlite:///results/ntknas.db: 1 distinct configuration scored; "
+        "1 more proposal reused stored values."
+    )
+
+
 def test_guidance_follows_the_objective_direction_and_the_budget():
     lines = guidance("cond", None, settings("condition_number", max_params=500_000), ROWS, reused=0)
     assert lines[0] == (

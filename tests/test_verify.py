@@ -358,3 +358,32 @@ def test_a_stored_result_is_never_replaced_by_a_worse_founded_one(workdir):
         verify.better_founded(verified(pick.number), {"verified_epochs": 1, "verified_data": "other"})
         is False
     )
+
+
+def test_the_results_table_keeps_its_configuration_in_100_columns():
+    from rich.console import Console
+
+    from ntknas import tables
+
+    config = "block=bottleneck blocks=3-4-4-3 width=64 growth=2 stem=imagenet"
+    row = {"trial": 3, "config": config, "ntk_score": -1.23, "verified_test_acc": 92.31}
+    row |= {"verified_train_acc": 95.2, "verified_epochs": 10, "verified_seconds": 1234.5}
+    console = Console(width=100, file=io.StringIO())
+    console.print(tables.verified_table([row], "ntk_score", "Verified"))
+    text = console.file.getvalue()
+    assert max(map(len, text.splitlines())) <= 100
+    cells = [line.split("│")[2].strip() for line in text.splitlines() if line.count("│") > 2]
+    assert " ".join(cells) == config  # whole, wrapped at spaces
+
+
+@pytest.mark.parametrize(
+    ("loss", "accuracy", "why"),
+    [
+        (14.4, 10.0, "loss 14.4 is above 1.5·ln(10) = 3.45"),  # the 15M network, after one epoch
+        (math.nan, 31.0, "loss is nan"),
+        (2.3, 10.4, "accuracy 10.4% is at chance (10.0%)"),
+        (1.9, 31.5, None),  # learning
+    ],
+)
+def test_training_that_does_not_learn_is_named(loss, accuracy, why):
+    assert verify.not_learning(loss, accuracy, 10) == why

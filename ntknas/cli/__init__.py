@@ -13,6 +13,7 @@ import signal
 import sys
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from ntknas.cli import (
     benchmark,
@@ -28,7 +29,27 @@ from ntknas.cli import (
     verify,
 )
 
+
+class _UntypedHelp:
+    """Shows ``--help`` without a type label beside it (typer labels the flag ``<bool>``)."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class Command(_UntypedHelp, TyperCommand):
+    """A command of ``ntknas``."""
+
+
+class Group(_UntypedHelp, TyperGroup):
+    """The ``ntknas`` command group."""
+
+
 app = typer.Typer(
+    cls=Group,
     help="Training-free neural architecture search with the pseudo neural tangent kernel (pNTK).",
     no_args_is_help=True,
     add_completion=False,
@@ -47,7 +68,7 @@ for name, module in (
     ("score", score),
     ("benchmark", benchmark),
 ):
-    app.command(name)(module.command)
+    app.command(name, cls=Command)(module.command)
 
 
 def main() -> None:

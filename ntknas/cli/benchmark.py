@@ -22,12 +22,12 @@ from ntknas.cli.common import (
     check_choice,
     err,
     out,
-    progress_bar,
     resolve_device,
     space_reference,
     use_threads,
     user_errors,
 )
+from ntknas.cli.progress import progress_bar
 from ntknas.errors import UserError
 from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.metric_catalog import DEFAULT, METRICS
@@ -132,6 +132,7 @@ def command(
                 chosen,
                 names,
                 output,
+                save,
                 data_source=data_source,
                 image_size=image_size,
                 batch_size=batch_size,
@@ -188,10 +189,28 @@ def metric_names(spec: str) -> list[str]:
 
 
 def score_now(
+    truth: GroundTruth, space: SearchSpace, names: list[str], output: str, save: str | None, **settings
+) -> tuple[dict[str, np.ndarray], float]:
+    """Score every architecture of ``truth`` with a progress bar, each row appended to ``save`` as
+    it is scored (resuming the rows an interrupted run left there); the values and the mean
+    seconds per architecture. ``settings``: ``ntknas.benchmark.score_all``'s keyword arguments."""
+    from ntknas import benchmark
+
+    if save is None:
+        return _scored(truth, space, names, output, **settings)
+    with benchmark.SaveFile(save, truth, names) as saving:
+        if saving.kept:
+            err.print(
+                f"resuming --save {save}: kept the {len(saving.kept)} of {len(truth.acc)} architectures "
+                "an earlier run scored there"
+            )
+        return _scored(truth, space, names, output, kept=saving.kept, scored=saving.append, **settings)
+
+
+def _scored(
     truth: GroundTruth, space: SearchSpace, names: list[str], output: str, **settings
 ) -> tuple[dict[str, np.ndarray], float]:
-    """Score every architecture of ``truth`` with a progress bar; the values and the mean seconds
-    per architecture. ``settings``: ``ntknas.benchmark.score_all``'s keyword arguments."""
+    """:func:`score_now` without a file to save to."""
     from ntknas import benchmark, data
 
     reference = None

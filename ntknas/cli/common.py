@@ -1,4 +1,4 @@
-"""What the commands share: consoles, options, one-line errors, checks, progress bars, and the
+"""What the commands share: consoles, options, one-line errors, checks, and the
 handling of Ctrl-C and SIGTERM. Importable without torch, Optuna or numpy."""
 
 from __future__ import annotations
@@ -16,17 +16,10 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from ntknas import image_size
 from ntknas.checks import check_positive_int
+from ntknas.cli.progress import phase
 from ntknas.errors import CandidateFailed, UserError, input_warnings_to
 from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
 
@@ -188,21 +181,6 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
     return count
 
 
-def progress_bar(console: Console = out, transient: bool = False) -> Progress:
-    """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[note]}"),
-        console=console,
-        transient=transient,
-    )
-
-
 def space_reference(space, image_size: int, classes: int, batch: int) -> dict[str, tuple[float, float]]:
     """The terms' (centre, spread) in ``space`` that ``ntk_score`` needs for batches of ``batch``
     images: shipped or cached, else measured now, once, with a progress bar (see
@@ -211,17 +189,9 @@ def space_reference(space, image_size: int, classes: int, batch: int) -> dict[st
 
     found = reference.lookup(space, image_size, classes, batch)
     if found is None:
-        with progress_bar(err, transient=True) as bar:
-            size = f"{image_size}px, {classes} classes, {batch} images"
-            label = f"{space.name} · ntk_score's reference ({size}; once)"
-            task = bar.add_task(label, total=None, note="")
-            found = reference.measure_and_cache(
-                space,
-                image_size,
-                classes,
-                lambda done, total: bar.update(task, completed=done, total=total),
-                batch,
-            )
+        size = f"{image_size}px, {classes} classes, {batch} images"
+        with phase(f"{space.name} · measuring ntk_score's reference ({size}; once)", err) as step:
+            found = reference.measure_and_cache(space, image_size, classes, step, batch)
         err.print(f"measured ntk_score's reference for space {space.name}: {found.measured} architectures")
     return found.terms
 

@@ -19,6 +19,7 @@ from ntknas.cli.common import (
     resolve_device,
     user_errors,
 )
+from ntknas.cli.progress import phase
 
 
 def command(
@@ -50,9 +51,9 @@ def command(
         settings = Settings.load(loaded)
         rows = tables.trial_rows(loaded)
         picks = tables.sort_rows(rows, settings.objective)[:top]
-        with err.status(f"recomputing the pNTK of the top {len(picks)} picks"):
-            configs = [str(r["config"]) for r in picks]
-            values = rebuild.eigenvalues(settings, configs, data_root=data_root, device=dev)
+        configs = [str(r["config"]) for r in picks]
+        with phase(f"recomputing the pNTK of the top {len(picks)} picks for their eigenspectra", err) as step:
+            values = rebuild.eigenvalues(settings, configs, data_root=data_root, device=dev, step=step)
         spectra = {int(r["trial"]): v for r, v in zip(picks, values, strict=True)}
         paths = plots.write_all(loaded.study_name, settings, rows, out_dir, spectra)
     for path in paths:

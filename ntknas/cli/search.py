@@ -26,7 +26,6 @@ from ntknas.cli.common import (
     check_choice,
     err,
     out,
-    progress_bar,
     resolve_device,
     space_reference,
     stop_requests,
@@ -35,6 +34,7 @@ from ntknas.cli.common import (
     user_errors,
     warn,
 )
+from ntknas.cli.progress import progress_bar
 from ntknas.cli.verify import DEFAULTS as VERIFY
 from ntknas.errors import UserError
 from ntknas.files import folder_name
@@ -236,7 +236,7 @@ def run(
         exhausted = None
         with stop_requests("candidate") as stopping:
             try:
-                with progress_bar() as bar:
+                with progress_bar(out) as bar:
                     task = bar.add_task(f"{space_name} · {objective}", total=target, note="")
 
                     def report(status) -> None:
@@ -331,7 +331,8 @@ def guidance(name: str, storage: str | None, settings, rows: list[dict], reused:
     best = tables.sort_rows(rows, objective)[0]
     label = storage_label(storage)
     budget = f", within the budget {settings.budget.describe()}" if settings.budget else ""
-    more = f"; {reused} more proposals reused stored values" if reused else ""
+    more = f"; {tables.counted(reused, 'more proposal')} reused stored values" if reused else ""
+    scored = tables.counted(len(rows), "distinct configuration")
     where = "" if storage is None else f" --storage {'URL' if label != storage else shlex.quote(storage)}"
     study = shlex.quote(name)
     commands = (
@@ -346,7 +347,7 @@ def guidance(name: str, storage: str | None, settings, rows: list[dict], reused:
     )
     width = max(len(command) for command, _ in commands)
     return [
-        f"Study '{name}' in {label}: {len(rows)} distinct configurations scored{budget}{more}.",
+        f"Study '{name}' in {label}: {scored} scored{budget}{more}.",
         f"Best: trial {best['trial']}, {objective} {tables.cell(objective, best.get(objective))} "
         f"({direction_words(settings.higher_is_better)}): {best['config']}",
         "Next:",

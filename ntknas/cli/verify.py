@@ -17,12 +17,13 @@ from ntknas.cli.common import (
     ThreadsOpt,
     err,
     out,
-    progress_bar,
     resolve_device,
     stop_requests,
     use_threads,
     user_errors,
+    warn,
 )
+from ntknas.cli.progress import phase, progress_bar
 from ntknas.recipe import Recipe
 from ntknas.sources import BUNDLED, CIFAR10
 
@@ -70,7 +71,9 @@ def command(
         loaded = load_study(study, storage)
         picks = verify.top_picks(loaded, top)
         settings = Settings.load(loaded)
-        splits = verify.load_splits(data_source or settings.data, data_root, settings.image_size)
+        source = data_source or settings.data
+        with phase(f"loading the train and test images of {source}", err):
+            splits = verify.load_splits(source, data_root, settings.image_size)
     verify_picks(loaded, storage, picks, splits, Recipe(epochs, batch_size, lr), dev)
 
 
@@ -85,12 +88,18 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
     folder = verify.checkpoint_folder(study.study_name)
     with user_errors(storage), stop_requests() as stopping:
         try:
-            with progress_bar() as bar:
+            with progress_bar(out) as bar:
                 tasks: dict[int, int] = {}
+                warned: set[int] = set()
 
                 def report(trial: int, step: verify.Step) -> None:
                     if trial not in tasks:
                         tasks[trial] = bar.add_task(f"trial {trial}", total=step.epochs * step.steps, note="")
+                    why = verify.not_learning(step.loss, step.accuracy, len(splits.classes))
+                    if step.step == step.steps and why is not None and trial not in warned:
+                        warned.add(trial)
+                        advice = lower_lr(recipe)
+                        warn(f"trial {trial} is not learning after epoch {step.epoch}: {why}; {advice}")
                     done = (step.epoch - 1) * step.steps + step.step
                     note = (
                         f"epoch {step.epoch}/{step.epochs} · loss {step.loss:.3f} · acc {step.accuracy:.1f}%"
@@ -116,11 +125,11 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
                 highlight=False,
             )
         elif o.status != verify.TRAINED:
-            out.print(f"trial {o.trial}: {o.status}; stored with NaN accuracy", highlight=False)
+            diverged = f"trial {o.trial}: {o.status}; stored with NaN accuracy; {lower_lr(recipe)}"
+            out.print(diverged, highlight=False)
     rows = [{"trial": o.trial, "config": o.config, objective: o.score, **o.attrs} for o in outcomes]
-    columns = ["trial", "config", objective, *tables.VERIFIED]
     title = f"Verified: {recipe.epochs} epoch(s) on {splits.name}, study '{study.study_name}'"
-    out.print(tables.render(tables.sort_rows(rows, "verified_test_acc"), columns, title))
+    out.print(tables.verified_table(rows, objective, title))
     k = len(outcomes)
     what = f"Kendall τ ({objective} vs. verified test accuracy)"
     if k < 2:
@@ -134,3 +143,8 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
         f"{what} over these {k} picks: {value}. "
         f"k is small: one swapped pair moves τ by {4 / (k * (k - 1)):.2f}; read it as a hint."
     )
+
+
+def lower_lr(recipe: Recipe) -> str:
+    """The advice for a network that does not learn: a lower learning rate than ``recipe``'s."""
+    return f"try a lower --lr (this run: {recipe.lr:g}; e.g. --lr {recipe.lr / 10:g})"
