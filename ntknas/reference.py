@@ -163,7 +163,7 @@ def cache_path(space: SearchSpace, image_size: int, classes: int) -> Path:
     """Where the measured reference of a space is cached; the name holds the space's class and
     size, so a changed plugin space is measured again."""
     root = _cache_root() / "ntknas" / "references"
-    identity = f"{type(space).__module__}.{type(space).__qualname__}:{space.size}:v{VERSION}"
+    identity = f"{space.origin}:{space.size}:v{VERSION}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return root / f"{_name(space.name, image_size, classes)}-{digest}.json"
 

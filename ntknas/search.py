@@ -24,7 +24,7 @@ from ntknas.candidates import CandidateFailed, OverBudget, evaluate
 from ntknas.errors import UserError
 from ntknas.settings import Settings
 from ntknas.study_view import COMPLETE, PRUNE_REASON, REUSED_FROM, SearchStatus, StudyView
-from search_spaces import SearchSpace
+from search_spaces import PluginError, SearchSpace
 
 PRUNED, FAIL = optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
 MAX_FAILURES_IN_A_ROW = 10
@@ -105,7 +105,7 @@ def search(
             _set_constraints(trial, settings, e.size)
             _prune(study, trial, str(e), e.size)
             idle += 1
-        except CandidateFailed as e:
+        except (CandidateFailed, PluginError) as e:  # a plugin's sample() or describe() too
             _fail_quietly(study, trial, str(e))
             failures += 1
             if failures >= MAX_FAILURES_IN_A_ROW:

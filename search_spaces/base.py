@@ -28,6 +28,11 @@ class SearchSpace(ABC):
     summary: str
     size: int  # number of distinct configurations
 
+    @property
+    def origin(self) -> str:
+        """Where the space's code lives, as ``module.Class``."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
     @abstractmethod
     def sample(self, trial: optuna.Trial) -> Config:
         """A configuration chosen with the trial's ``suggest_*`` calls."""

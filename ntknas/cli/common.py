@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,14 +23,19 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from ntknas.checks import check_positive_int
 from ntknas.errors import CandidateFailed, UserError, input_warnings_to
 from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
+from ntknas.terminal import PlainColumn, Terminal
+from search_spaces.guard import PluginError
 
-# Output that is not a terminal (a log, a pipe) gets wide tables instead of rich's 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Every line the commands print goes through these two: strings are shown as the text they are
+# (ntknas.terminal). Output that is not a terminal (a log, a pipe) gets wide tables instead of
+# rich's 80 columns.
+out = Terminal(width=None if sys.stdout.isatty() else 200)
+err = Terminal(stderr=True, highlight=False, soft_wrap=True)
 WIDE = 180  # console columns from which tables show every score (and a configuration has ~40)
 INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
 # Library constants that options show or check, copied here so that the command line starts without
@@ -85,7 +89,12 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
             yield
     except UserError as e:  # its message masks secrets already
         fail(str(e))
-    except (CandidateFailed, ValueError, TypeError) as e:  # a library's message may quote a secret
+    except (
+        CandidateFailed,
+        PluginError,
+        ValueError,
+        TypeError,
+    ) as e:  # a library's message may quote a secret
         from ntknas.storage import redact
 
         fail(redact(str(e), storage))
@@ -113,13 +122,13 @@ def out_of_memory(error: BaseException) -> bool:
 
 def fail(message: str) -> None:
     """Print ``message`` as one error line on stderr and exit with code 2."""
-    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    err.print(Text("error:", style="bold red"), message)
     raise typer.Exit(2)
 
 
 def warn(message: str) -> None:
     """Print ``message`` as one warning line on stderr."""
-    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
+    err.print(Text("warning:", style="yellow"), message)
 
 
 def check_choice(option: str, value: str | None, choices) -> None:
@@ -172,13 +181,13 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
 def progress_bar(console: Console = out, transient: bool = False) -> Progress:
     """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        PlainColumn("{task.description}", style="bold"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[note]}"),
+        PlainColumn("{task.fields[note]}"),
         console=console,
         transient=transient,
     )
