@@ -179,7 +179,8 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
 
 
 def progress_bar(console: Console = out, transient: bool = False) -> Progress:
-    """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``."""
+    """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``;
+    a ``transient`` one shows only on a terminal."""
     return Progress(
         PlainColumn("{task.description}", style="bold"),
         BarColumn(),
@@ -190,6 +191,7 @@ def progress_bar(console: Console = out, transient: bool = False) -> Progress:
         PlainColumn("{task.fields[note]}"),
         console=console,
         transient=transient,
+        disable=transient and not console.is_terminal,  # else it leaves an empty line in a log
     )
 
 
