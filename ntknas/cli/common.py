@@ -122,8 +122,13 @@ def out_of_memory(error: BaseException) -> bool:
 
 def fail(message: str) -> None:
     """Print ``message`` as one error line on stderr and exit with code 2."""
-    err.print(Text("error:", style="bold red"), message)
+    error_line(message)
     raise typer.Exit(2)
+
+
+def error_line(message: str) -> None:
+    """Print ``message`` as one error line on stderr."""
+    err.print(Text("error:", style="bold red"), message)
 
 
 def warn(message: str) -> None:
