@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 import search_spaces
 from ntknas import cli
+from ntknas.cli.dashboard import loopback
 from ntknas.terminal import Terminal, visible
 from search_spaces import PluginError, SearchSpace, UnknownSpace
 
@@ -325,3 +326,16 @@ def test_a_plugin_error_names_the_space_the_method_and_the_rule():
         PluginError, match=r"^plugin space '[^']+:Flexible': describe\(\) returned 'a\\nb'; it must"
     ):
         type(space)(type("Bad", (Flexible,), {"describe": lambda self, c: "a\nb"})(), space.label).describe(2)
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [("127.0.0.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False), ("example.org", False)],
+)
+def test_the_dashboard_warns_when_it_listens_beyond_this_machine(workdir, host, local):
+    assert loopback(host) is local
+    result = runner.invoke(cli.app, ["dashboard", "--host", host, "--storage", "sqlite:///nope.db"])
+    assert result.exit_code == 2
+    warned = f"warning: --host {host} serves the dashboard, which has no login and can delete studies"
+    assert result.stderr.startswith(warned) is not local, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: storage file nope.db does not exist")
