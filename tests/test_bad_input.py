@@ -234,6 +234,12 @@ ROWS = [
         UNTOUCHED,
     ),
     Row(
+        "a '?' in an SQLite file name",
+        "ntknas search --storage 'sqlite:///we?ird.db'",
+        "storage URL sqlite:///we?… has a '?' in its path: SQLite would open we and read ird.db as "
+        "option(s); write each '?' in the file name as %3F, or rename the file",
+    ),
+    Row(
         "an in-memory database",
         "ntknas results --storage sqlite://",
         "storage sqlite:// is an in-memory database, which holds no studies; give --storage the SQLite "
