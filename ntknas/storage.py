@@ -64,6 +64,29 @@ FINGERPRINT = {
 }
 
 
+# What a database says when the disk under it is full, and when its file is damaged.
+DISK_FULL = ("database or disk is full", "no space left on device")
+DAMAGED = ("database disk image is malformed", "file is not a database", "disk i/o error")
+
+
+def fault(error: BaseException, url: str | None) -> str | None:
+    """One line on a fault of the storage at ``url`` that ``error`` (or an error it came from)
+    reports, naming the place and the fix: a full disk, or a damaged database; None for others."""
+    seen: BaseException | None = error
+    while seen is not None:
+        text = str(seen).lower()
+        where = mask(url or default_url())
+        if any(words in text for words in DISK_FULL):
+            return f"disk full writing storage {where}: free space and run the same command to resume"
+        damage = next((words for words in DAMAGED if words in text), None)
+        if damage is not None:
+            return (
+                f"storage {where} is damaged ({damage}); restore it from a copy, or give --storage a new path"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def default_url() -> str:
     """``sqlite:///results/ntknas.db`` in the working directory."""
     return f"sqlite:///{DEFAULT_FILE}"

@@ -9,10 +9,12 @@ import io
 import json
 import shlex
 import shutil
+import sqlite3
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 import torch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -339,3 +341,22 @@ def test_the_dashboard_warns_when_it_listens_beyond_this_machine(workdir, host, 
     warned = f"warning: --host {host} serves the dashboard, which has no login and can delete studies"
     assert result.stderr.startswith(warned) is not local, result.stderr
     assert result.stderr.splitlines()[-1].startswith("error: storage file nope.db does not exist")
+
+
+def test_a_full_disk_during_a_search_is_one_line_and_leaves_no_trial_running(workdir, monkeypatch):
+    told = optuna.Study.tell
+
+    def tell(self, trial, values=None, state=None, skip_if_finished=False):
+        if values is not None:  # storing a score needs room; failing a trial (an update) does not
+            full = sqlite3.OperationalError("database or disk is full")
+            raise sqlalchemy.exc.OperationalError("UPDATE trials", {}, full)
+        return told(self, trial, values, state, skip_if_finished)
+
+    monkeypatch.setattr(optuna.Study, "tell", tell)
+    result = invoke("search", *SEARCH, "--objective", "condition_number")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: disk full writing storage {URL}: free space and run the same command to resume"
+    )
+    [(_, _, state, _, attrs)] = stored()
+    assert state == optuna.trial.TrialState.FAIL and attrs["fail_reason"].startswith("OperationalError: ")

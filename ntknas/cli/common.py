@@ -83,7 +83,7 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
     """Turn bad input into one red line on stderr and exit code 2 (any secret of the ``storage``
     URL masked in messages that did not come from ntknas), and each skipped input into one
     warning line. Running out of memory (input too large for this machine: a batch, an image
-    size, a model) is one line too."""
+    size, a model) and a fault of the storage (a full disk, a damaged database) are one line too."""
     try:
         with input_warnings_to(warn):
             yield
@@ -98,14 +98,24 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
         from ntknas.storage import redact
 
         fail(redact(str(e), storage))
-    except (MemoryError, RuntimeError) as e:
-        if not out_of_memory(e):
-            raise
-        asked = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", str(e))
-        fail(
+    except Exception as e:  # running out of memory, or a fault of the storage (a full disk, damage)
+        fail(_resource_problem(e, storage))
+
+
+def _resource_problem(error: Exception, storage: str | None) -> str:
+    """The one line on ``error`` when memory ran out or the storage failed; else ``error`` again."""
+    from ntknas.storage import fault
+
+    if out_of_memory(error):
+        asked = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", str(error))
+        return (
             f"not enough memory{f' (it tried to allocate {asked[1]})' if asked else ''}; use a smaller "
             "--batch-size or --image-size, a smaller model, or fewer --workers"
         )
+    message = fault(error, storage)
+    if message is None:
+        raise error
+    return message
 
 
 def out_of_memory(error: BaseException) -> bool:
