@@ -89,15 +89,12 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
             yield
     except UserError as e:  # its message masks secrets already
         fail(str(e))
-    except (
-        CandidateFailed,
-        PluginError,
-        ValueError,
-        TypeError,
-    ) as e:  # a library's message may quote a secret
+    except (CandidateFailed, PluginError, ValueError, TypeError) as e:  # may quote a secret
         from ntknas.storage import redact
 
         fail(redact(str(e), storage))
+    except typer.Exit:  # a command's own exit (after its own message)
+        raise
     except Exception as e:  # running out of memory, or a fault of the storage (a full disk, damage)
         fail(_resource_problem(e, storage))
 
