@@ -17,6 +17,7 @@ from ntknas.budget import Budget
 from ntknas.candidates import seeded_model
 from ntknas.errors import UserError, first_line
 from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.metric_catalog import COSTS
 from ntknas.ranking import kendall_tau, oriented, spearman_rho
 from search_spaces import ConfigError, SearchSpace
 
@@ -216,31 +217,60 @@ def score_all(
 
 def read_scores(path: str | Path, truth: GroundTruth, names: list[str] | None) -> dict[str, np.ndarray]:
     """The metrics a ``--save`` CSV holds for the architectures of ``truth``, matched by ``index``
-    (all of its metric columns when ``names`` is None): NaN where a cell is empty. UserError for a
-    missing row or column or a cell that is not a number, naming the line."""
+    and ``arch`` (all of its metric columns when ``names`` is None): NaN where a cell is empty.
+    UserError, naming the line, for a missing or repeated row or column, an architecture other
+    than the ground truth's, a cell that is not a number, a negative count, or a file without a
+    single value of the metrics."""
     header, rows = _read_csv(Path(path), "--scored file")
-    if "index" not in header:
-        raise UserError(f"--scored file {path} has no index column; give a CSV written by benchmark --save")
+    if not {"index", "arch"} <= set(header):
+        raise UserError(f"--scored file {path} lacks index or arch; give a CSV written by benchmark --save")
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise UserError(f"--scored file {path} has column(s) {', '.join(repeated)} twice; keep one of each")
     wanted = names if names is not None else [c for c in header if c in metrics.METRICS]
     lacking = [n for n in wanted if n not in header]
     if not wanted or lacking:
         what = ", ".join(lacking) if lacking else "any metric"
         raise UserError(f"--scored file {path} lacks {what}; score with --save, or choose --scores it holds")
-    by_index = {row[header.index("index")].strip(): (line, row) for line, row in rows}
+    column = {c: header.index(c) for c in header}
+    by_index: dict[str, tuple[int, dict[str, str]]] = {}
+    for line, row in rows:
+        cells = {c: row[i].strip() if i < len(row) else "" for c, i in column.items()}
+        if cells["index"] in by_index:
+            raise UserError(
+                f"--scored file {path} line {line} repeats index {cells['index']!r} of line "
+                f"{by_index[cells['index']][0]}; keep one row per architecture"
+            )
+        by_index[cells["index"]] = line, cells
     values = {n: np.full(len(truth.acc), np.nan) for n in wanted}
-    for i, index in enumerate(truth.index):
+    for i, (index, arch) in enumerate(zip(truth.index, truth.arch, strict=True)):
         if index not in by_index:
             raise UserError(
                 f"--scored file {path} has no row for index {index} ({truth.where(i)}); score it with --save"
             )
-        line, row = by_index[index]
+        line, cells = by_index[index]
+        if cells["arch"] != arch.strip():
+            raise UserError(
+                f"--scored file {path} line {line} scores another architecture for index {index} than "
+                f"{truth.where(i)}; score this ground truth with --save"
+            )
         for n in wanted:
-            cell = row[header.index(n)].strip() if header.index(n) < len(row) else ""
-            try:
-                values[n][i] = float(cell) if cell else math.nan
-            except ValueError:
-                raise UserError(f"--scored file {path} line {line}: {n} {cell!r} is not a number") from None
+            values[n][i] = _score(cells[n], f"--scored file {path} line {line}: {n}", n in COSTS)
+    if not any(np.isfinite(v).any() for v in values.values()):
+        raise UserError(f"--scored file {path} holds no value of {', '.join(wanted)}; score with --save")
     return values
+
+
+def _score(cell: str, where: str, count: bool) -> float:
+    """A saved score: NaN when the cell is empty; UserError for text, or a negative ``count``
+    (parameters, FLOPs)."""
+    try:
+        value = float(cell) if cell else math.nan
+    except ValueError:
+        raise UserError(f"{where} {cell!r} is not a number") from None
+    if count and value < 0:
+        raise UserError(f"{where} {cell} is negative; a count is at least 0")
+    return value
 
 
 def _read_csv(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]]:

@@ -12,7 +12,7 @@ from ntknas.errors import CandidateFailed, first_line
 from ntknas.measure import count_flops, count_params
 from ntknas.metric_catalog import SPECTRUM
 from ntknas.seeds import derive_seed
-from search_spaces import SearchSpace
+from search_spaces import PluginError, SearchSpace
 
 
 class OverBudget(Exception):
@@ -32,7 +32,7 @@ def seeded_model(
     channels, height, _ = image
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, space.describe(config)))
-        return space.build(config, num_classes, channels, height)
+        return space.build(config, num_classes=num_classes, channels=channels, image_size=height)
 
 
 def evaluate(
@@ -63,7 +63,7 @@ def evaluate(
         model = seeded_model(space, config, num_classes, seed, tuple(x.shape[1:]))
         size = {"params": count_params(model), "flops": count_flops(model, x[:1])}
     except Exception as e:  # any failure of one candidate is recorded, and the search goes on
-        raise CandidateFailed(f"{type(e).__name__}: {first_line(e)}") from e
+        raise CandidateFailed(_reason(e)) from e
     reason = budget.overrun(size) if budget else None
     if reason is not None:
         raise OverBudget(reason, size)
@@ -72,5 +72,11 @@ def evaluate(
             model, x, y, [objective, *SPECTRUM], bn=bn, device=device, eigenvalues=True, reference=reference
         )
     except Exception as e:  # any failure of one candidate is recorded, and the search goes on
-        raise CandidateFailed(f"{type(e).__name__}: {first_line(e)}") from e
+        raise CandidateFailed(_reason(e)) from e
     return {"config": text, **values, **size, "bn": bn}
+
+
+def _reason(error: Exception) -> str:
+    """A failed candidate's stored reason: a plugin's message as it is (it names the space and
+    the method), any other error's type and first line."""
+    return str(error) if isinstance(error, PluginError) else f"{type(error).__name__}: {first_line(error)}"

@@ -78,3 +78,24 @@ def parse_count(option: str, text: str | int) -> int:
 def parse_budget(option: str, text: str) -> int:
     """A size budget such as ``500k`` or ``1.5M``: a count of at least 1."""
     return check_positive_int(option, parse_count(option, text))
+
+
+# Optuna stores a study's name in a column of this many characters.
+NAME_LIMIT = 512
+
+
+def check_study_name(name: str) -> str:
+    """``name`` when a new study may take it: not empty, at most ``NAME_LIMIT`` characters, and
+    every character printable, so that the commands printed for it can be copied back into a
+    shell (a newline or a control character cannot)."""
+    if not name:
+        raise UserError("--study must not be empty; give the study a name, e.g. --study nb201-small")
+    if not name.isprintable():
+        shown = next(ascii(ch)[1:-1] for ch in name if not ch.isprintable())
+        raise UserError(
+            f"study name {name!a} holds the character {shown}, which a shell command cannot carry; "
+            "give a name of printable characters"
+        )
+    if len(name) > NAME_LIMIT:
+        raise UserError(f"study name must be at most {NAME_LIMIT} characters; got {len(name)}")
+    return name

@@ -65,17 +65,18 @@ def check_not_input(path: str | Path, option: str, inputs: dict[str, str | Path]
             )
 
 
-def write_atomically(path: str | Path, content: bytes | str, option: str) -> None:
+def write_atomically(path: str | Path, content: bytes | str, option: str, follow: bool = True) -> None:
     """Write ``content`` to ``path`` through a temporary file in the same folder, flushed to disk
-    and renamed over ``path``: readers see the old file or the new one, never a part. A symbolic
-    link at ``path`` is kept and its target replaced, with the target's permissions; the folder is
+    and renamed over ``path``: readers see the old file or the new one, never a part. With
+    ``follow``, a symbolic link at ``path`` is kept and its target replaced, with the target's
+    permissions; without, the link itself is replaced and its target left alone. The folder is
     made when missing. ``option`` names the output in the message of a failure."""
-    target = Path(os.path.realpath(path))
+    target = Path(os.path.realpath(path) if follow else os.path.abspath(path))
     data = content.encode() if isinstance(content, str) else content
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+        mode = stat.S_IMODE(target.stat().st_mode) if follow and target.exists() else None
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
         try:
             with os.fdopen(handle, "wb") as f:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 FOLDER = Path("results") / "plots"
 SIZE = (6.4, 4.2)  # inches
 DPI = 110
+FILES = ("score_vs_params.png", "history.png", "spectrum.png", "verified.png")
+# Written into each PNG's metadata: a file that carries it, ntknas drew, and may draw again.
+SOFTWARE = "ntknas"
 
 
 def require_matplotlib() -> None:
@@ -38,20 +43,50 @@ def require_matplotlib() -> None:
         raise UserError(f"matplotlib is not installed: {install_hint('plot')}") from None
 
 
-def check_out(out: Path) -> None:
+def check_out(out: Path, force: bool = False) -> None:
     """UserError unless PNG files can be written into folder ``out`` (an existing writable folder,
-    or one that can be made): checked before the eigenspectra are recomputed."""
+    or one that can be made) without replacing a file ntknas did not draw (a link, a picture of
+    the user's own), unless ``force``: checked before the eigenspectra are recomputed."""
     files.check_writable_folder(out, "--out folder")
+    foreign = [name for name in FILES if not force and not _replaceable(out / name)]
+    if foreign:
+        raise UserError(
+            f"--out folder {out} holds {', '.join(foreign)}, which ntknas did not write; "
+            "choose another --out, or pass --force to replace them"
+        )
+
+
+def _replaceable(path: Path) -> bool:
+    """Whether a plot may be written at ``path``: nothing is there, or a PNG file ntknas drew."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get("Software") == SOFTWARE
+    except (OSError, UnidentifiedImageError):
+        return False
 
 
 def write_all(
-    name: str, settings: Settings, rows: list[dict], out: Path, spectra: dict[int, np.ndarray]
+    name: str,
+    settings: Settings,
+    rows: list[dict],
+    out: Path,
+    spectra: dict[int, np.ndarray],
+    force: bool = False,
 ) -> list[Path]:
     """Write every picture that study ``name``'s result rows (``ntknas.tables.trial_rows``) allow
-    into folder ``out``, each atomically; return the files. ``spectra`` maps trial numbers (the
-    top picks) to their pNTK eigenvalues."""
+    into folder ``out``, each atomically, replacing only files ntknas drew (any, with ``force``;
+    a link itself, never its target); return the files. ``spectra`` maps trial numbers (the top
+    picks) to their pNTK eigenvalues."""
     require_matplotlib()
-    check_out(out)
+    check_out(out, force)
     objective = settings.objective
     rows = [r for r in rows if _finite(r.get(objective))]
     if not rows:
@@ -69,8 +104,8 @@ def write_all(
         drawn["verified.png"] = _verified(checked, objective)
     for file_name, figure in drawn.items():
         png = io.BytesIO()
-        figure.savefig(png, format="png")
-        files.write_atomically(out / file_name, png.getvalue(), "plot")
+        figure.savefig(png, format="png", metadata={"Software": SOFTWARE})
+        files.write_atomically(out / file_name, png.getvalue(), "plot", follow=False)
     return [out / file_name for file_name in drawn]
 
 

@@ -12,8 +12,12 @@ reference.
 
 The built-in spaces ship their references for batches of 64 32-pixel images and 10 classes
 (``references/``); any other (space, image size, classes, batch) is measured once, which takes
-``SIZE`` scorings, and cached
-under ``$XDG_CACHE_HOME/ntknas/references`` (``~/.cache`` without it).
+``SIZE`` scorings, and cached under ``$XDG_CACHE_HOME/ntknas/references`` (``~/.cache`` without
+it): a folder private to the user (0700), or no cache at all when there is no home or the folder
+is not the user's own. Cached files are read and written as regular files only (a link is never
+followed, and is replaced, not its target), and a cached reference is used only when it is one of
+this space, image size, number of classes, batch size and version, with finite centres and
+positive spreads; else it is measured again, with a one-line warning.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import stat
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -31,7 +36,7 @@ from pathlib import Path
 import search_spaces
 from ntknas import data, metrics
 from ntknas.candidates import seeded_model
-from ntknas.errors import UserError
+from ntknas.errors import InputWarning, UserError
 from ntknas.files import write_atomically
 from ntknas.sources import BUNDLED
 from search_spaces import SearchSpace
@@ -41,6 +46,7 @@ SEED = 0
 BATCH = 64
 BN = "batch"
 VERSION = 2  # of the protocol and the file format: a cached reference of another is measured again
+MAX_BYTES = 1 << 16  # a cached reference is a few hundred bytes; a larger file is none
 
 
 @dataclass(frozen=True)
@@ -70,17 +76,39 @@ class Reference:
         raw["terms"] = {n: (float(c), float(s)) for n, (c, s) in raw["terms"].items()}
         return cls(**raw)
 
+    def check(self, space: str, image_size: int, classes: int, batch: int) -> None:
+        """ValueError saying why, unless this is a reference of ``space`` for batches of ``batch``
+        images of ``image_size`` pixels and ``classes`` classes, of every weighted term, with
+        finite centres and finite, positive spreads."""
+        if (self.space, self.image_size, self.classes, self.batch) != (space, image_size, classes, batch):
+            raise ValueError(
+                f"it is the reference of space {self.space!r} for {self.image_size!r} px, "
+                f"{self.classes!r} classes and batches of {self.batch!r}"
+            )
+        if not set(metrics.WEIGHTS) <= set(self.terms):
+            raise ValueError(f"it holds the terms {sorted(self.terms)}, not {sorted(metrics.WEIGHTS)}")
+        for name, (centre, spread) in self.terms.items():
+            if not (math.isfinite(centre) and math.isfinite(spread) and spread > 0):
+                raise ValueError(f"term {name} has centre {centre} and spread {spread}")
+
 
 def lookup(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH) -> Reference | None:
     """The shipped or cached reference of ``space`` for batches of ``batch`` images of
     ``image_size`` pixels and ``classes`` outputs; None when it has not been measured."""
     shipped = _shipped(space, image_size, classes, batch)
-    if shipped is not None:
+    path = cache_path(space, image_size, classes, batch)
+    if shipped is not None or path is None:
         return shipped
     try:
-        return Reference.from_json(cache_path(space, image_size, classes, batch).read_text())
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # absent, unreadable or stale: to be measured again
+        found = Reference.from_json(_read_regular(path))
+        found.check(space.name, image_size, classes, batch)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        why = f"cached reference {path} is not usable ({_why(e)}); measuring it again"
+        warnings.warn(why, InputWarning, stacklevel=2)
+        return None
+    return found
 
 
 def for_space(
@@ -107,11 +135,12 @@ def measure_and_cache(
 ) -> Reference:
     """:func:`measure` the reference, and cache it where :func:`lookup` finds it."""
     reference = measure(space, image_size, classes, progress=progress, batch=batch)
-    try:
-        path = cache_path(space, image_size, classes, batch)
-        write_atomically(path, reference.to_json(), "reference cache")
-    except UserError:
-        pass  # an unwritable cache costs a new measurement next time, nothing else
+    path = cache_path(space, image_size, classes, batch)
+    if path is not None:
+        try:
+            write_atomically(path, reference.to_json(), "reference cache", follow=False)
+        except UserError:
+            pass  # an unwritable cache costs a new measurement next time, nothing else
     return reference
 
 
@@ -169,24 +198,63 @@ def sample(space: SearchSpace, count: int) -> list:
     return list(found.values())
 
 
-def cache_path(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH) -> Path:
-    """Where the measured reference of a space is cached; the name holds the space's class and
-    size, so a changed plugin space is measured again."""
-    root = _cache_root() / "ntknas" / "references"
-    identity = f"{type(space).__module__}.{type(space).__qualname__}:{space.size}:v{VERSION}"
+def cache_path(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH) -> Path | None:
+    """Where the measured reference of a space is cached (None: nowhere, see :func:`cache_folder`);
+    the name holds the space's class and size, so a changed plugin space is measured again."""
+    root = cache_folder()
+    if root is None:
+        return None
+    identity = f"{space.origin}:{space.size}:v{VERSION}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return root / f"{_name(space.name, image_size, classes, batch)}-{digest}.json"
 
 
-def _cache_root() -> Path:
-    """``$XDG_CACHE_HOME``, else ``~/.cache``, else (no home, as in some containers) the temporary
-    folder."""
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"])
+def cache_folder() -> Path | None:
+    """The user's folder of measured references, ``ntknas/references`` in :func:`_cache_root`,
+    made when missing and kept private (0700); None when there is no cache root, or the folder
+    or its parent is a link, not a folder, or not the user's own."""
+    root = _cache_root()
+    if root is None:
+        return None
+    folder = root / "ntknas" / "references"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for part in (folder.parent, folder):
+            info = os.lstat(part)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                return None
+            if stat.S_IMODE(info.st_mode) != 0o700:
+                os.chmod(part, 0o700)
+    except OSError:
+        return None
+    return folder
+
+
+def _cache_root() -> Path | None:
+    """``$XDG_CACHE_HOME`` (when an absolute path), else ``~/.cache``; None without a home."""
+    given = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(given):
+        return Path(given)
     try:
         return Path.home() / ".cache"
     except RuntimeError:
-        return Path(tempfile.gettempdir())
+        return None
+
+
+def _read_regular(path: Path) -> str:
+    """The text of ``path`` when it is a regular file (not a link, a FIFO or a device) of at most
+    ``MAX_BYTES``; OSError or ValueError otherwise."""
+    handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(handle, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+            raise ValueError(f"not a regular file of at most {MAX_BYTES} bytes")
+        return f.read().decode()
+
+
+def _why(error: BaseException) -> str:
+    """A short reason: an OSError's ``strerror``, else the message."""
+    return (error.strerror if isinstance(error, OSError) else None) or str(error) or type(error).__name__
 
 
 def _shipped(space: SearchSpace, image_size: int, classes: int, batch: int) -> Reference | None:

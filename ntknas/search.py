@@ -12,6 +12,7 @@ claim, the reuse lookup and the progress report work from it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -21,10 +22,10 @@ import torch
 
 from ntknas import heartbeat
 from ntknas.candidates import CandidateFailed, OverBudget, evaluate
-from ntknas.errors import UserError
+from ntknas.errors import UserError, first_line
 from ntknas.settings import Settings
 from ntknas.study_view import COMPLETE, PRUNE_REASON, REUSED_FROM, SearchStatus, StudyView
-from search_spaces import SearchSpace
+from search_spaces import PluginError, SearchSpace
 
 PRUNED, FAIL = optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
 MAX_FAILURES_IN_A_ROW = 10
@@ -105,7 +106,7 @@ def search(
             _set_constraints(trial, settings, e.size)
             _prune(study, trial, str(e), e.size)
             idle += 1
-        except CandidateFailed as e:
+        except (CandidateFailed, PluginError) as e:  # a plugin's sample() or describe() too
             _fail_quietly(study, trial, str(e))
             failures += 1
             if failures >= MAX_FAILURES_IN_A_ROW:
@@ -114,6 +115,10 @@ def search(
             continue  # another worker failed this trial for missed heartbeats; its retry scores it
         except KeyboardInterrupt:
             _fail_quietly(study, trial, "interrupted")
+            raise
+        except Exception as e:  # a fault of the storage (a full disk) or a bug ends the search
+            with contextlib.suppress(Exception):  # else a heartbeat fails it when the search resumes
+                _fail_quietly(study, trial, f"{type(e).__name__}: {first_line(e)}")
             raise
         if idle >= MAX_IDLE_IN_A_ROW:
             _exhausted(view, settings, target)

@@ -34,6 +34,10 @@ MAX_RETRIES = 3
 # Tries at creating Optuna's tables in a new database, which other processes may be creating too.
 SCHEMA_ATTEMPTS = 4
 HIDDEN = "***"
+# The options the Python SQLite driver takes in an SQLite URL's query.
+SQLITE_OPTIONS = frozenset(
+    {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri"}
+)
 PLACEHOLDER = "ntknasHIDDENvalue"  # stands for a hidden query value while SQLAlchemy renders a URL
 # The tables Optuna's RDB storage makes (every schema since 2.4), and columns that identify them.
 OPTUNA_TABLES = frozenset(
@@ -59,6 +63,29 @@ FINGERPRINT = {
     "version_info": {"version_info_id", "schema_version", "library_version"},
     "alembic_version": {"version_num"},
 }
+
+
+# What a database says when the disk under it is full, and when its file is damaged.
+DISK_FULL = ("database or disk is full", "no space left on device")
+DAMAGED = ("database disk image is malformed", "file is not a database", "disk i/o error")
+
+
+def fault(error: BaseException, url: str | None) -> str | None:
+    """One line on a fault of the storage at ``url`` that ``error`` (or an error it came from)
+    reports, naming the place and the fix: a full disk, or a damaged database; None for others."""
+    seen: BaseException | None = error
+    while seen is not None:
+        text = str(seen).lower()
+        where = mask(url or default_url())
+        if any(words in text for words in DISK_FULL):
+            return f"disk full writing storage {where}: free space and run the same command to resume"
+        damage = next((words for words in DAMAGED if words in text), None)
+        if damage is not None:
+            return (
+                f"storage {where} is damaged ({damage}); restore it from a copy, or give --storage a new path"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def default_url() -> str:
@@ -191,8 +218,7 @@ def _sqlite_file(parsed: URL) -> Path | None:
     read as SQLite reads it: the path %-decoded, ending at ``?`` or ``#``); None for an in-memory
     database."""
     database = parsed.database or ""
-    uri = str(parsed.query.get("uri", "")).lower() in ("true", "1", "yes", "on", "t", "y")
-    if uri and database.startswith("file:"):
+    if _uri(parsed) and database.startswith("file:"):
         path = database.removeprefix("file:").split("#")[0]
         path, _, options = path.partition("?")
         if path.startswith("//"):  # file://HOST/PATH, where SQLite takes only an empty or local host
@@ -206,6 +232,24 @@ def _sqlite_file(parsed: URL) -> Path | None:
     return Path(database)
 
 
+def _uri(parsed: URL) -> bool:
+    """Whether an SQLite URL asks for its database to be read as an SQLite URI (``uri=true``)."""
+    return str(parsed.query.get("uri", "")).lower() in ("true", "1", "yes", "on", "t", "y")
+
+
+def _check_options(parsed: URL, url: str) -> None:
+    """UserError for a query that an SQLite URL, unless an SQLite URI, cannot mean: a ``?`` in a
+    file name, which would open the file named by what precedes it (``sqlite:///we?ird.db`` opens
+    ``we``)."""
+    query = url.partition("?")[2]
+    unknown = sorted({item.partition("=")[0] for item in query.split("&") if item} - SQLITE_OPTIONS)
+    if unknown and not _uri(parsed):
+        raise UserError(
+            f"storage URL {mask(url)}?… has a '?' in its path: SQLite would open {parsed.database} and read "
+            f"{', '.join(unknown)} as option(s); write each '?' in the file name as %3F, or rename the file"
+        )
+
+
 def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
     """Check an SQLite file before Optuna touches it; return the URL to connect with.
 
@@ -214,6 +258,7 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
     writable, in a writable folder, and hold Optuna's tables or none; a new one is created with
     its folder and switched to write-ahead logging.
     """
+    _check_options(parsed, url)
     path = _sqlite_file(parsed)
     if path is None:
         if read_only:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import optuna
 
+from ntknas.checks import check_study_name
 from ntknas.errors import UserError
 from ntknas.heartbeat import HEARTBEAT_SECONDS
 from ntknas.samplers import WorkerSeeded
@@ -29,10 +30,12 @@ def open_study(
 ) -> optuna.Study:
     """Create study ``name`` with ``settings``, or load it and check they match.
 
-    Several workers may open the same study at once: one creates it, the others load it. The
+    ``name`` must be one a shell command can carry (``ntknas.checks.check_study_name``). Several
+    workers may open the same study at once: one creates it, the others load it. The
     sampler is seeded per worker (``WorkerSeeded``). With ``heartbeat_seconds``, the running trial
     of a worker that dies is failed and retried (``ntknas.storage.open_storage``).
     """
+    check_study_name(name)
     storage = open_storage(storage_url, heartbeat_seconds)
     proposer = WorkerSeeded(sampler, settings.seed)
     try:

@@ -3,8 +3,10 @@
 Three ways in: the built-in spaces registered below; a third-party package's space registered
 under the ``ntknas.search_spaces`` entry-point group (``name = "package.module:ClassName"``); or
 ``get("package.module:ClassName")`` for a space class nobody registered (importable from
-``sys.path`` or, failing that, the working directory). A built-in name wins over a plugin's. A
-space knows nothing of scoring.
+``sys.path`` or, failing that, the working directory). A built-in name wins over a plugin's; a
+name that two packages register is refused, naming both. A plugin space is checked when loaded
+(its size, and that its methods accept the calls the commands make) and reached only through
+the guard (:mod:`search_spaces.guard`). A space knows nothing of scoring.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from importlib.metadata import entry_points
 
 from search_spaces.base import Config, ConfigError, SearchSpace
+from search_spaces.guard import Guarded, PluginError, calling, first_line
 from search_spaces.nb201 import NB201
 from search_spaces.nbmacro import NBMacro
 from search_spaces.resnet import ResNetSpace
@@ -38,15 +41,22 @@ def register(space: SearchSpace) -> SearchSpace:
 
 
 def get(name: str) -> SearchSpace:
-    """The space called ``name``: registered, from an installed plugin, or ``module:Class``."""
+    """The space called ``name``: registered, from an installed plugin, or ``module:Class``; a
+    plugin or ``module:Class`` space comes behind the guard (:class:`~search_spaces.guard.Guarded`)."""
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name not in _LOADED:
-        plugin = plugins().get(name)
-        if plugin is not None:
-            _LOADED[name] = _instantiate(plugin, f"plugin space {name!r} ({plugin})")
+        registered = _entry_points().get(name)
+        if registered is not None:
+            if len(registered) > 1:
+                both = " and ".join(registered)
+                raise UnknownSpace(
+                    f"plugin space {name!r} is registered by more than one package: {both}; "
+                    "uninstall all but one"
+                )
+            _LOADED[name] = _instantiate(name, registered[0], f"plugin space {name!r} ({registered[0]})")
         elif ":" in name:
-            _LOADED[name] = _instantiate(name, f"search space {name!r}", search_cwd=True)
+            _LOADED[name] = _instantiate(name, name, f"search space {name!r}", search_cwd=True)
         else:
             raise UnknownSpace(
                 f"unknown search space {name!r}; known spaces: {', '.join(names())}, or package.module:Class"
@@ -56,7 +66,7 @@ def get(name: str) -> SearchSpace:
 
 def names() -> list[str]:
     """Names of the built-in and installed plugin spaces, sorted."""
-    return sorted({*_REGISTRY, *plugins()})
+    return sorted({*_REGISTRY, *_entry_points()})
 
 
 def builtin(name: str) -> bool:
@@ -65,14 +75,34 @@ def builtin(name: str) -> bool:
 
 
 def plugins() -> dict[str, str]:
-    """Installed plugin spaces: entry-point name → ``module:Class``."""
-    return {e.name: e.value for e in entry_points(group=ENTRY_POINT_GROUP)}
+    """Installed plugin spaces: entry-point name → ``module:Class`` (those of a name that several
+    packages register joined by `` and ``)."""
+    return {name: " and ".join(targets) for name, targets in _entry_points().items()}
 
 
-def _instantiate(target: str, what: str, search_cwd: bool = False) -> SearchSpace:
-    """An instance of the SearchSpace subclass at ``module:Class`` (``Class`` may be dotted);
-    with ``search_cwd``, a module found nowhere on ``sys.path`` is looked for in the working
-    directory (appended to ``sys.path``, so it never shadows an installed module)."""
+def _entry_points() -> dict[str, list[str]]:
+    """Entry-point name → the distinct ``module:Class`` targets registered under it, sorted."""
+    found: dict[str, set[str]] = {}
+    for e in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(e.name, set()).add(e.value)
+    return {name: sorted(targets) for name, targets in found.items()}
+
+
+# What a space must accept: each method called as the commands call it.
+CALLS = {
+    "sample": ((None,), {}),
+    "build": ((None,), {"num_classes": 10, "channels": 3, "image_size": 32}),
+    "describe": ((None,), {}),
+    "parse": (("",), {}),
+}
+
+
+def _instantiate(name: str, target: str, what: str, search_cwd: bool = False) -> SearchSpace:
+    """The SearchSpace subclass at ``target``, ``module:Class`` (``Class`` may be dotted),
+    instantiated and checked, behind the guard as plugin space ``name``; ``what`` names it in the
+    messages of a failure to load. With ``search_cwd``, a module found nowhere on ``sys.path`` is
+    looked for in the working directory (appended to ``sys.path``, so it never shadows an
+    installed module)."""
     module_name, _, class_name = target.partition(":")
     module = _import(module_name, what, search_cwd)
     try:
@@ -81,26 +111,27 @@ def _instantiate(target: str, what: str, search_cwd: bool = False) -> SearchSpac
         raise UnknownSpace(f"{what}: module {module_name!r} has no {class_name!r}") from None
     if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
         raise UnknownSpace(f"{what}: {target} is not a search_spaces.SearchSpace subclass")
-    try:
+    with calling(what, f"{target}()", UnknownSpace):
         space = cls()
-    except Exception as e:  # a plugin's constructor can fail in any way; say which and how
-        raise UnknownSpace(f"{what}: {target}() failed: {type(e).__name__}: {_first_line(e)}") from None
     for attribute in ("name", "summary", "size"):
         if not hasattr(space, attribute):
             raise UnknownSpace(f"{what}: {target} lacks the class attribute {attribute!r}")
-    try:
-        inspect.signature(space.build).bind(None, 10, 3, 32)
-    except TypeError:
-        raise UnknownSpace(
-            f"{what}: {target}.build must take (config, num_classes, channels, image_size)"
-        ) from None
-    return space
+    if isinstance(space.size, bool) or not isinstance(space.size, int) or space.size < 1:
+        raise UnknownSpace(f"{what}: {target}.size must be a whole number of at least 1; got {space.size!r}")
+    for method, (args, keywords) in CALLS.items():
+        try:
+            inspect.signature(getattr(space, method)).bind(*args, **keywords)
+        except (TypeError, ValueError):
+            accepted = ", ".join(["config" if method != "parse" else "text", *(f"{k}=" for k in keywords)])
+            raise UnknownSpace(f"{what}: {target}.{method} must accept ({accepted})") from None
+    return Guarded(space, f"plugin space {name!r}")
 
 
 def _import(module_name: str, what: str, search_cwd: bool):
     """The module ``module_name``; UnknownSpace saying why when importing it fails."""
     try:
-        return importlib.import_module(module_name)
+        with calling(what, f"importing {module_name!r}", UnknownSpace, passing=(ModuleNotFoundError,)):
+            return importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         cwd = os.getcwd()
         missing_itself = e.name is not None and f"{module_name}.".startswith(f"{e.name}.")
@@ -108,17 +139,9 @@ def _import(module_name: str, what: str, search_cwd: bool):
             sys.path.append(cwd)  # spawned worker processes inherit sys.path
             return _import(module_name, what, search_cwd=False)
         raise UnknownSpace(
-            f"{what}: cannot import {module_name!r} ({_first_line(e)}); is its package installed, "
+            f"{what}: cannot import {module_name!r} ({first_line(e)}); is its package installed, "
             "or its folder on PYTHONPATH?"
         ) from None
-    except Exception as e:  # importing a plugin runs its code, which can fail in any way
-        raise UnknownSpace(
-            f"{what}: importing {module_name!r} failed: {type(e).__name__}: {_first_line(e)}"
-        ) from None
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [""])[0]
 
 
 register(ResNetSpace())
@@ -128,6 +151,7 @@ register(NBMacro())
 __all__ = [
     "Config",
     "ConfigError",
+    "PluginError",
     "SearchSpace",
     "UnknownSpace",
     "builtin",

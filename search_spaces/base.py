@@ -32,6 +32,11 @@ class SearchSpace(ABC):
     min_image_size: int = 1
     image_size_multiple: int = 1
 
+    @property
+    def origin(self) -> str:
+        """Where the space's code lives, as ``module.Class``."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
     @abstractmethod
     def sample(self, trial: optuna.Trial) -> Config:
         """A configuration chosen with the trial's ``suggest_*`` calls."""

@@ -6,6 +6,8 @@ import hashlib
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -23,6 +25,7 @@ from test_storage import foreign
 from torch import nn
 from typer.testing import CliRunner
 
+import search_spaces
 from ntknas import cli, verify
 from ntknas.cli.common import StopRequest
 from ntknas.search import search
@@ -255,6 +258,12 @@ ROWS = [
         UNTOUCHED,
     ),
     Row(
+        "a '?' in an SQLite file name",
+        "ntknas search --storage 'sqlite:///we?ird.db'",
+        "storage URL sqlite:///we?… has a '?' in its path: SQLite would open we and read ird.db as "
+        "option(s); write each '?' in the file name as %3F, or rename the file",
+    ),
+    Row(
         "an in-memory database",
         "ntknas results --storage sqlite://",
         "storage sqlite:// is an in-memory database, which holds no studies; give --storage the SQLite "
@@ -458,6 +467,46 @@ ROWS = [
         "delete it to train that pick again from scratch",
     ),
     Row(
+        "an empty study name",
+        "ntknas search --space nb201 --study ''",
+        "--study must not be empty; give the study a name, e.g. --study nb201-small",
+    ),
+    Row(
+        "a study name a shell cannot carry",
+        "a newline in --study, at ntknas search --space nb201 --study NAME",
+        "study name 'a\\nb' holds the character \\n, which a shell command cannot carry; "
+        "give a name of printable characters",
+    ),
+    Row(
+        "plots over a file ntknas did not write",
+        "ntknas plot nb201 --out pictures",
+        "--out folder pictures holds history.png, which ntknas did not write; "
+        "choose another --out, or pass --force to replace them",
+    ),
+    Row(
+        "a plugin space that fails",
+        "a plugin whose build() raises, at ntknas score --space myplugin:Fails --arch w=2",
+        "plugin space 'myplugin:Fails': build() failed: RuntimeError: …",
+    ),
+    Row(
+        "a plugin network of the wrong shape",
+        "a plugin network with 3 outputs for 10 classes, at ntknas score --space myplugin:Narrow --arch w=2",
+        "plugin space 'myplugin:Narrow': the network built by build() returns (2, 3) for 2 images; "
+        "it must return a tensor of shape (N, num_classes) = (2, 10)",
+    ),
+    Row(
+        "a plugin name two packages register",
+        "two packages registering the space toy, at ntknas search --space toy",
+        "plugin space 'toy' is registered by more than one package: one.space:Space and two.space:Space; "
+        "uninstall all but one",
+    ),
+    Row(
+        "output to a full disk",
+        "ntknas results nb201 --format csv > /dev/full",
+        "disk full writing the output (No space left on device): free space, or send the output elsewhere, "
+        "and run the same command again",
+    ),
+    Row(
         "interrupted run",
         "Ctrl-C during ntknas search --space nb201 --batch-size 8 --trials 5",
         "interrupted: 2 of 5 configurations are scored in study 'nb201' (sqlite:///results/ntknas.db); "
@@ -465,7 +514,7 @@ ROWS = [
         "exit 130",
     ),
 ]
-COMMANDS = [r for r in ROWS if r.example.startswith("ntknas ")]
+COMMANDS = [r for r in ROWS if r.example.startswith("ntknas ") and ">" not in r.example]
 KINDS = {r.kind: r for r in ROWS}
 
 
@@ -485,6 +534,34 @@ def documented_rows() -> list[tuple[str, ...]]:
 def test_the_documented_table_is_this_table():
     assert documented_rows() == [tuple(r) for r in ROWS]
     assert len(ROWS) >= 15
+
+
+PLUGIN = """\
+from search_spaces import SearchSpace
+
+
+class Fails(SearchSpace):
+    name, summary, size = "fails", "a space whose build() raises", 2
+
+    def sample(self, trial):
+        return trial.suggest_categorical("w", (2, 3))
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        raise RuntimeError(f"[bold]no network of width {config}[/]\\nsecond line")
+
+    def describe(self, config):
+        return f"w={config}"
+
+    def parse(self, text):
+        return int(text[2:])
+
+
+class Narrow(Fails):
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        from torch import nn
+
+        return nn.Sequential(nn.Flatten(), nn.Linear(channels * image_size**2, 3))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -534,6 +611,9 @@ def stored(tmp_path_factory):
     (root / "noimages" / "a").mkdir(parents=True)
     (root / "noimages" / "a" / "notes.txt").write_text("no image here")
     (root / "notes.txt").write_text("no image here")
+    (root / "pictures").mkdir()
+    (root / "pictures" / "history.png").write_bytes(b"the user's own picture")
+    (root / "myplugin.py").write_text(PLUGIN)
     return root
 
 
@@ -588,6 +668,52 @@ def test_command(row, workdir, request):
     assert matches(f"error: {message}", result.stderr.strip()), result.stderr
     assert not any(secret in result.output for secret in secrets(example)), result.output
     assert stored_trials() == before and user_files(workdir) == files
+
+
+class EntryPoint(NamedTuple):
+    name: str
+    value: str
+
+
+AT_A_COMMAND = [
+    KINDS[kind]
+    for kind in (
+        "a study name a shell cannot carry",
+        "a plugin space that fails",
+        "a plugin network of the wrong shape",
+        "a plugin name two packages register",
+    )
+]
+
+
+@pytest.mark.parametrize("row", AT_A_COMMAND, ids=[r.kind for r in AT_A_COMMAND])
+def test_hostile_input_at_a_command(row, workdir, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # importing the plugin leaves no file
+    twice = [EntryPoint("toy", "one.space:Space"), EntryPoint("toy", "two.space:Space")]
+    monkeypatch.setattr(search_spaces, "entry_points", lambda group: twice)
+    args = ["a\nb" if a == "NAME" else a for a in shlex.split(row.example.split(", at ")[1])[1:]]
+    before, files = stored_trials(), user_files(workdir)
+    result = runner.invoke(cli.app, args)
+    assert f"exit {result.exit_code}" == row.outcome, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert matches(f"error: {row.message}", result.stderr.strip()), result.stderr
+    assert stored_trials() == before and user_files(workdir) == files
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_output_to_a_full_disk(workdir):
+    row = KINDS["output to a full disk"]
+    command, target = row.example.split(" > ")
+    with open(target, "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "ntknas", *shlex.split(command)[1:]],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert f"exit {done.returncode}" == row.outcome
+    assert matches(f"error: {row.message}", done.stderr.strip()), done.stderr
 
 
 def failing_search(fails) -> list:

@@ -340,7 +340,30 @@ def test_scored_files_that_do_not_fit(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join([text[0], text[1].rsplit(",", 1)[0] + ",lots", *text[2:]]) + "\n")
     missing_index = rows_of(TINY)[-1]["index"]
+    first = text[1].split(",")  # index, arch, accuracy, params
+    other_arch = tmp_path / "other.csv"
+    swapped = text[2].split(",")[1]
+    other_arch.write_text("\n".join([text[0], ",".join([first[0], swapped, *first[2:]]), *text[2:]]) + "\n")
+    twice = tmp_path / "twice.csv"
+    twice.write_text("\n".join([*text, text[1]]) + "\n")
+    column = tmp_path / "column.csv"
+    column.write_text("\n".join(f"{line},{line.rsplit(',', 1)[1]}" for line in text) + "\n")
+    negative = tmp_path / "negative.csv"
+    negative.write_text("\n".join([text[0], ",".join([*first[:3], "-5"]), *text[2:]]) + "\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n".join([text[0], *(line.rsplit(",", 1)[0] + "," for line in text[1:])]) + "\n")
     cases = [
+        (
+            ["--scored", other_arch],
+            f"--scored file {other_arch} line 2 scores another architecture for index",
+        ),
+        (
+            ["--scored", twice],
+            f"--scored file {twice} line {len(text) + 1} repeats index '{first[0]}' of line 2",
+        ),
+        (["--scored", column], f"--scored file {column} has column(s) params twice; keep one of each"),
+        (["--scored", negative], f"--scored file {negative} line 2: params -5 is negative"),
+        (["--scored", empty], f"--scored file {empty} holds no value of params; score with --save"),
         (["--scored", tmp_path / "nope.csv"], f"--scored file {tmp_path / 'nope.csv'} does not exist"),
         (["--scored", short], f"--scored file {short} has no row for index {missing_index} ({TINY} line 9)"),
         (["--scored", bad], f"--scored file {bad} line 2: params 'lots' is not a number"),

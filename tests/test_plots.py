@@ -80,3 +80,26 @@ def test_unwritable_folder_is_a_one_line_error(workdir):
     assert result.stderr.strip() == (
         "error: cannot write --out folder taken: taken is not a folder; choose another path"
     )
+
+
+def test_plot_replaces_only_its_own_pictures_unless_forced(workdir):
+    make_study()
+    assert run("plot", "tiny", "--out", "p", "--top", 1).exit_code == 0
+    assert run("plot", "tiny", "--out", "p", "--top", 1).exit_code == 0  # its own: drawn again
+    (workdir / "mine.txt").write_text("the user's own file\n")
+    (workdir / "p" / "history.png").unlink()
+    (workdir / "p" / "history.png").symlink_to(workdir / "mine.txt")
+    (workdir / "p" / "verified.png").write_bytes(PNG + b"the user's own picture")
+    refused = run("plot", "tiny", "--out", "p", "--top", 1)
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        "error: --out folder p holds history.png, verified.png, which ntknas did not write; "
+        "choose another --out, or pass --force to replace them"
+    )
+    forced = run("plot", "tiny", "--out", "p", "--top", 1, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert (workdir / "mine.txt").read_text() == "the user's own file\n"  # the link's target: untouched
+    assert not (workdir / "p" / "history.png").is_symlink()
+    assert (workdir / "p" / "verified.png").read_bytes() == PNG + b"the user's own picture"  # not drawn
+    (workdir / "p" / "verified.png").unlink()
+    assert_pictures(workdir / "p", ["score_vs_params.png", "history.png", "spectrum.png"])

@@ -3,6 +3,11 @@ for any other, and what the search places its candidates by."""
 
 import json
 import math
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +16,7 @@ from torch import nn
 import search_spaces
 from ntknas import metrics, reference
 from ntknas.candidates import seeded_model
-from ntknas.errors import UserError
+from ntknas.errors import InputWarning, UserError
 from search_spaces import SearchSpace
 
 
@@ -111,7 +116,8 @@ def test_another_space_is_measured_once_then_read_from_the_cache(tmp_path, monke
 
     stale = json.loads(path.read_text())
     path.write_text(json.dumps({**stale, "version": reference.VERSION + 1}))
-    assert reference.lookup(space, 8, 3) is None  # another protocol's cache is not used
+    with pytest.warns(InputWarning, match="a reference of another version"):
+        assert reference.lookup(space, 8, 3) is None  # another protocol's cache is not used
 
 
 def reference_batch(image_size):
@@ -141,3 +147,58 @@ def test_the_cache_lives_in_xdg_cache_home_or_the_home_folder(tmp_path, monkeypa
     assert (
         reference.cache_path(Widths(), 8, 3).parent == tmp_path / "home" / ".cache" / "ntknas" / "references"
     )
+
+
+def planted(path, kind):
+    """Put a hostile file of ``kind`` at ``path``; return what must stay untouched (a link's target)."""
+    good = json.loads(path.read_text())
+    path.unlink()
+    if kind == "link":
+        target = path.parent.parent / "victim.txt"
+        target.write_text("the user's own file\n")
+        path.symlink_to(target)
+        return target
+    if kind == "fifo":
+        os.mkfifo(path)
+        return None
+    changed = {
+        "nan": {**good, "terms": {n: ["nan", s] for n, (c, s) in good["terms"].items()}},
+        "spread0": {**good, "terms": {n: [c, 0.0] for n, (c, s) in good["terms"].items()}},
+        "other space": {**good, "space": "nb201"},
+        "other size": {**good, "image_size": 32},
+        "not a reference": [1, 2],
+    }[kind]
+    path.write_text(json.dumps(changed))
+    return None
+
+
+@pytest.mark.parametrize(
+    "kind", ["link", "fifo", "nan", "spread0", "other space", "other size", "not a reference"]
+)
+def test_a_planted_cache_file_is_measured_again_with_a_warning(tmp_path, monkeypatch, kind):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    measured = reference.for_space(Widths(), 8, 3)
+    path = reference.cache_path(Widths(), 8, 3)
+    target = planted(path, kind)
+    with pytest.warns(
+        InputWarning, match=rf"^cached reference {re.escape(str(path))} is not usable \(.+\); "
+    ):
+        assert reference.for_space(Widths(), 8, 3) == measured
+    assert path.is_file() and not path.is_symlink() and reference.lookup(Widths(), 8, 3) == measured
+    if target is not None:
+        assert target.read_text() == "the user's own file\n"
+
+
+def test_the_cache_folder_is_private_and_never_shared(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = reference.cache_folder()
+    assert stat.S_IMODE(folder.stat().st_mode) == stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+    (tmp_path / "elsewhere").mkdir()
+    shutil.rmtree(tmp_path / "cache" / "ntknas")
+    (tmp_path / "cache" / "ntknas").symlink_to(tmp_path / "elsewhere")  # planted by another account
+    assert reference.cache_folder() is None and reference.cache_path(Widths(), 8, 3) is None
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr(Path, "home", lambda: (_ for _ in ()).throw(RuntimeError("no home")))
+    assert reference.cache_folder() is None  # no shared temporary folder instead
+    assert reference.for_space(Widths(), 8, 3).measured == 4

@@ -3,11 +3,10 @@ its best configuration and what to run next; in narrow and wide terminals, secre
 
 import io
 
-from rich.console import Console
-
 from ntknas.cli.search import guidance, summarise
 from ntknas.settings import Settings
 from ntknas.sources import BUNDLED
+from ntknas.terminal import Terminal
 
 NB201 = "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_1x1~2|"
 ROWS = [
@@ -73,7 +72,7 @@ def test_no_configuration_no_guidance():
 
 
 def printed(width: int) -> list[str]:
-    console = Console(file=io.StringIO(), width=width)
+    console = Terminal(file=io.StringIO(), width=width)
     summarise("nb201", None, settings(), ROWS, 3, top=2, console=console)
     return console.file.getvalue().splitlines()
 

@@ -7,6 +7,7 @@ Each module imports torch, Optuna and the other heavy libraries inside its comma
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -95,7 +96,19 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        app()
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # what print() buffered: a full disk shows here, not at exit
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the rest goes nowhere
+        common.error_line(
+            f"disk full writing the output ({os.strerror(e.errno)}): free space, or send the output "
+            "elsewhere, and run the same command again"
+        )
+        sys.exit(2)
     except SystemExit as e:
         # a SIGTERM taken by a command's own handler (common.stop_requests) that still ended the
         # command as an interruption, e.g. landing just before the dashboard's serving loop

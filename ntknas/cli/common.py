@@ -14,18 +14,21 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from ntknas import image_size
 from ntknas.checks import check_positive_int
 from ntknas.cli.progress import phase
 from ntknas.errors import CandidateFailed, UserError, input_warnings_to
 from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
+from ntknas.terminal import Terminal
+from search_spaces.guard import PluginError
 
-# Output that is not a terminal (a log, a pipe) gets wide tables instead of rich's 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Every line the commands print goes through these two: strings are shown as the text they are
+# (ntknas.terminal). Output that is not a terminal (a log, a pipe) gets wide tables instead of
+# rich's 80 columns.
+out = Terminal(width=None if sys.stdout.isatty() else 200)
+err = Terminal(stderr=True, highlight=False, soft_wrap=True)
 WIDE = 180  # console columns from which tables show every score (and a configuration has ~40)
 INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
 # Library constants that options show or check, copied here so that the command line starts without
@@ -91,24 +94,36 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
     """Turn bad input into one red line on stderr and exit code 2 (any secret of the ``storage``
     URL masked in messages that did not come from ntknas), and each skipped input into one
     warning line. Running out of memory (input too large for this machine: a batch, an image
-    size, a model) is one line too."""
+    size, a model) and a fault of the storage (a full disk, a damaged database) are one line too."""
     try:
         with input_warnings_to(warn):
             yield
     except UserError as e:  # its message masks secrets already
         fail(str(e))
-    except (CandidateFailed, ValueError, TypeError) as e:  # a library's message may quote a secret
+    except (CandidateFailed, PluginError, ValueError, TypeError) as e:  # may quote a secret
         from ntknas.storage import redact
 
         fail(redact(str(e), storage))
-    except (MemoryError, RuntimeError) as e:
-        if not out_of_memory(e):
-            raise
-        asked = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", str(e))
-        fail(
+    except typer.Exit:  # a command's own exit (after its own message)
+        raise
+    except Exception as e:  # running out of memory, or a fault of the storage (a full disk, damage)
+        fail(_resource_problem(e, storage))
+
+
+def _resource_problem(error: Exception, storage: str | None) -> str:
+    """The one line on ``error`` when memory ran out or the storage failed; else ``error`` again."""
+    from ntknas.storage import fault
+
+    if out_of_memory(error):
+        asked = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", str(error))
+        return (
             f"not enough memory{f' (it tried to allocate {asked[1]})' if asked else ''}; use a smaller "
             "--batch-size or --image-size, a smaller model, or fewer --workers"
         )
+    message = fault(error, storage)
+    if message is None:
+        raise error
+    return message
 
 
 def out_of_memory(error: BaseException) -> bool:
@@ -125,13 +140,18 @@ def out_of_memory(error: BaseException) -> bool:
 
 def fail(message: str) -> NoReturn:
     """Print ``message`` as one error line on stderr and exit with code 2."""
-    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    error_line(message)
     raise typer.Exit(2)
+
+
+def error_line(message: str) -> None:
+    """Print ``message`` as one error line on stderr."""
+    err.print(Text("error:", style="bold red"), message)
 
 
 def warn(message: str) -> None:
     """Print ``message`` as one warning line on stderr."""
-    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
+    err.print(Text("warning:", style="yellow"), message)
 
 
 def check_choice(option: str, value: str | None, choices) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from ntknas.cli.common import (
     resolve_device,
     stop_requests,
     user_errors,
+    warn,
 )
 
 
@@ -49,6 +51,11 @@ def command(
     with user_errors(storage), stop_requests() as stopping:
         if not 0 <= port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535; got {port}")
+        if not loopback(host):
+            warn(
+                f"--host {host} serves the dashboard, which has no login and can delete studies, to other "
+                "machines; use --host 127.0.0.1 unless every machine that reaches it may"
+            )
         dashboard.serve(
             storage,
             study,
@@ -61,3 +68,11 @@ def command(
         )
     if stopping.terminated:  # Ctrl-C is how a dashboard is stopped; SIGTERM says so in its code
         raise typer.Exit(TERMINATED)
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` is reached from this machine only: localhost or a loopback address."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any address
+        return False

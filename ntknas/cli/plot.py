@@ -29,6 +29,14 @@ def command(
     data_root: DataRootOpt = None,
     device: DeviceOpt = "auto",
     storage: StorageOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace files in --out named like a plot that ntknas did not draw \\[default: False].",
+            show_default=False,
+        ),
+    ] = False,
 ) -> None:
     """Draw a study as PNG files.
 
@@ -36,7 +44,9 @@ def command(
     of the top picks and, once verified, score vs. verified accuracy.
 
     The eigenspectra are recomputed from the study's settings (its data, batch size, BatchNorm
-    mode and seed); --data-root is needed when the study searched --data cifar10.
+    mode and seed); --data-root is needed when the study searched --data cifar10. A file in --out
+    named like a plot that ntknas did not draw (a picture of your own, a link) is left alone: the
+    command stops, unless --force.
     """
     from ntknas import plots, rebuild, tables
     from ntknas.settings import Settings
@@ -45,7 +55,7 @@ def command(
     with user_errors(storage):
         check_positive_int("--top", top)
         plots.require_matplotlib()
-        plots.check_out(out_dir)
+        plots.check_out(out_dir, force)
         dev = resolve_device(device)
         loaded = load_study(study, storage)
         settings = Settings.load(loaded)
@@ -55,6 +65,6 @@ def command(
         with phase(f"recomputing the pNTK of the top {len(picks)} picks for their eigenspectra", err) as step:
             values = rebuild.eigenvalues(settings, configs, data_root=data_root, device=dev, step=step)
         spectra = {int(r["trial"]): v for r, v in zip(picks, values, strict=True)}
-        paths = plots.write_all(loaded.study_name, settings, rows, out_dir, spectra)
+        paths = plots.write_all(loaded.study_name, settings, rows, out_dir, spectra, force)
     for path in paths:
         out.print(f"wrote {path}", highlight=False)

@@ -20,6 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from ntknas.terminal import PlainColumn
+
 FIRST_LINE_SECONDS = 2.0  # a shorter task leaves a log alone (and an error stays one line)
 LOG_SECONDS = 20.0  # between a log's progress lines: under the 30 s a command may stay silent
 
@@ -77,13 +79,13 @@ def _duration(seconds: float) -> str:
 def progress_bar(console: Console, transient: bool = False) -> LoggedProgress:
     """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``."""
     return LoggedProgress(
-        TextColumn("[bold]{task.description}"),
+        PlainColumn("{task.description}", style="bold"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[note]}"),
+        PlainColumn("{task.fields[note]}"),
         console=console,
         transient=transient,
     )

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from ntknas import tables
-from ntknas.checks import check_positive_int, check_seed, parse_budget
+from ntknas.checks import check_positive_int, check_seed, check_study_name, parse_budget
 from ntknas.cli.common import (
     BN_MODES,
     HEARTBEAT_SECONDS,
@@ -125,8 +125,9 @@ def command(
     """
     from ntknas.samplers import SAMPLERS
 
-    name = study or space
+    name = space if study is None else study
     with user_errors(storage):
+        check_study_name(name)
         check_positive_int("--trials", trials)
         check_positive_int("--top", top)
         check_positive_int("--workers", worker_count)
@@ -318,7 +319,7 @@ def summarise(
     columns = tables.columns_for(objective, compact=console.width < WIDE)
     console.print(tables.render(shown, columns, f"Top {len(shown)} of study '{name}' by {objective}"))
     for line in guidance(name, storage, settings, rows, reused):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def guidance(name: str, storage: str | None, settings, rows: list[dict], reused: int) -> list[str]:
