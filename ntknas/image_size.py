@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ntknas.errors import UserError, first_line
+from search_spaces.guard import PluginError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -56,6 +57,8 @@ def check_for_space(space: SearchSpace, size: int) -> None:
     error = _space_failure(space, size)
     if error is not None:
         works = size != DEFAULT and _space_failure(space, DEFAULT) is None
+        if isinstance(error, PluginError) and not works:
+            raise error  # the plugin fails at every size: its own one-line error, not the size's
         raise UserError(
             f"the networks of space {space.name} cannot run on {size}×{size} images "
             f"({type(error).__name__}: {first_line(error)}); pass another --image-size"
