@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import torch
@@ -31,7 +31,8 @@ class Context:
     """What a metric may read about one network on one minibatch, all on one device: the pNTK and
     its spectrum (computed on first use) and the other metrics' values. Each is computed once;
     a failure is kept and raised again to whatever reads it, so it spoils only what depends on it.
-    With ``share_features``, the pNTK's forward pass also forms expressivity's block covariances.
+    With ``share_features``, the pNTK's forward pass also forms expressivity's block covariances;
+    with ``share_codes``, NASWOT's code kernel.
     """
 
     model: nn.Module
@@ -42,8 +43,10 @@ class Context:
     values: dict[str, float] = field(default_factory=dict)
     failures: dict[str, Exception] = field(default_factory=dict)
     share_features: bool = False
+    share_codes: bool = False
     _kernel: tuple[torch.Tensor, scores.Spectrum] | Exception | None = None
     _covariances: list[torch.Tensor] | None = None
+    _codes: torch.Tensor | None = None
 
     @property
     def kernel(self) -> torch.Tensor:
@@ -58,12 +61,16 @@ class Context:
     def _spectral(self) -> tuple[torch.Tensor, scores.Spectrum]:
         if self._kernel is None:
             # On the fast path only: its forward pass is an ordinary one over the whole batch.
-            share = self.share_features and not uncovered(self.model)
+            fast = not uncovered(self.model)
             try:
-                with proxies.FeatureCovariances(self.model) if share else nullcontext() as probe:
+                with ExitStack() as stack:
+                    shares = self.share_features and fast
+                    probe = stack.enter_context(proxies.FeatureCovariances(self.model)) if shares else None
+                    codes = _codes_probe(self.model, stack) if self.share_codes and fast else None
                     kernel = scores.pntk(self.model, self.x, bn=self.bn, device=self.x.device)
                 self._kernel = kernel, scores.spectrum(kernel)
                 self._covariances = probe.covariances if probe is not None else None
+                self._codes = codes.kernel if codes is not None else None
             except Exception as e:
                 self._kernel = e
         if isinstance(self._kernel, Exception):
@@ -80,6 +87,17 @@ class Context:
         except Exception:
             return None
         return self._covariances
+
+    def shared_codes(self) -> torch.Tensor | None:
+        """NASWOT's code kernel (N, N) from the pNTK's forward pass (computing the pNTK now if need
+        be), when that pass shares it and succeeded; else None."""
+        if not self.share_codes:
+            return None
+        try:
+            self._spectral()
+        except Exception:
+            return None
+        return self._codes
 
     def computed_spectrum(self) -> scores.Spectrum | None:
         """The pNTK's eigenspectrum if a metric has computed it, else None."""
@@ -122,7 +140,19 @@ def _lga(c: Context) -> float:
 
 @_metric("naswot")
 def _naswot(c: Context) -> float:
-    return proxies.naswot(c.model, c.x, bn=c.bn)
+    shared = c.shared_codes()
+    if shared is None:
+        return proxies.naswot(c.model, c.x, bn=c.bn)
+    return proxies.log_det(shared)
+
+
+def _codes_probe(model: nn.Module, stack: ExitStack) -> proxies.ActivationCodes | None:
+    """NASWOT's codes, probed on ``stack``; None when the model has no activation module (the
+    metric then fails on its own pass, saying so)."""
+    try:
+        return stack.enter_context(proxies.ActivationCodes(model))
+    except ValueError:
+        return None
 
 
 @_metric("synflow")
@@ -261,8 +291,16 @@ def compute(
     start = time.perf_counter()
     target = resolve(device)
     reads = {*wanted, *(NTK_INPUTS if "ntk_score" in wanted else ())}
-    share = "expressivity" in reads and any(METRICS[n].kernel for n in reads)
-    context = Context(placed(model, target), x.to(target), y.to(target), bn, reference, share_features=share)
+    kernel = any(METRICS[n].kernel for n in reads)
+    context = Context(
+        placed(model, target),
+        x.to(target),
+        y.to(target),
+        bn,
+        reference,
+        share_features=kernel and "expressivity" in reads,
+        share_codes=kernel and "naswot" in reads,
+    )
     values: dict[str, float | list[float]] = {}
     for name in wanted:
         try:

@@ -28,35 +28,64 @@ ACTIVATIONS = (
 )  # fmt: skip
 
 
+class ActivationCodes:
+    """Forward hooks on a model's activation modules (``ACTIVATIONS``) that add each sample's
+    on/off code (input > 0) to NASWOT's kernel ``K_H`` (N, N) float64 during the first complete
+    forward pass of the model; later passes are ignored, so the probe may ride on another
+    computation's pass (the pNTK's). Use as a context manager: the hooks are removed on exit;
+    ``kernel`` is None until a pass ends."""
+
+    def __init__(self, model: nn.Module) -> None:
+        activations = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
+        if not activations:
+            raise ValueError(
+                "naswot needs activation modules (nn.ReLU, nn.GELU, ...) in the model; it has none"
+            )
+        self.kernel: torch.Tensor | None = None
+        self._sum: torch.Tensor | None = None
+        self._handles = [m.register_forward_hook(self._on_activation) for m in activations]
+        self._handles.append(model.register_forward_hook(self._on_model))
+
+    def _on_activation(self, module: nn.Module, args: tuple, out: object) -> None:
+        if self.kernel is not None:
+            return
+        with torch.no_grad():
+            code = (args[0].detach() > 0).flatten(1).to(torch.float32)
+            ones = code.sum(1, dtype=torch.float64)
+            agree = (code @ code.T).to(torch.float64)
+            k = code.shape[1] - ones[:, None] - ones[None, :] + 2 * agree
+            self._sum = k if self._sum is None else self._sum + k
+
+    def _on_model(self, module: nn.Module, args: tuple, out: object) -> None:
+        if self.kernel is None and self._sum is not None:
+            self.kernel = self._sum
+
+    def __enter__(self) -> ActivationCodes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def log_det(kernel: torch.Tensor) -> float:
+    """log|K| of NASWOT's code kernel (−inf when it is singular)."""
+    return float(torch.linalg.slogdet(kernel)[1])
+
+
 def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
     """NASWOT (Mellor et al., ICML 2021): log|K_H| of the ReLU-code kernel.
 
     Each sample's code is the on/off pattern (input > 0) at every activation module
     (``ACTIVATIONS``: ``nn.ReLU`` as in the paper, and its kin such as ``nn.ReLU6`` or ``nn.GELU``);
     ``K_H[i,j]`` is the number of units minus the Hamming distance between codes i and j.
+    (:mod:`ntknas.metrics` takes the codes from the pNTK's pass instead, with the same value.)
     """
     check_inputs(model, inputs)
     inputs = inputs.to(device_of(model))
-    n = inputs.shape[0]
-    k = torch.zeros(n, n, dtype=torch.float64, device=inputs.device)
-
-    def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
-        code = (args[0].detach() > 0).flatten(1).to(torch.float32)
-        ones = code.sum(1, dtype=torch.float64)
-        agree = (code @ code.T).to(torch.float64)
-        k.add_(code.shape[1] - ones[:, None] - ones[None, :] + 2 * agree)
-
-    relus = [m for m in model.modules() if isinstance(m, ACTIVATIONS)]
-    if not relus:
-        raise ValueError("naswot needs activation modules (nn.ReLU, nn.GELU, ...) in the model; it has none")
-    handles = [m.register_forward_hook(hook) for m in relus]
-    try:
-        with torch.no_grad(), bn_mode(model, bn):
-            check_outputs(model(inputs), n)
-    finally:
-        for h in handles:
-            h.remove()
-    return float(torch.linalg.slogdet(k)[1])
+    with ActivationCodes(model) as probe, torch.no_grad(), bn_mode(model, bn):
+        check_outputs(model(inputs), inputs.shape[0])
+    return log_det(probe.kernel)
 
 
 @contextmanager

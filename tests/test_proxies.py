@@ -230,6 +230,30 @@ def test_expressivity_from_the_pntks_pass_equals_its_own_pass(space_name: str, c
     assert shared["lambda_max"] == metrics.compute(net, x, y, ["lambda_max"])["lambda_max"]
 
 
+@pytest.mark.parametrize(
+    ("space_name", "config"),
+    [("nb201", "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"),
+     ("nbmacro", "12010200")],
+)  # fmt: skip
+def test_naswot_and_expressivity_from_the_pntks_pass_equal_their_own_passes(space_name: str, config: str):
+    import search_spaces
+
+    space = search_spaces.get(space_name)
+    torch.manual_seed(0)
+    net = space.build(space.parse(config), 10, 3, 16)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(8, 3, 16, 16, generator=g), torch.arange(8) % 10
+    passes = []
+    handle = net.register_forward_hook(lambda m, a, out: passes.append(out.shape[0]))
+    alone = {"naswot": proxies.naswot(net, x), "expressivity": proxies.expressivity(net, x)}
+    passes.clear()
+    shared = metrics.compute(net, x, y, ["naswot", "expressivity", "lambda_max"])
+    handle.remove()
+    assert passes == [8]  # one forward pass served the pNTK, NASWOT and expressivity
+    assert math.isfinite(alone["naswot"]) and shared["naswot"] == pytest.approx(alone["naswot"], rel=1e-12)
+    assert shared["expressivity"] == pytest.approx(alone["expressivity"], rel=1e-9)
+
+
 def test_feature_blocks_of_the_spaces_and_of_torchvision():
     import torchvision
 
