@@ -77,7 +77,8 @@ def _duration(seconds: float) -> str:
 
 
 def progress_bar(console: Console, transient: bool = False) -> LoggedProgress:
-    """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``."""
+    """A progress bar: description, bar, done/total, elapsed, ETA and a free-text field ``note``;
+    a ``transient`` one draws nothing but its log lines when the console is not a terminal."""
     return LoggedProgress(
         PlainColumn("{task.description}", style="bold"),
         BarColumn(),
@@ -88,6 +89,7 @@ def progress_bar(console: Console, transient: bool = False) -> LoggedProgress:
         PlainColumn("{task.fields[note]}"),
         console=console,
         transient=transient,
+        disable=transient and not console.is_terminal,  # else it leaves an empty line in a log
     )
 
 
