@@ -80,24 +80,22 @@ class Context:
     def shared_covariances(self) -> list[torch.Tensor] | None:
         """Expressivity's block covariances (C, C) from the pNTK's forward pass (computing the
         pNTK now if need be), when that pass shares them and succeeded; else None."""
-        if not self.share_features:
-            return None
-        try:
-            self._spectral()
-        except Exception:
-            return None
-        return self._covariances
+        return self._from_pass(self.share_features, "_covariances")
 
     def shared_codes(self) -> torch.Tensor | None:
         """NASWOT's code kernel (N, N) from the pNTK's forward pass (computing the pNTK now if need
         be), when that pass shares it and succeeded; else None."""
-        if not self.share_codes:
+        return self._from_pass(self.share_codes, "_codes")
+
+    def _from_pass(self, shared: bool, attribute: str):
+        """What the pNTK's forward pass probed into ``attribute``, when ``shared`` and it succeeded."""
+        if not shared:
             return None
         try:
             self._spectral()
         except Exception:
             return None
-        return self._codes
+        return getattr(self, attribute)
 
     def computed_spectrum(self) -> scores.Spectrum | None:
         """The pNTK's eigenspectrum if a metric has computed it, else None."""
