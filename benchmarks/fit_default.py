@@ -4,8 +4,8 @@ several spaces at once for the worst of them, and check them on the held-out oth
 Input, per space: a CSV of per-architecture metrics and accuracy, written by ``ntknas benchmark
 --save`` or by ``benchmarks/ranking/space_features.py``, given as ``SPACE=PATH`` (the space's
 accuracy column is the first of ``TARGETS`` the file has, or ``--target SPACE=COLUMN``). Each
-term of ``ntknas.metrics.TERMS`` is placed by the shipped reference of its space
-(``ntknas.reference``: centre and spread over a seeded random sample of the space, no
+term of ``ntknas.scoring.metrics.TERMS`` is placed by the shipped reference of its space
+(``ntknas.objectives.reference``: centre and spread over a seeded random sample of the space, no
 accuracies). Each space's rows, in ``index`` order, are shuffled by Python's
 ``random.Random(--shuffle-seed)``; the first ``--tune`` fraction tunes, the rest is held out.
 Weights are fitted on the tuning rows by coordinate ascent on ``GRID`` from equal weights,
@@ -32,8 +32,9 @@ from typing import NamedTuple
 import numpy as np
 
 import search_spaces
-from ntknas import metrics, reference
-from ntknas.ranking import kendall_tau, oriented, spearman_rho
+from ntknas.objectives import reference
+from ntknas.scoring import metrics
+from ntknas.scoring.ranking import kendall_tau, oriented, spearman_rho
 
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0)
 SWEEPS = 3

@@ -23,9 +23,9 @@ import optuna
 import torch
 from torch import nn
 
-from ntknas.search import search
-from ntknas.settings import Settings
-from ntknas.studies import open_study
+from ntknas.run.search import search
+from ntknas.study.settings import Settings
+from ntknas.study.studies import open_study
 from search_spaces import SearchSpace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

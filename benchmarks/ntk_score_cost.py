@@ -2,10 +2,10 @@
 by side on the same networks in one run.
 
 The previous ``ntk_score`` read the pNTK's spectrum, synflow and the parameter count; today's reads
-the pNTK's λ_max, synflow and AZ-NAS expressivity, whose block covariances ``ntknas.metrics`` forms
+the pNTK's λ_max, synflow and AZ-NAS expressivity, whose block covariances ``ntknas.scoring.metrics`` forms
 during the pNTK's own forward pass. Each part is timed on each of ``--archs`` random NAS-Bench-201
 cells (N=64 bundled images, bn=batch, 1 thread, the parts in turn on the same network), then
-today's ntk_score as a search computes it (``ntknas.metrics.compute``), and the ratios of the
+today's ntk_score as a search computes it (``ntknas.scoring.metrics.compute``), and the ratios of the
 medians are printed.
 
     python benchmarks/ntk_score_cost.py --archs 30
@@ -21,10 +21,12 @@ import torch
 
 import scores
 import search_spaces
-from ntknas import data, metrics, reference
-from ntknas.candidates import seeded_model
-from ntknas.measure import count_params
-from ntknas.metric_catalog import SPECTRUM
+from ntknas.inputs import data
+from ntknas.objectives import reference
+from ntknas.objectives.candidates import seeded_model
+from ntknas.scoring import metrics
+from ntknas.scoring.measure import count_params
+from ntknas.scoring.metric_catalog import SPECTRUM
 from scores import proxies
 
 

@@ -49,7 +49,7 @@ def build(name: str) -> torch.nn.Module:
 def runner(model_name: str, method: str, n: int, device: str) -> dict:
     """Run one method in this process; return its seconds, peak memory and kernel."""
     import scores
-    from ntknas import data
+    from ntknas.inputs import data
 
     torch.manual_seed(0)
     model = build(model_name).to(device)

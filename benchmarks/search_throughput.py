@@ -1,6 +1,6 @@
 """Candidates per minute, side by side in one run, at N=64 on the bundled CIFAR-10 sample.
 
-For each space: the full search loop (``ntknas.search.search`` with a seeded random sampler and an
+For each space: the full search loop (``ntknas.run.search.search`` with a seeded random sampler and an
 SQLite study: sampling, building, FLOPs, scoring, storing), then scoring alone for the same
 random configurations with our scorer and with a plain torch.func per-sample-gradient scorer
 (``implementation="func"``).
@@ -20,11 +20,11 @@ import torch
 
 import scores
 import search_spaces
-from ntknas import data
-from ntknas.search import search
-from ntknas.seeds import derive_seed
-from ntknas.settings import Settings
-from ntknas.studies import open_study
+from ntknas.core.seeds import derive_seed
+from ntknas.inputs import data
+from ntknas.run.search import search
+from ntknas.study.settings import Settings
+from ntknas.study.studies import open_study
 
 
 def per_minute(count: int, seconds: float) -> float:

@@ -6,7 +6,7 @@ worker process of its own, and the two take the same candidates (the first ``--r
 configurations of today's reference sample of each space) in turn, candidate by candidate, the
 first to go alternating, so that the machine's load falls on both alike. A candidate costs what a
 search spends on it: building the seeded network, counting its FLOPs, measuring ntk_score and the
-pNTK's spectrum (``ntknas.candidates.evaluate``); the bare pNTK and its spectrum are then timed on
+pNTK's spectrum (``ntknas.objectives.candidates.evaluate``); the bare pNTK and its spectrum are then timed on
 the same network. N = ``--n`` bundled CIFAR-10 images, bn=batch, CPU, ``--threads`` torch threads.
 The two versions' ntk_score values are compared too.
 
@@ -38,8 +38,9 @@ def serve(n: int, threads: int) -> None:
     import ntknas
     import scores
     import search_spaces
-    from ntknas import data, reference
-    from ntknas.candidates import evaluate, seeded_model
+    from ntknas.inputs import data
+    from ntknas.objectives import reference
+    from ntknas.objectives.candidates import evaluate, seeded_model
 
     torch.set_num_threads(threads)
     x, y = data.minibatch(data.load(data.BUNDLED), n, 0)
@@ -111,7 +112,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     import search_spaces
-    from ntknas import reference
+    from ntknas.objectives import reference
 
     counts = {"resnet": args.resnet, "nb201": args.nb201}
     rows: dict[tuple[str, str], list[dict]] = {}

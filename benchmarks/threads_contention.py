@@ -24,7 +24,7 @@ from pathlib import Path
 
 import optuna
 
-from ntknas.threads import threads_per_worker
+from ntknas.core.threads import threads_per_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 # Variables that set torch's threads or OpenMP's waiting: left to the settings measured.

@@ -15,10 +15,13 @@ from pathlib import Path
 import torch
 
 import search_spaces
-from ntknas import data, metrics, reference, verify
-from ntknas.search import search
-from ntknas.settings import Settings
-from ntknas.studies import open_study
+from ntknas.inputs import data
+from ntknas.objectives import reference
+from ntknas.run import verify
+from ntknas.run.search import search
+from ntknas.scoring import metrics
+from ntknas.study.settings import Settings
+from ntknas.study.studies import open_study
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset"
 

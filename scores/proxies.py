@@ -79,7 +79,7 @@ def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> floa
     Each sample's code is the on/off pattern (input > 0) at every activation module
     (``ACTIVATIONS``: ``nn.ReLU`` as in the paper, and its kin such as ``nn.ReLU6`` or ``nn.GELU``);
     ``K_H[i,j]`` is the number of units minus the Hamming distance between codes i and j.
-    (:mod:`ntknas.metrics` takes the codes from the pNTK's pass instead, with the same value.)
+    (:mod:`ntknas.scoring.metrics` takes the codes from the pNTK's pass instead, with the same value.)
     """
     check_inputs(model, inputs)
     inputs = inputs.to(device_of(model))
@@ -217,7 +217,8 @@ def expressivity(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -
     of the normalised eigenvalues of the block output's channel covariance, taken over every
     sample and position (an (N, C, ...) output gives N·H·W vectors of C channels), in float64.
     A block whose features are constant adds 0; outputs that are not tensors are skipped.
-    (:mod:`ntknas.metrics` takes the covariances from the pNTK's pass instead, with the same value.)"""
+    (:mod:`ntknas.scoring.metrics` takes the covariances from the pNTK's pass instead, with the same
+    value.)"""
     check_inputs(model, inputs)
     inputs = inputs.to(device_of(model))
     with FeatureCovariances(model) as probe, torch.no_grad(), bn_mode(model, bn):

@@ -1,4 +1,4 @@
-"""Suite-wide setup: measured references (ntknas.reference) are cached in a folder of this run,
+"""Suite-wide setup: measured references (ntknas.objectives.reference) are cached in a folder of this run,
 never in the user's ~/.cache; subprocesses inherit it."""
 
 import os

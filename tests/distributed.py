@@ -24,7 +24,7 @@ from pathlib import Path
 
 import optuna
 
-from ntknas.heartbeat import WORKER
+from ntknas.study.heartbeat import WORKER
 
 PASSWORD = "throwaway-secret"
 SERVER_USER = "postgres"

@@ -26,11 +26,12 @@ from torch import nn
 from typer.testing import CliRunner
 
 import search_spaces
-from ntknas import cli, verify
+from ntknas import cli
 from ntknas.cli.common import StopRequest
-from ntknas.search import search
-from ntknas.storage import default_url, mask, redact
-from ntknas.studies import open_study
+from ntknas.run import verify
+from ntknas.run.search import search
+from ntknas.study.storage import default_url, mask, redact
+from ntknas.study.studies import open_study
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 runner = CliRunner()
@@ -422,8 +423,9 @@ ROWS = [
     ),
     Row(
         "a class that is not a search space",
-        "ntknas search --space ntknas.data:Images",
-        "search space 'ntknas.data:Images': ntknas.data:Images is not a search_spaces.SearchSpace subclass",
+        "ntknas search --space ntknas.inputs.data:Images",
+        "search space 'ntknas.inputs.data:Images': ntknas.inputs.data:Images is not a "
+        "search_spaces.SearchSpace subclass",
     ),
     Row(
         "a budget beyond any count",
@@ -829,7 +831,7 @@ def test_images_too_large_for_memory(workdir, monkeypatch):
         )
 
     row = KINDS["images too large for memory"]
-    monkeypatch.setattr("ntknas.metrics.compute", out_of_memory)  # as a huge batch or size would
+    monkeypatch.setattr("ntknas.scoring.metrics.compute", out_of_memory)  # as a huge batch or size would
     result = runner.invoke(cli.app, [*shlex.split(row.example.split(", at ")[1])[1:], "--batch-size", "4"])
     assert f"exit {result.exit_code}" == row.outcome, result.output
     assert matches(f"error: {row.message}", result.stderr.strip()), result.stderr

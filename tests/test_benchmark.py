@@ -14,11 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 import search_spaces
-from ntknas import benchmark, metrics, reference
 from ntknas.cli import app
-from ntknas.errors import UserError
-from ntknas.measure import count_params
-from ntknas.ranking import kendall_tau, oriented, spearman_rho
+from ntknas.core.errors import UserError
+from ntknas.objectives import reference
+from ntknas.run import benchmark
+from ntknas.scoring import metrics
+from ntknas.scoring.measure import count_params
+from ntknas.scoring.ranking import kendall_tau, oriented, spearman_rho
 from scores import proxies
 
 ROOT = Path(__file__).resolve().parents[1]

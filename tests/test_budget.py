@@ -6,11 +6,11 @@ import pytest
 from test_search import BATCH, Widths, settings
 from typer.testing import CliRunner
 
-from ntknas.checks import parse_budget
 from ntknas.cli import app
-from ntknas.errors import UserError
-from ntknas.search import SearchExhausted, search
-from ntknas.studies import open_study, scored_trials
+from ntknas.core.checks import parse_budget
+from ntknas.core.errors import UserError
+from ntknas.run.search import SearchExhausted, search
+from ntknas.study.studies import open_study, scored_trials
 
 PRUNED = optuna.trial.TrialState.PRUNED
 runner = CliRunner()

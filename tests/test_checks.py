@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from ntknas import checks, jsonout
-from ntknas.errors import UserError
+from ntknas.core import checks, jsonout
+from ntknas.core.errors import UserError
 
 COUNTS = [
     ("12000", 12000),

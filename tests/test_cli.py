@@ -16,7 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ntknas.cli import app
-from ntknas.studies import scored_trials
+from ntknas.study.studies import scored_trials
 
 runner = CliRunner()
 ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"

@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 
 import ntknas
 import scores
-from ntknas import heartbeat, plots, storage
 from ntknas.cli import app, common
-from ntknas.settings import Settings
-from ntknas.sources import SYNTHETIC
-from ntknas.studies import open_study
+from ntknas.inputs.sources import SYNTHETIC
+from ntknas.outputs import plots
+from ntknas.study import heartbeat, storage
+from ntknas.study.settings import Settings
+from ntknas.study.studies import open_study
 
 HEAVY = ("torch", "torchvision", "optuna", "sqlalchemy", "numpy", "matplotlib")
 # Each command, and the heavy modules it may import; in this order, as imports accumulate.

@@ -15,8 +15,11 @@ from test_benchmark import TINY
 from test_untouched import assert_same, snapshot
 
 import search_spaces
-from ntknas import benchmark, data, metrics, reference
-from ntknas.candidates import seeded_model
+from ntknas.inputs import data
+from ntknas.objectives import reference
+from ntknas.objectives.candidates import seeded_model
+from ntknas.run import benchmark
+from ntknas.scoring import metrics
 from scores import proxies
 
 NB201_REFERENCE = reference.lookup(search_spaces.get("nb201"), 32, 10).terms

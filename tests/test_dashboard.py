@@ -15,9 +15,13 @@ import pytest
 from PIL import Image
 from tiny_study import CONFIGS, bundled_slice, make_study
 
-from ntknas import dashboard, extras, rebuild, spectra, verify
-from ntknas.errors import UserError
-from ntknas.settings import Settings
+from ntknas.core import extras
+from ntknas.core.errors import UserError
+from ntknas.outputs import dashboard
+from ntknas.run import verify
+from ntknas.scoring import spectra
+from ntknas.study import rebuild
+from ntknas.study.settings import Settings
 
 optuna_dashboard = pytest.importorskip(
     "optuna_dashboard", reason="optuna-dashboard not installed (pip install -e '.[dashboard]')"

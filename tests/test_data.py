@@ -13,8 +13,8 @@ import torch
 import unprivileged
 from PIL import Image
 
-from ntknas import data, image_folder
-from ntknas.errors import InputWarning, UserError
+from ntknas.core.errors import InputWarning, UserError
+from ntknas.inputs import data, image_folder
 
 
 def test_bundled_sample_is_real_labelled_cifar():

@@ -94,7 +94,7 @@ def test_the_api_reference_is_generated(site):
         "scores.pntk",
         "scores.Spectrum",
         "search_spaces.SearchSpace",
-        "ntknas.metrics.compute",
+        "ntknas.scoring.metrics.compute",
     ):
         assert f'id="{identifier}"' in html, identifier
     assert ":func:" not in html and ":class:" not in html  # docstrings' roles shown as code

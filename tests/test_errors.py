@@ -104,7 +104,7 @@ def test_singular_kernel_is_not_an_error():
 def test_input_warnings_reach_the_user_as_one_line_each():
     import warnings
 
-    from ntknas.errors import InputWarning, input_warnings_to
+    from ntknas.core.errors import InputWarning, input_warnings_to
 
     shown = []
     line = "skipped 1 entry of imgs that cannot be images: imgs/a/x.png (a FIFO)"
@@ -156,7 +156,7 @@ def test_other_runtime_errors_are_not_taken_for_memory():
 
 
 def test_an_extras_hint_fits_how_ntknas_was_installed(monkeypatch, tmp_path):
-    from ntknas import extras
+    from ntknas.core import extras
 
     checkout = extras.CHECKOUT
     assert extras.install_hint("plot") == f'pip install -e ".[plot]" (in {checkout})'  # the tests' checkout

@@ -14,10 +14,12 @@ from test_cli import run
 from tiny_study import CONFIGS, SETTINGS, bundled_slice, make_study, write_image_folder
 
 import search_spaces
-from ntknas import data, export, verify
-from ntknas.candidates import seeded_model
-from ntknas.errors import UserError
-from ntknas.studies import open_study
+from ntknas.core.errors import UserError
+from ntknas.inputs import data
+from ntknas.objectives.candidates import seeded_model
+from ntknas.outputs import export
+from ntknas.run import verify
+from ntknas.study.studies import open_study
 
 URL = "sqlite:///results/ntknas.db"
 

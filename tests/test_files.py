@@ -6,8 +6,8 @@ import stat
 import pytest
 import unprivileged
 
-from ntknas import files
-from ntknas.errors import UserError
+from ntknas.core import files
+from ntknas.core.errors import UserError
 
 
 def test_check_writable(tmp_path):

@@ -2,7 +2,7 @@
 control characters, and a plugin space that fails in every way a plugin can. Whatever comes in,
 each command ends with exit 0 or 2, one line on error and no traceback, no trial is left running,
 the user's files stay byte for byte as they were and read-only commands change no stored result.
-Also: each choke point on its own (ntknas.terminal, search_spaces.guard, the registry's checks)."""
+Also: each choke point on its own (ntknas.core.terminal, search_spaces.guard, the registry's checks)."""
 
 import hashlib
 import io
@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 import search_spaces
 from ntknas import cli
 from ntknas.cli.dashboard import loopback
-from ntknas.terminal import Terminal, visible
+from ntknas.core.terminal import Terminal, visible
 from search_spaces import PluginError, SearchSpace, UnknownSpace
 
 runner = CliRunner()

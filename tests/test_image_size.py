@@ -14,14 +14,17 @@ from tiny_study import CONFIGS, write_image_folder
 from typer.testing import CliRunner
 
 import search_spaces
-from ntknas import rebuild, reference, spectra, verify
-from ntknas.candidates import seeded_model
 from ntknas.cli import app
-from ntknas.errors import UserError
-from ntknas.image_size import check_for_space
-from ntknas.measure import count_flops
-from ntknas.settings import Settings
-from ntknas.storage import default_url
+from ntknas.core.errors import UserError
+from ntknas.inputs.image_size import check_for_space
+from ntknas.objectives import reference
+from ntknas.objectives.candidates import seeded_model
+from ntknas.run import verify
+from ntknas.scoring import spectra
+from ntknas.scoring.measure import count_flops
+from ntknas.study import rebuild
+from ntknas.study.settings import Settings
+from ntknas.study.storage import default_url
 from search_spaces.nb201 import NB201
 
 runner = CliRunner()

@@ -8,8 +8,11 @@ from PIL import Image
 from test_cli import run
 from tiny_study import CONFIGS, bundled_slice, make_study
 
-from ntknas import extras, plots, rebuild, verify
-from ntknas.settings import Settings
+from ntknas.core import extras
+from ntknas.outputs import plots
+from ntknas.run import verify
+from ntknas.study import rebuild
+from ntknas.study.settings import Settings
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -16,8 +16,8 @@ from test_cli import run
 from tiny_study import write_image_folder
 
 import search_spaces
-from ntknas.studies import scored_trials
-from ntknas.verified import stored_results
+from ntknas.study.studies import scored_trials
+from ntknas.study.verified import stored_results
 
 REPO = Path(__file__).resolve().parents[1]
 URL = "sqlite:///results/ntknas.db"
@@ -216,7 +216,7 @@ def test_search_results_verify_plot_and_export_a_plugin_space(plugin, searched, 
 
 
 def test_the_dashboard_notes_a_plugin_space(searched):
-    dashboard = pytest.importorskip("ntknas.dashboard")
+    dashboard = pytest.importorskip("ntknas.outputs.dashboard")
     pytest.importorskip("optuna_dashboard")
     annotator = dashboard.Annotator.open(
         f"sqlite:///{searched / 'results' / 'ntknas.db'}", "toy", searched / "a"

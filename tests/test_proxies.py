@@ -10,7 +10,7 @@ import torch
 from test_untouched import assert_same, snapshot
 from torch import nn
 
-from ntknas import metrics
+from ntknas.scoring import metrics
 from scores import proxies
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ntknas.ranking import average_ranks, kendall_tau, oriented, spearman_rho
+from ntknas.scoring.ranking import average_ranks, kendall_tau, oriented, spearman_rho
 
 
 def test_average_ranks_share_ties():

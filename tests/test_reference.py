@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 import search_spaces
-from ntknas import metrics, reference
-from ntknas.candidates import seeded_model
-from ntknas.errors import InputWarning, UserError
+from ntknas.core.errors import InputWarning, UserError
+from ntknas.objectives import reference
+from ntknas.objectives.candidates import seeded_model
+from ntknas.scoring import metrics
 from search_spaces import SearchSpace
 
 
@@ -121,8 +122,8 @@ def test_another_space_is_measured_once_then_read_from_the_cache(tmp_path, monke
 
 
 def reference_batch(image_size):
-    from ntknas import data
-    from ntknas.sources import BUNDLED
+    from ntknas.inputs import data
+    from ntknas.inputs.sources import BUNDLED
 
     return data.minibatch(data.load(BUNDLED), reference.BATCH, reference.SEED, image_size)
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from ntknas import seeds
-from ntknas.candidates import evaluate
-from ntknas.errors import CandidateFailed, UserError
-from ntknas.metric_catalog import DEFAULT, VERSIONS
-from ntknas.search import search
-from ntknas.settings import Settings
-from ntknas.studies import completed_trials, load_study, open_study, scored_trials
+from ntknas.core import seeds
+from ntknas.core.errors import CandidateFailed, UserError
+from ntknas.objectives.candidates import evaluate
+from ntknas.run.search import search
+from ntknas.scoring.metric_catalog import DEFAULT, VERSIONS
+from ntknas.study.settings import Settings
+from ntknas.study.studies import completed_trials, load_study, open_study, scored_trials
 from search_spaces import SearchSpace
 
 
@@ -171,7 +171,7 @@ def test_a_study_whose_creation_was_interrupted_is_finished_on_resume(tmp_path, 
     """Ctrl-C or SIGTERM between the study's creation and its last setting leaves a study with
     none or some of them; the same command then finishes it (nothing was lost: it has no
     trial), while other settings, other directions or trials still make it someone else's."""
-    from ntknas import studies
+    from ntknas.study import studies
 
     monkeypatch.setattr(studies, "SETTLE_SECONDS", 0.0)
     url = f"sqlite:///{tmp_path / 's.db'}"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import search_spaces
-from ntknas.measure import count_flops, count_params
+from ntknas.scoring.measure import count_flops, count_params
 from search_spaces import ConfigError, UnknownSpace
 from search_spaces.nb201 import OPS
 

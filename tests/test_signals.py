@@ -15,8 +15,8 @@ import optuna
 import pytest
 from tiny_study import make_study, write_image_folder
 
-from ntknas import verify
-from ntknas.studies import scored_trials
+from ntknas.run import verify
+from ntknas.study.studies import scored_trials
 
 RUNNING, WAITING = optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING
 WAIT_SECONDS = 240  # generous: the machine may be busy; the tests poll, never assert on time

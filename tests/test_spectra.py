@@ -6,7 +6,7 @@ import optuna
 import pytest
 import torch
 
-from ntknas import metrics, spectra
+from ntknas.scoring import metrics, spectra
 
 
 def test_compute_brings_the_eigenvalues_its_scores_were_read_from():

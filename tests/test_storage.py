@@ -11,8 +11,8 @@ import optuna
 import pytest
 import unprivileged
 
-from ntknas.errors import UserError
-from ntknas.storage import mask, open_storage, redact
+from ntknas.core.errors import UserError
+from ntknas.study.storage import mask, open_storage, redact
 
 URLS = [
     ("postgresql+psycopg://u:s3cr@t@db:5432/x", "postgresql+psycopg://u:***@db:5432/x"),
@@ -136,7 +136,7 @@ def test_read_only_archives_open_where_permissions_bind(archive):
     try:
         out = unprivileged.run(
             "import optuna\n"
-            "from ntknas.storage import open_storage\n"
+            "from ntknas.study.storage import open_storage\n"
             "study = optuna.load_study(study_name='kept', storage=open_storage('sqlite:///studies.db', "
             "read_only=True))\n"
             "print([t.value for t in study.trials])\n"
@@ -281,7 +281,7 @@ def _open_at(path: str, start: float, outcomes) -> None:
     """Open the storage at ``path`` once the clock reaches ``start``; put "ok" or the error."""
     import time
 
-    from ntknas.storage import open_storage
+    from ntknas.study.storage import open_storage
 
     while time.time() < start:
         pass
@@ -302,7 +302,7 @@ def test_processes_opening_one_new_sqlite_file_together_all_succeed(tmp_path):
     context = multiprocessing.get_context("spawn")
     for round_ in range(6):
         path, outcomes = tmp_path / f"shared{round_}.db", context.Queue()
-        start = time.time() + 3  # after every process has imported ntknas.storage
+        start = time.time() + 3  # after every process has imported ntknas.study.storage
         processes = [context.Process(target=_open_at, args=(str(path), start, outcomes)) for _ in range(4)]
         for p in processes:
             p.start()

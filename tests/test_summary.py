@@ -4,9 +4,9 @@ its best configuration and what to run next; in narrow and wide terminals, secre
 import io
 
 from ntknas.cli.search import guidance, summarise
-from ntknas.settings import Settings
-from ntknas.sources import BUNDLED
-from ntknas.terminal import Terminal
+from ntknas.core.terminal import Terminal
+from ntknas.inputs.sources import BUNDLED
+from ntknas.study.settings import Settings
 
 NB201 = "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_1x1~2|"
 ROWS = [

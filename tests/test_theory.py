@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import scores
-from ntknas.ranking import kendall_tau, spearman_rho
+from ntknas.scoring.ranking import kendall_tau, spearman_rho
 from scores.analytic import ACTIVATIONS, analytic_nngp
 from scores.hooks import uncovered
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ntknas import threads
+from ntknas.core import threads
 
 
 @pytest.fixture

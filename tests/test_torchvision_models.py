@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from ntknas import torchvision_models
-from ntknas.errors import UserError
+from ntknas.core.errors import UserError
+from ntknas.objectives import torchvision_models
 
 
 def test_a_model_that_needs_larger_images_says_which_size():

@@ -12,9 +12,9 @@ from test_cli import run
 from tiny_study import CONFIGS, SETTINGS, bundled_slice, make_study, write_image_folder
 
 import search_spaces
-from ntknas import verify
-from ntknas.errors import UserError
-from ntknas.ranking import tau_with_accuracy
+from ntknas.core.errors import UserError
+from ntknas.run import verify
+from ntknas.scoring.ranking import tau_with_accuracy
 
 URL = "sqlite:///results/ntknas.db"
 nb201 = search_spaces.get("nb201")
@@ -363,7 +363,7 @@ def test_a_stored_result_is_never_replaced_by_a_worse_founded_one(workdir):
 def test_the_results_table_keeps_its_configuration_in_100_columns():
     from rich.console import Console
 
-    from ntknas import tables
+    from ntknas.outputs import tables
 
     config = "block=bottleneck blocks=3-4-4-3 width=64 growth=2 stem=imagenet"
     row = {"trial": 3, "config": config, "ntk_score": -1.23, "verified_test_acc": 92.31}

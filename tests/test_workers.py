@@ -9,15 +9,15 @@ import optuna
 import pytest
 from test_search import BATCH, Widths, settings
 
-from ntknas import heartbeat, storage
-from ntknas import search as search_module
-from ntknas.candidates import evaluate
-from ntknas.errors import UserError
-from ntknas.search import search
-from ntknas.studies import open_study, scored_trials
-from ntknas.study_view import StudyView
-from ntknas.threads import threads_per_worker, usable_cpus
-from ntknas.workers import STOPPED, Ended, check
+from ntknas.core.errors import UserError
+from ntknas.core.threads import threads_per_worker, usable_cpus
+from ntknas.objectives.candidates import evaluate
+from ntknas.run import search as search_module
+from ntknas.run.search import search
+from ntknas.run.workers import STOPPED, Ended, check
+from ntknas.study import heartbeat, storage
+from ntknas.study.studies import open_study, scored_trials
+from ntknas.study.study_view import StudyView
 
 COMPLETE, FAIL, RUNNING = (
     optuna.trial.TrialState.COMPLETE,
@@ -244,7 +244,7 @@ def test_workers_spread_over_the_gpus_of_the_host(monkeypatch):
     import torch
 
     from ntknas.cli.common import resolve_device
-    from ntknas.workers import device_of
+    from ntknas.run.workers import device_of
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
@@ -261,7 +261,7 @@ def test_workers_spread_over_the_gpus_of_the_host(monkeypatch):
 
 
 def test_more_workers_than_memory_holds_are_refused(monkeypatch, tmp_path):
-    from ntknas import workers
+    from ntknas.run import workers
 
     monkeypatch.setattr(workers, "own_memory", lambda: 300 * 2**20)
     monkeypatch.setattr(workers, "available_memory", lambda: 3 * 2**30)

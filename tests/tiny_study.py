@@ -5,10 +5,12 @@ import optuna
 from PIL import Image
 
 import search_spaces
-from ntknas import data, spectra, verify
-from ntknas.candidates import evaluate
-from ntknas.settings import Settings
-from ntknas.studies import open_study
+from ntknas.inputs import data
+from ntknas.objectives.candidates import evaluate
+from ntknas.run import verify
+from ntknas.scoring import spectra
+from ntknas.study.settings import Settings
+from ntknas.study.studies import open_study
 
 # Cheap cells (skip and 1×1 edges), best first by condition number at N=8, seed 0; the last
 # repeats the best, as a study does when its sampler proposes a scored configuration again.

@@ -21,7 +21,7 @@ from features import expressivity
 from torch import nn
 
 import scores
-from ntknas.measure import count_params
+from ntknas.scoring.measure import count_params
 from scores import proxies
 
 WEIGHTS: dict[str, float] = {"synflow": 1.0, "az_expressivity": 1.0, "neg_lmax": 1.0, "params": 1.0}

@@ -1,6 +1,6 @@
 """Every candidate ranking feature of NAS-Bench-201 architectures, one row each, resumable.
 
-For each architecture (built by ``ntknas.search.seeded_model(space, config, 10, seed)``, scored on
+For each architecture (built by ``ntknas.run.search.seeded_model(space, config, 10, seed)``, scored on
 ``data.minibatch(data.load("cifar10-sample"), 64, seed)`` with bn="batch", as ``ntknas benchmark``
 does) this writes one CSV row of cheap proxies and saves the pNTK split per block
 (``scores.layer_kernels``, one (N, N) float64 kernel per group of modules, upper triangles) to
@@ -36,9 +36,9 @@ from torch import nn
 
 import scores
 import search_spaces
-from ntknas import data
-from ntknas.candidates import seeded_model
-from ntknas.measure import count_flops, count_params
+from ntknas.inputs import data
+from ntknas.objectives.candidates import seeded_model
+from ntknas.scoring.measure import count_flops, count_params
 from scores import proxies
 from scores.bn import bn_mode
 from search_spaces.nb201 import EDGES, OPS

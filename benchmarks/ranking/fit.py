@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import table as T
 
-from ntknas.ranking import average_ranks
+from ntknas.scoring.ranking import average_ranks
 
 GRID = (-2.0, -1.0, -0.5, -0.25, -0.125, 0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 SWEEPS = 3

@@ -25,8 +25,8 @@ from features import BATCH, expressivity, forward_hooked, resume
 from torch import nn
 
 import search_spaces
-from ntknas import data
-from ntknas.candidates import seeded_model
+from ntknas.inputs import data
+from ntknas.objectives.candidates import seeded_model
 
 
 def conv_input_expressivity(model: nn.Module, x: torch.Tensor) -> list[tuple[int, float]]:

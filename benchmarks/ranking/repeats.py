@@ -17,8 +17,8 @@ from candidate import raw_terms
 from features import blocks
 
 import search_spaces
-from ntknas import data
-from ntknas.candidates import seeded_model
+from ntknas.inputs import data
+from ntknas.objectives.candidates import seeded_model
 
 
 def main() -> None:

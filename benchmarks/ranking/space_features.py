@@ -2,7 +2,7 @@
 
 Each architecture is built and scored as ``ntknas benchmark`` does (``seeded_model(space, config,
 10, seed)``, ``data.minibatch(data.load("cifar10-sample"), 64, seed)``, bn="batch"). Per row:
-the ground truth's columns, every metric of ``FEATURES`` (``ntknas.metrics``), the number of
+the ground truth's columns, every metric of ``FEATURES`` (``ntknas.scoring.metrics``), the number of
 feature blocks and of weighted layers, and the pNTK's eigenvalues (space-separated, ascending),
 from which any spectral feature can be derived afterwards. ``--shard i/k`` takes every k-th row
 from the i-th, so k processes can share a file; rows already written are skipped. Rows are
@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 import search_spaces
-from ntknas import data, metrics, spectra
-from ntknas.candidates import seeded_model
+from ntknas.inputs import data
+from ntknas.objectives.candidates import seeded_model
+from ntknas.scoring import metrics, spectra
 from scores.proxies import LAYERS, feature_blocks
 
 FEATURES = (*metrics.SPECTRUM, "synflow", "expressivity", "naswot", "params", "flops")

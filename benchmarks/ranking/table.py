@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ntknas.benchmark import search_experiment
-from ntknas.ranking import kendall_tau, spearman_rho
+from ntknas.run.benchmark import search_experiment
+from ntknas.scoring.ranking import kendall_tau, spearman_rho
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for fit_default
 from fit_default import previous
@@ -181,7 +181,7 @@ def split(indices: np.ndarray, tune: int, seed: int) -> tuple[np.ndarray, np.nda
 
 
 def fast_tau(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall τ-b, vectorised (for fitting; equals ``ntknas.ranking.kendall_tau``)."""
+    """Kendall τ-b, vectorised (for fitting; equals ``ntknas.scoring.ranking.kendall_tau``)."""
     a = np.where(np.isfinite(a), a, -1e300)
     da = np.sign(a[:, None] - a[None, :])
     db = np.sign(b[:, None] - b[None, :])

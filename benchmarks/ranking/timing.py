@@ -19,8 +19,9 @@ from candidate import raw_terms
 from features import BATCH, blocks
 
 import search_spaces
-from ntknas import data, metrics
-from ntknas.candidates import seeded_model
+from ntknas.inputs import data
+from ntknas.objectives.candidates import seeded_model
+from ntknas.scoring import metrics
 
 
 def main() -> None:

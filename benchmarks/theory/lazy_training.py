@@ -25,7 +25,7 @@ from _report import arguments, figure, power_law_panel, publish, table, threads
 from _stats import loglog_slope, mean_std, relative_distance
 
 import scores
-from ntknas import data
+from ntknas.inputs import data
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

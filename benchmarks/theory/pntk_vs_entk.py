@@ -28,7 +28,7 @@ from _stats import loglog_slope, mean_std, relative_distance
 from torch import nn
 
 import scores
-from ntknas import data
+from ntknas.inputs import data
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -25,8 +25,8 @@ from _report import arguments, figure, publish, table, threads
 
 import scores
 import search_spaces
-from ntknas import data
-from ntknas.ranking import kendall_tau, spearman_rho
+from ntknas.inputs import data
+from ntknas.scoring.ranking import kendall_tau, spearman_rho
 from search_spaces.nb201 import OPS
 
 if TYPE_CHECKING:

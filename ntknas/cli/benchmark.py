@@ -7,9 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ntknas import jsonout, tables
-from ntknas.budget import Budget
-from ntknas.checks import check_positive_int, check_seed, parse_budget
 from ntknas.cli.common import (
     BN_MODES,
     BatchOpt,
@@ -28,15 +25,19 @@ from ntknas.cli.common import (
     user_errors,
 )
 from ntknas.cli.progress import progress_bar
-from ntknas.errors import UserError
-from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
-from ntknas.metric_catalog import DEFAULT, METRICS
-from ntknas.sources import BUNDLED
+from ntknas.core import jsonout
+from ntknas.core.checks import check_positive_int, check_seed, parse_budget
+from ntknas.core.errors import UserError
+from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.inputs.sources import BUNDLED
+from ntknas.objectives.budget import Budget
+from ntknas.outputs import tables
+from ntknas.scoring.metric_catalog import DEFAULT, METRICS
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ntknas.benchmark import GroundTruth
+    from ntknas.run.benchmark import GroundTruth
     from search_spaces import SearchSpace
 
 
@@ -92,8 +93,8 @@ def command(
     """
 
     import search_spaces
-    from ntknas import benchmark
-    from ntknas.image_size import check_for_space
+    from ntknas.inputs.image_size import check_for_space
+    from ntknas.run import benchmark
 
     with user_errors():
         check_choice("--format", output, ("table", "json"))
@@ -193,8 +194,8 @@ def score_now(
 ) -> tuple[dict[str, np.ndarray], float]:
     """Score every architecture of ``truth`` with a progress bar, each row appended to ``save`` as
     it is scored (resuming the rows an interrupted run left there); the values and the mean
-    seconds per architecture. ``settings``: ``ntknas.benchmark.score_all``'s keyword arguments."""
-    from ntknas import benchmark
+    seconds per architecture. ``settings``: ``ntknas.run.benchmark.score_all``'s keyword arguments."""
+    from ntknas.run import benchmark
 
     if save is None:
         return _scored(truth, space, names, output, **settings)
@@ -211,7 +212,8 @@ def _scored(
     truth: GroundTruth, space: SearchSpace, names: list[str], output: str, **settings
 ) -> tuple[dict[str, np.ndarray], float]:
     """:func:`score_now` without a file to save to."""
-    from ntknas import benchmark, data
+    from ntknas.inputs import data
+    from ntknas.run import benchmark
 
     reference = None
     if DEFAULT in names:

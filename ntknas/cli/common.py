@@ -16,16 +16,16 @@ from typing import Annotated, NoReturn
 import typer
 from rich.text import Text
 
-from ntknas import image_size
-from ntknas.checks import check_positive_int
 from ntknas.cli.progress import phase
-from ntknas.errors import CandidateFailed, UserError, input_warnings_to
-from ntknas.sources import BUNDLED, CIFAR10, SYNTHETIC
-from ntknas.terminal import Terminal
+from ntknas.core.checks import check_positive_int
+from ntknas.core.errors import CandidateFailed, UserError, input_warnings_to
+from ntknas.core.terminal import Terminal
+from ntknas.inputs import image_size
+from ntknas.inputs.sources import BUNDLED, CIFAR10, SYNTHETIC
 from search_spaces.guard import PluginError
 
 # Every line the commands print goes through these two: strings are shown as the text they are
-# (ntknas.terminal). Output that is not a terminal (a log, a pipe) gets wide tables instead of
+# (ntknas.core.terminal). Output that is not a terminal (a log, a pipe) gets wide tables instead of
 # rich's 80 columns.
 out = Terminal(width=None if sys.stdout.isatty() else 200)
 err = Terminal(stderr=True, highlight=False, soft_wrap=True)
@@ -84,7 +84,7 @@ ThreadsOpt = Annotated[
 
 def storage_label(storage: str | None) -> str:
     """The storage URL fit to print: the default's when None, any password masked."""
-    from ntknas.storage import mask
+    from ntknas.study.storage import mask
 
     return mask(storage or DEFAULT_STORAGE)
 
@@ -101,7 +101,7 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
     except UserError as e:  # its message masks secrets already
         fail(str(e))
     except (CandidateFailed, PluginError, ValueError, TypeError) as e:  # may quote a secret
-        from ntknas.storage import redact
+        from ntknas.study.storage import redact
 
         fail(redact(str(e), storage))
     except typer.Exit:  # a command's own exit (after its own message)
@@ -112,7 +112,7 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
 
 def _resource_problem(error: Exception, storage: str | None) -> str:
     """The one line on ``error`` when memory ran out or the storage failed; else ``error`` again."""
-    from ntknas.storage import fault
+    from ntknas.study.storage import fault
 
     if out_of_memory(error):
         asked = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", str(error))
@@ -189,7 +189,7 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
     ``workers``) and return the number each worker gets."""
     import torch
 
-    from ntknas.threads import threads_per_worker
+    from ntknas.core.threads import threads_per_worker
 
     if threads is not None:
         check_positive_int("--threads", threads)
@@ -204,8 +204,8 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
 def space_reference(space, image_size: int, classes: int, batch: int) -> dict[str, tuple[float, float]]:
     """The terms' (centre, spread) in ``space`` that ``ntk_score`` needs for batches of ``batch``
     images: shipped or cached, else measured now, once, with a progress bar (see
-    :mod:`ntknas.reference`)."""
-    from ntknas import reference
+    :mod:`ntknas.objectives.reference`)."""
+    from ntknas.objectives import reference
 
     found = reference.lookup(space, image_size, classes, batch)
     if found is None:

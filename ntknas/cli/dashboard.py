@@ -46,7 +46,7 @@ def command(
     pNTK eigenspectrum as an image; trials that finish while it runs are annotated within seconds.
     Needs the optional extra: pip install 'ntknas[dashboard]'.
     """
-    from ntknas import dashboard
+    from ntknas.outputs import dashboard
 
     with user_errors(storage), stop_requests() as stopping:
         if not 0 <= port <= 65535:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ntknas import tables
 from ntknas.cli.common import INTERRUPTED, DataRootOpt, StorageOpt, StudyArg, err, out, user_errors, warn
+from ntknas.outputs import tables
 
 
 def command(
@@ -30,10 +30,10 @@ def command(
     ones once `ntknas verify` trained it), model.pt2 (the network in eval mode, for
     torch.export.load) and README.md (how to load each). It is written whole or not at all.
     """
-    from ntknas import export
-    from ntknas.export_docs import PROGRAM, WEIGHTS, contents
-    from ntknas.staging import check_new_folder
-    from ntknas.studies import load_study
+    from ntknas.core.staging import check_new_folder
+    from ntknas.outputs import export
+    from ntknas.outputs.export_docs import PROGRAM, WEIGHTS, contents
+    from ntknas.study.studies import load_study
 
     with user_errors():
         check_new_folder(out_dir)

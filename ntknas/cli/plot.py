@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ntknas.checks import check_positive_int
 from ntknas.cli.common import (
     PLOTS_FOLDER,
     DataRootOpt,
@@ -20,6 +19,7 @@ from ntknas.cli.common import (
     user_errors,
 )
 from ntknas.cli.progress import phase
+from ntknas.core.checks import check_positive_int
 
 
 def command(
@@ -48,9 +48,10 @@ def command(
     named like a plot that ntknas did not draw (a picture of your own, a link) is left alone: the
     command stops, unless --force.
     """
-    from ntknas import plots, rebuild, tables
-    from ntknas.settings import Settings
-    from ntknas.studies import load_study
+    from ntknas.outputs import plots, tables
+    from ntknas.study import rebuild
+    from ntknas.study.settings import Settings
+    from ntknas.study.studies import load_study
 
     with user_errors(storage):
         check_positive_int("--top", top)

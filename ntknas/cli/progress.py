@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ntknas.terminal import PlainColumn
+from ntknas.core.terminal import PlainColumn
 
 FIRST_LINE_SECONDS = 2.0  # a shorter task leaves a log alone (and an error stays one line)
 LOG_SECONDS = 20.0  # between a log's progress lines: under the 30 s a command may stay silent

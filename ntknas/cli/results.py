@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ntknas import tables
-from ntknas.checks import check_positive_int
 from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, out, user_errors
+from ntknas.core.checks import check_positive_int
+from ntknas.outputs import tables
 
 FORMATS = ("table", "csv", "json")
 
@@ -32,8 +32,8 @@ def command(
 
     One row per distinct configuration, with how many later trials reused its values.
     """
-    from ntknas.settings import Settings
-    from ntknas.studies import load_study
+    from ntknas.study.settings import Settings
+    from ntknas.study.studies import load_study
 
     with user_errors(storage):
         check_choice("--format", output, FORMATS)

@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ntknas import jsonout, tables
-from ntknas.checks import check_seed
 from ntknas.cli.common import (
     BN_MODES,
     BatchOpt,
@@ -25,10 +23,13 @@ from ntknas.cli.common import (
     use_threads,
     user_errors,
 )
-from ntknas.errors import UserError
-from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
-from ntknas.metric_catalog import DEFAULT, RECORDED
-from ntknas.sources import BUNDLED
+from ntknas.core import jsonout
+from ntknas.core.checks import check_seed
+from ntknas.core.errors import UserError
+from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.inputs.sources import BUNDLED
+from ntknas.outputs import tables
+from ntknas.scoring.metric_catalog import DEFAULT, RECORDED
 
 
 def command(
@@ -64,9 +65,11 @@ def command(
     import torch
 
     import search_spaces
-    from ntknas import data, metrics, torchvision_models
-    from ntknas.candidates import evaluate
-    from ntknas.image_size import check_for_space
+    from ntknas.inputs import data
+    from ntknas.inputs.image_size import check_for_space
+    from ntknas.objectives import torchvision_models
+    from ntknas.objectives.candidates import evaluate
+    from ntknas.scoring import metrics
 
     with user_errors():
         check_choice("--format", output, ("table", "json"))

@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ntknas import tables
-from ntknas.checks import check_positive_int, check_seed, check_study_name, parse_budget
 from ntknas.cli.common import (
     BN_MODES,
     HEARTBEAT_SECONDS,
@@ -36,11 +34,13 @@ from ntknas.cli.common import (
 )
 from ntknas.cli.progress import progress_bar
 from ntknas.cli.verify import DEFAULTS as VERIFY
-from ntknas.errors import UserError
-from ntknas.files import folder_name
-from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
-from ntknas.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
-from ntknas.sources import BUNDLED
+from ntknas.core.checks import check_positive_int, check_seed, check_study_name, parse_budget
+from ntknas.core.errors import UserError
+from ntknas.core.files import folder_name
+from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.inputs.sources import BUNDLED
+from ntknas.outputs import tables
+from ntknas.scoring.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
 
 DEFAULT_COST = "params"  # the second objective of an nsga2 search unless --cost says otherwise
 
@@ -123,7 +123,7 @@ def command(
     Re-running the same command resumes the study until it holds --trials distinct scored
     configurations.
     """
-    from ntknas.samplers import SAMPLERS
+    from ntknas.study.samplers import SAMPLERS
 
     name = space if study is None else study
     with user_errors(storage):
@@ -206,13 +206,14 @@ def run(
 ) -> None:
     """The search, once the options are checked: load the data, open the study, search, summarise."""
     import search_spaces
-    from ntknas import data, verify, workers
-    from ntknas.image_size import check_for_space
-    from ntknas.recipe import Recipe
-    from ntknas.search import SearchExhausted, search, target_of
-    from ntknas.settings import Settings
-    from ntknas.studies import open_study
-    from ntknas.study_view import StudyView
+    from ntknas.inputs import data
+    from ntknas.inputs.image_size import check_for_space
+    from ntknas.run import verify, workers
+    from ntknas.run.recipe import Recipe
+    from ntknas.run.search import SearchExhausted, search, target_of
+    from ntknas.study.settings import Settings
+    from ntknas.study.studies import open_study
+    from ntknas.study.study_view import StudyView
 
     with user_errors(storage):
         dev = resolve_device(device)

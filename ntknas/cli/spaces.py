@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ntknas import tables
 from ntknas.cli.common import out, warn
+from ntknas.outputs import tables
 
 
 def command() -> None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from ntknas import tables
 from ntknas.cli.common import StorageOpt, out, storage_label, user_errors
-from ntknas.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.outputs import tables
 
 
 def command(storage: StorageOpt = None) -> None:
     """List the studies in a storage, with their search settings."""
     import optuna
 
-    from ntknas.storage import open_storage
+    from ntknas.study.storage import open_storage
 
     with user_errors(storage):
         backend = open_storage(storage, read_only=True)

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ntknas import tables
-from ntknas.checks import check_positive_finite, check_positive_int
 from ntknas.cli.common import (
     DataRootOpt,
     DeviceOpt,
@@ -24,8 +22,10 @@ from ntknas.cli.common import (
     warn,
 )
 from ntknas.cli.progress import phase, progress_bar
-from ntknas.recipe import Recipe
-from ntknas.sources import BUNDLED, CIFAR10
+from ntknas.core.checks import check_positive_finite, check_positive_int
+from ntknas.inputs.sources import BUNDLED, CIFAR10
+from ntknas.outputs import tables
+from ntknas.run.recipe import Recipe
 
 DEFAULTS = Recipe(epochs=10)
 
@@ -57,9 +57,9 @@ def command(
     the NAS-Bench-201 recipe. Re-running the same command skips verified picks and resumes an
     interrupted one from its last epoch.
     """
-    from ntknas import verify
-    from ntknas.settings import Settings
-    from ntknas.studies import load_study
+    from ntknas.run import verify
+    from ntknas.study.settings import Settings
+    from ntknas.study.studies import load_study
 
     with user_errors(storage):
         check_positive_int("--top", top)
@@ -79,9 +79,9 @@ def command(
 
 def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe, device: str) -> None:
     """Train ``picks`` with one progress bar each, then show what they reached and Kendall τ."""
-    from ntknas import verify
-    from ntknas.ranking import tau_with_accuracy
-    from ntknas.settings import Settings
+    from ntknas.run import verify
+    from ntknas.scoring.ranking import tau_with_accuracy
+    from ntknas.study.settings import Settings
 
     settings = Settings.load(study)
     objective = settings.objective

@@ -1,1 +1,1 @@
-"""The shipped references of the built-in search spaces (see ntknas.reference)."""
+"""The shipped references of the built-in search spaces (see ntknas.objectives.reference)."""

@@ -1,0 +1,88 @@
+"""A new folder of files, written whole or not at all: checked before any work, filled in a
+hidden folder beside it, and renamed into place only once every file is written."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ntknas.core.errors import UserError
+
+
+def check_new_folder(out: Path, option: str = "--out") -> None:
+    """UserError unless ``out`` can become a new folder: absent (or an empty folder) under a
+    folder this process may write to. Nothing is created."""
+    try:
+        if out.exists() or out.is_symlink():
+            if not out.is_dir():
+                raise UserError(
+                    f"{option} {out} is a file; give a new folder, e.g. {option} {free_name(out)}"
+                )
+            if any(out.iterdir()):
+                raise UserError(
+                    f"{option} {out} is not empty; give a new folder, so that nothing is overwritten, "
+                    f"e.g. {option} {free_name(out)}"
+                )
+        ancestor = out.absolute().parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+    except OSError as e:
+        raise UserError(f"cannot use {option} {out}: {e.strerror or e}; choose another {option}") from None
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(
+            f"cannot write {option} {out}: {ancestor} is not a writable folder; choose another {option}"
+        )
+
+
+def free_name(out: Path) -> Path:
+    """The first of ``out-2``, ``out-3``, ... that does not exist; for a folder given without a
+    name of its own (``.``, ``..``, ``/``, or an empty --out), a new one inside it."""
+    if out.name in ("", ".."):
+        out = out / "new"
+        if not out.exists():
+            return out
+    n = 2
+    while (candidate := out.with_name(f"{out.name}-{n}")).exists():
+        n += 1
+    return candidate
+
+
+@contextmanager
+def staged(out: Path, option: str = "--out") -> Iterator[Path]:
+    """A new hidden folder beside ``out`` to write into; renamed to ``out`` when the block ends
+    normally, removed (with any parent folders made for it) when it raises. ``out`` must be
+    absent or an empty folder (see :func:`check_new_folder`)."""
+    made = [p for p in out.absolute().parents if not p.exists()]
+    try:
+        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        temp = out.absolute().with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
+        temp.mkdir()
+    except OSError as e:
+        _remove_folders(made)
+        raise UserError(f"cannot write {option} {out}: {e.strerror or e}; choose another {option}") from None
+    try:
+        yield temp
+        try:
+            os.rename(temp, out)  # atomic; replaces ``out`` only when it is an empty folder
+        except OSError as e:
+            raise UserError(
+                f"cannot create {option} {out}: {e.strerror or e}; give a new folder, e.g. {option} "
+                f"{free_name(out)}"
+            ) from None
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        _remove_folders(made)
+        raise
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) where they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass

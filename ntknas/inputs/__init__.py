@@ -1,0 +1,3 @@
+"""What the networks see: labelled images (bundled, CIFAR-10, image folders, synthetic) and the image
+size.
+"""

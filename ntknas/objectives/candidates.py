@@ -1,0 +1,82 @@
+"""One candidate of a search: its network, seeded by the configuration, sized, and measured."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from ntknas.core.errors import CandidateFailed, first_line
+from ntknas.core.seeds import derive_seed
+from ntknas.objectives.budget import Budget
+from ntknas.scoring import metrics
+from ntknas.scoring.measure import count_flops, count_params
+from ntknas.scoring.metric_catalog import SPECTRUM
+from search_spaces import PluginError, SearchSpace
+
+
+class OverBudget(Exception):
+    """A candidate over the search's budget; ``size`` holds its parameters and FLOPs."""
+
+    def __init__(self, reason: str, size: dict[str, int]) -> None:
+        super().__init__(reason)
+        self.size = size
+
+
+def seeded_model(
+    space: SearchSpace, config, num_classes: int, seed: int, image: tuple[int, int, int] = (3, 32, 32)
+):
+    """The network of ``config`` for images of shape ``image`` (C, H, W), initialised from a seed
+    derived from ``seed`` and the configuration's description, without touching the global
+    random state."""
+    channels, height, _ = image
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, space.describe(config)))
+        return space.build(config, num_classes=num_classes, channels=channels, image_size=height)
+
+
+def evaluate(
+    space: SearchSpace,
+    config,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    num_classes: int,
+    *,
+    objective: str,
+    bn: str,
+    seed: int,
+    device: str,
+    budget: Budget | None = None,
+    reference: Mapping[str, tuple[float, float]] | None = None,
+) -> dict[str, object]:
+    """Build one candidate (seeded by ``seed`` and its configuration) and measure it.
+
+    ``batch`` is the minibatch ``(x, labels)``. Returns the trial attributes: ``config`` (the
+    space's one-line description), the objective, every spectrum score, ``params``, ``flops``
+    (per image), ``seconds`` and ``bn``. Raises :class:`OverBudget` before any scoring when the
+    network is larger than ``budget``, and :class:`CandidateFailed` with the reason when it cannot
+    be built or scored (e.g. non-finite outputs). ``reference`` places ``ntk_score``'s terms in
+    the space (:mod:`ntknas.objectives.reference`); only that objective needs it.
+    """
+    text = space.describe(config)
+    x, y = batch
+    try:
+        model = seeded_model(space, config, num_classes, seed, tuple(x.shape[1:]))
+        size = {"params": count_params(model), "flops": count_flops(model, x[:1])}
+    except Exception as e:  # any failure of one candidate is recorded, and the search goes on
+        raise CandidateFailed(_reason(e)) from e
+    reason = budget.overrun(size) if budget else None
+    if reason is not None:
+        raise OverBudget(reason, size)
+    try:
+        values = metrics.compute(
+            model, x, y, [objective, *SPECTRUM], bn=bn, device=device, eigenvalues=True, reference=reference
+        )
+    except Exception as e:  # any failure of one candidate is recorded, and the search goes on
+        raise CandidateFailed(_reason(e)) from e
+    return {"config": text, **values, **size, "bn": bn}
+
+
+def _reason(error: Exception) -> str:
+    """A failed candidate's stored reason: a plugin's message as it is (it names the space and
+    the method), any other error's type and first line."""
+    return str(error) if isinstance(error, PluginError) else f"{type(error).__name__}: {first_line(error)}"

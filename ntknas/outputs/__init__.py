@@ -1,0 +1,1 @@
+"""A study shown or handed on: tables, plots, the dashboard, exported picks."""

@@ -1,0 +1,251 @@
+"""Many local workers on one study: processes of their own, each running the search loop against
+the same storage with its share of the CPU threads (or its GPU), supervised until they all end."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import search_spaces
+from ntknas.core.errors import UserError, first_line
+from ntknas.run.search import search
+from ntknas.study.settings import Settings
+from ntknas.study.storage import redact
+from ntknas.study.studies import open_study
+
+MEMINFO = Path("/proc/meminfo")
+OWN_MEMORY = Path("/proc/self/smaps_rollup")
+CGROUP = Path("/sys/fs/cgroup")
+STOPPED = 130  # exit code of a worker stopped on request
+FAILED = 2  # exit code of a worker that met an error; its message goes to the supervisor
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker runs: the search of study ``study`` in ``storage`` until it holds
+    ``trials`` completed trials, on the minibatch ``batch`` of ``classes`` classes; ``reference``
+    is the space's reference when the objective needs it (:mod:`ntknas.objectives.reference`)."""
+
+    study: str
+    storage: str | None
+    settings: Settings
+    sampler: str
+    trials: int
+    device: str
+    heartbeat: int
+    batch: tuple[torch.Tensor, torch.Tensor]
+    classes: int
+    reference: Mapping[str, tuple[float, float]] | None = None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How worker ``index`` ended: its exit code (negative when a signal killed it) and error."""
+
+    index: int
+    pid: int
+    exit_code: int
+    error: str | None = None
+
+    def problem(self) -> str | None:
+        """One line about a worker that neither finished nor was stopped on request, else None."""
+        if self.exit_code in (0, STOPPED):
+            return None
+        who = f"worker {self.index} (pid {self.pid})"
+        if self.error is not None:
+            return f"{who} stopped: {self.error}"
+        if self.exit_code < 0:
+            killer = signal.Signals(-self.exit_code).name
+            return f"{who} was killed by {killer}; the other workers retried its running trial"
+        return f"{who} exited with code {self.exit_code}"
+
+
+def check_memory(workers: int) -> None:
+    """UserError when ``workers`` processes, each holding about the memory this one holds as its
+    own (torch loaded, the minibatch: some 300 MB), would not fit in the memory available (the
+    system's, or what this process's cgroup has left). No check where neither is known."""
+    own, available = own_memory(), available_memory()
+    if own is None or available is None or workers * own <= available:
+        return
+    raise UserError(
+        f"--workers {workers} would take about {workers * own / 2**30:.1f} GiB of memory "
+        f"({own / 2**20:.0f} MiB each: torch and the data), and {available / 2**30:.1f} GiB is "
+        f"available; use --workers {max(1, available // own)} or fewer"
+    )
+
+
+def own_memory() -> int | None:
+    """Bytes of memory this process holds as its own (private pages); where /proc does not say,
+    its peak resident size (shared pages included); None when unknown."""
+    try:
+        fields = dict(line.split(":", 1) for line in OWN_MEMORY.read_text().splitlines()[1:])
+        return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new processes: the system's MemAvailable, capped by what the
+    cgroup of this process may still take; None when unknown."""
+    try:
+        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines())
+        available = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, ValueError, KeyError):
+        try:  # no /proc (macOS): the machine's memory
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            return None
+    for limit, used in _cgroup_memory_files():
+        try:
+            text = limit.read_text().strip()
+            if text != "max":
+                available = min(available, max(0, int(text) - int(used.read_text())))
+        except (OSError, ValueError):
+            continue
+    return available
+
+
+def _cgroup_memory_files() -> list[tuple[Path, Path]]:
+    """(limit, usage) files of this process's memory cgroup, v2 and v1, in its own folder or, in
+    a container that shows its cgroup as the root, at the root."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        if line.count(":") < 2:
+            continue
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base, names = CGROUP, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base, names = CGROUP / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        for folder in (base / path.lstrip("/"), base):
+            if (folder / names[0]).is_file():
+                found.append((folder / names[0], folder / names[1]))
+                break
+    return found
+
+
+def device_of(worker: int, device: str) -> str:
+    """Where worker ``worker`` computes: on ``cuda`` with G GPUs, ``cuda:(worker mod G)``; any
+    other device (``cpu``, ``cuda:K``) as given."""
+    if device != "cuda":
+        return device
+    return f"cuda:{worker % max(1, torch.cuda.device_count())}"
+
+
+def run(
+    job: Job, workers: int, threads: int, stop: Callable[[], bool], poll: Callable[[], None]
+) -> list[Ended]:
+    """Run ``job`` in ``workers`` new processes and wait until all of them have ended.
+
+    Each worker runs torch with ``threads`` threads, on the device :func:`device_of` gives it.
+    ``poll`` is called about every ``POLL_SECONDS`` (to show progress). Once ``stop()`` says True,
+    each worker finishes its candidate and stops. A KeyboardInterrupt meanwhile (a second Ctrl-C)
+    stops them at once, their running trials marked failed ("interrupted"), and propagates.
+    """
+    context = multiprocessing.get_context("spawn")
+    stopping = context.Event()
+    errors = context.SimpleQueue()
+    processes = [
+        context.Process(target=_work, args=(job, threads, i, stopping, errors), name=f"ntknas-worker-{i}")
+        for i in range(workers)
+    ]
+    # Workers start with SIGINT ignored (an ignored signal stays ignored across exec): Ctrl-C in a
+    # terminal reaches them too, and the stop is this process's decision.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for p in processes:
+            p.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        while running := [p.sentinel for p in processes if p.is_alive()]:
+            if stop():
+                stopping.set()
+            poll()
+            multiprocessing.connection.wait(running, timeout=POLL_SECONDS)
+    except KeyboardInterrupt:
+        for p in processes:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: the worker fails its running trial as "interrupted" and exits
+        for p in processes:
+            p.join()
+        raise
+    poll()
+    messages = {}
+    while not errors.empty():
+        index, message = errors.get()
+        messages[index] = message
+    return [Ended(i, p.pid, p.exitcode, messages.get(i)) for i, p in enumerate(processes)]
+
+
+def check(ended: list[Ended], completed: int, trials: int) -> list[str]:
+    """Lines to warn about workers that ended badly, when the study holds its ``trials``
+    completed trials anyway; UserError naming the first problem when it does not."""
+    problems = [line for e in ended if (line := e.problem()) is not None]
+    if completed < trials:
+        first = problems[0] if problems else "every worker ended"
+        raise UserError(
+            f"the workers stopped with {completed} of {trials} trials complete ({first}); "
+            "fix that and run the same command to resume"
+        )
+    return problems
+
+
+def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
+    """One worker process: the search loop on ``job``. Exits 0 once the study is complete,
+    ``STOPPED`` when asked to stop (``stopping`` set, or SIGTERM), ``FAILED`` on an error."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    torch.set_num_threads(threads)
+    try:
+        study = open_study(job.study, job.storage, job.settings, job.sampler, job.heartbeat)
+        space = search_spaces.get(job.settings.space)
+        device = device_of(index, job.device)
+        search(
+            study,
+            space,
+            job.batch,
+            job.classes,
+            job.settings,
+            job.trials,
+            device,
+            stop=lambda: stopping.is_set() or bool(_SIGTERMS),
+            reference=job.reference,
+        )
+    except KeyboardInterrupt:
+        sys.exit(STOPPED)
+    except Exception as e:  # whatever ends this worker, the supervisor reports it in one line
+        reason = redact(first_line(e), job.storage)
+        errors.put((index, reason if isinstance(e, UserError) else f"{type(e).__name__}: {reason}"))
+        sys.exit(FAILED)
+
+
+_SIGTERMS: list[int] = []
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM in a worker: stop at once. Should the KeyboardInterrupt land in a garbage-collection
+    callback, where Python swallows it, the flag stops the loop before its next candidate."""
+    _SIGTERMS.append(signum)
+    raise KeyboardInterrupt

@@ -1,0 +1,3 @@
+"""A study in its storage: settings, storage URLs, opening and resuming, the records of trials,
+heartbeats, samplers.
+"""

@@ -1,0 +1,52 @@
+"""Optuna samplers by name, seeded per worker."""
+
+from __future__ import annotations
+
+import optuna
+
+from ntknas.core.errors import UserError
+from ntknas.core.seeds import derive_seed
+
+SAMPLERS = ("tpe", "random", "nsga2")
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """An Optuna sampler by name: ``tpe``, ``random`` or ``nsga2``."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    raise UserError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
+
+
+class WorkerSeeded(optuna.samplers.BaseSampler):
+    """Sampler ``name`` seeded by ``seed`` and the number of this worker's first trial.
+
+    Trial numbers are unique among all the workers of a study, on any machine, so workers started
+    with the very same command propose different configurations. A lone worker's first trial is
+    numbered after the trials already stored, so a resumed search does not replay the proposals
+    it has scored, and a search on the same history proposes the same configurations.
+    """
+
+    def __init__(self, name: str, seed: int) -> None:
+        self.name, self.seed = name, seed
+        self.current, self.seeded = make_sampler(name, seed), False
+
+    def before_trial(self, study, trial) -> None:
+        if not self.seeded:
+            self.current, self.seeded = make_sampler(self.name, derive_seed(self.seed, trial.number)), True
+        self.current.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self.current.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self.current.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self.current.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self.current.after_trial(study, trial, state, values)

@@ -1,0 +1,416 @@
+"""Where studies live: an SQLite file under ``results/`` by default, or any Optuna storage URL.
+
+A storage is opened for writing (search, verify) or read-only (results, studies, plot). Neither
+touches a database that Optuna did not make, and a read-only open never creates or changes a file.
+Storage URLs and any message that may quote their secrets pass through :func:`mask` and
+:func:`redact` before they are printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, quote, quote_plus, unquote
+
+import optuna
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
+
+from ntknas.core.errors import UserError
+from ntknas.core.extras import install_hint
+from ntknas.study.heartbeat import Retry
+
+DEFAULT_FILE = Path("results") / "ntknas.db"
+# How long an SQLite writer waits for another process's write to finish before giving up.
+SQLITE_BUSY_SECONDS = 120
+# A running trial is presumed dead after this many missed heartbeats.
+GRACE_BEATS = 5
+# How often the configuration of a dead worker's trial is retried.
+MAX_RETRIES = 3
+# Tries at creating Optuna's tables in a new database, which other processes may be creating too.
+SCHEMA_ATTEMPTS = 4
+HIDDEN = "***"
+# The options the Python SQLite driver takes in an SQLite URL's query.
+SQLITE_OPTIONS = frozenset(
+    {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri"}
+)
+PLACEHOLDER = "ntknasHIDDENvalue"  # stands for a hidden query value while SQLAlchemy renders a URL
+# The tables Optuna's RDB storage makes (every schema since 2.4), and columns that identify them.
+OPTUNA_TABLES = frozenset(
+    {
+        "alembic_version",
+        "studies",
+        "study_directions",
+        "study_system_attributes",
+        "study_user_attributes",
+        "trial_heartbeats",
+        "trial_intermediate_values",
+        "trial_params",
+        "trial_system_attributes",
+        "trial_user_attributes",
+        "trial_values",
+        "trials",
+        "version_info",
+    }
+)
+FINGERPRINT = {
+    "studies": {"study_id", "study_name"},
+    "trials": {"trial_id", "number", "study_id", "state"},
+    "version_info": {"version_info_id", "schema_version", "library_version"},
+    "alembic_version": {"version_num"},
+}
+
+
+# What a database says when the disk under it is full, and when its file is damaged.
+DISK_FULL = ("database or disk is full", "no space left on device")
+DAMAGED = ("database disk image is malformed", "file is not a database", "disk i/o error")
+
+
+def fault(error: BaseException, url: str | None) -> str | None:
+    """One line on a fault of the storage at ``url`` that ``error`` (or an error it came from)
+    reports, naming the place and the fix: a full disk, or a damaged database; None for others."""
+    seen: BaseException | None = error
+    while seen is not None:
+        text = str(seen).lower()
+        where = mask(url or default_url())
+        if any(words in text for words in DISK_FULL):
+            return f"disk full writing storage {where}: free space and run the same command to resume"
+        damage = next((words for words in DAMAGED if words in text), None)
+        if damage is not None:
+            return (
+                f"storage {where} is damaged ({damage}); restore it from a copy, or give --storage a new path"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def default_url() -> str:
+    """``sqlite:///results/ntknas.db`` in the working directory."""
+    return f"sqlite:///{DEFAULT_FILE}"
+
+
+def mask(url: str) -> str:
+    """``url`` fit to print or store: its password and any password-like query parameter
+    (``password=``, ``pwd=``, ``sslpassword=``, ``token=``, ...) shown as ``***``, as parsed by
+    SQLAlchemy. A string SQLAlchemy cannot parse is shown only when it cannot hold a secret (no
+    ``@``, ``=`` or spaces), else as ``scheme://***``."""
+    parsed = _parse(url)
+    if parsed is None:
+        if not any(c in url for c in "@=") and not any(c.isspace() for c in url):
+            return url
+        scheme, found, _ = url.partition("://")
+        return f"{scheme}://{HIDDEN}" if found and scheme.replace("+", "").isalnum() else HIDDEN
+    query = {k: (PLACEHOLDER if _secret_key(k) else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace(PLACEHOLDER, HIDDEN)
+
+
+def redact(text: str, url: str | None) -> str:
+    """``text`` (e.g. a driver's error message) with ``url`` masked and each of its secrets
+    replaced by ``***`` in every form a message may quote it: as given, %-escaped, form-escaped,
+    escaped for a libpq connection string, or as Python's repr shows it."""
+    if not url:
+        return text
+    text = text.replace(url, mask(url))
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, HIDDEN)
+    return text
+
+
+def open_storage(
+    url: str | None, heartbeat_seconds: int | None = None, *, read_only: bool = False
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url`` (default: the SQLite file under ``results/``).
+
+    For writing, SQLite files are created with their folder and switched to write-ahead logging; a
+    writer waits up to ``SQLITE_BUSY_SECONDS`` for another's lock, so several local processes share
+    one file. With ``heartbeat_seconds``, running trials record heartbeats; one silent for
+    ``GRACE_BEATS`` beats is failed and its configuration queued again (at most ``MAX_RETRIES``
+    times). ``read_only`` opens an existing database without creating or changing any file (see
+    :func:`_read_only_uri`), so it also works on a read-only archive. A database another program
+    made is refused untouched. Raises UserError with a one-line reason, its secrets masked.
+    """
+    url = url or default_url()
+    parsed = _parse(url)
+    if parsed is None:
+        raise UserError(
+            f"storage URL {mask(url)} is not a URL SQLAlchemy can read; write it as "
+            f"dialect+driver://user:password@host:port/database (e.g. {default_url()})"
+        )
+    if "@" in (make_url(url).host or ""):
+        raise UserError(
+            f"storage URL {mask(url)} has an '@' in its user name or password; write each '@' there "
+            "as %40 (and '/' as %2F, ':' as %3A)"
+        )
+    connect = url
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            connect = _prepare_sqlite(parsed, url, read_only)
+        else:
+            _check_server_schema(url, read_only)
+        with warnings.catch_warnings():  # Optuna marks the heartbeat arguments experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            liveness = {}
+            if heartbeat_seconds is not None and not read_only:
+                liveness = {
+                    "heartbeat_interval": heartbeat_seconds,
+                    "grace_period": GRACE_BEATS * heartbeat_seconds,
+                    "heartbeat_stale_trial_callback": Retry(MAX_RETRIES),
+                }
+            return _rdb_storage(connect, liveness, read_only)
+    except UserError:
+        raise
+    except ImportError as e:
+        missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "its driver"
+        hint = install_hint("postgres") if url.startswith("postgres") else f"install {missing}"
+        raise UserError(
+            f"storage {mask(url)} needs the database driver {missing}, which is missing: {hint}"
+        ) from None
+    except Exception as e:  # SQLAlchemy raises many kinds, all meaning "cannot use this URL"
+        reason = redact(str(getattr(e, "orig", None) or e).strip().splitlines()[0], url)
+        raise UserError(
+            f"cannot reach storage {mask(url)}: {reason}; check the URL and that the server is up"
+        ) from None
+
+
+def _parse(url: str) -> URL | None:
+    """``url`` as SQLAlchemy reads it, None when it cannot. An ``@`` left unescaped in the password
+    makes SQLAlchemy split the user info at the first ``@``; here the user info ends at the last
+    one, as the user meant, so that no piece of the password is shown as the host."""
+    try:
+        parsed = make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return None
+    if parsed.host and "@" in parsed.host:
+        rest, host = parsed.host.rsplit("@", 1)
+        userinfo = f"{parsed.username or ''}{'' if parsed.password is None else ':' + parsed.password}@{rest}"
+        username, _, password = userinfo.partition(":")
+        parsed = parsed.set(username=username, password=password or None, host=host)
+    return parsed
+
+
+def _secret_key(key: str) -> bool:
+    key = key.lower()
+    return any(word in key for word in ("password", "secret", "token")) or key in ("pwd", "passwd", "pass")
+
+
+def _secrets(url: str) -> set[str]:
+    """Every form in which a message may quote the password or secret parameters of ``url``."""
+    parsed = _parse(url)
+    if parsed is None:
+        return set()
+    values = [parsed.password, make_url(url).password]
+    for key, value in parsed.query.items():
+        if _secret_key(key):
+            values += [value] if isinstance(value, str) else list(value)
+    forms = set()
+    for value in filter(None, values):
+        libpq = value.replace("\\", "\\\\").replace("'", "\\'")
+        forms |= {value, quote(value, safe=""), quote_plus(value), libpq, repr(value)[1:-1]}
+    return forms
+
+
+def _sqlite_file(parsed: URL) -> Path | None:
+    """The file of an SQLite URL, also when given as an SQLite URI (``sqlite:///file:PATH?uri=true``,
+    read as SQLite reads it: the path %-decoded, ending at ``?`` or ``#``); None for an in-memory
+    database."""
+    database = parsed.database or ""
+    if _uri(parsed) and database.startswith("file:"):
+        path = database.removeprefix("file:").split("#")[0]
+        path, _, options = path.partition("?")
+        if path.startswith("//"):  # file://HOST/PATH, where SQLite takes only an empty or local host
+            path = "/" + path[2:].partition("/")[2]
+        mode = {**parse_qs(options), **{k: [v] for k, v in parsed.query.items() if isinstance(v, str)}}
+        if mode.get("mode") == ["memory"]:
+            return None
+        database = unquote(path)
+    if database in ("", ":memory:"):
+        return None
+    return Path(database)
+
+
+def _uri(parsed: URL) -> bool:
+    """Whether an SQLite URL asks for its database to be read as an SQLite URI (``uri=true``)."""
+    return str(parsed.query.get("uri", "")).lower() in ("true", "1", "yes", "on", "t", "y")
+
+
+def _check_options(parsed: URL, url: str) -> None:
+    """UserError for a query that an SQLite URL, unless an SQLite URI, cannot mean: a ``?`` in a
+    file name, which would open the file named by what precedes it (``sqlite:///we?ird.db`` opens
+    ``we``)."""
+    query = url.partition("?")[2]
+    unknown = sorted({item.partition("=")[0] for item in query.split("&") if item} - SQLITE_OPTIONS)
+    if unknown and not _uri(parsed):
+        raise UserError(
+            f"storage URL {mask(url)}?… has a '?' in its path: SQLite would open {parsed.database} and read "
+            f"{', '.join(unknown)} as option(s); write each '?' in the file name as %3F, or rename the file"
+        )
+
+
+def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
+    """Check an SQLite file before Optuna touches it; return the URL to connect with.
+
+    Read-only: the file must exist and hold Optuna's tables; it is opened through an SQLite URI
+    that writes nothing (:func:`_read_only_uri`). For writing: an existing file must be
+    writable, in a writable folder, and hold Optuna's tables or none; a new one is created with
+    its folder and switched to write-ahead logging.
+    """
+    _check_options(parsed, url)
+    path = _sqlite_file(parsed)
+    if path is None:
+        if read_only:
+            raise UserError(
+                f"storage {mask(url)} is an in-memory database, which holds no studies; give --storage "
+                "the SQLite file that does (sqlite:///PATH)"
+            )
+        raise UserError(
+            f"storage {mask(url)} is an in-memory database: what this command stores would be lost "
+            "when it ends; give --storage a file (sqlite:///PATH)"
+        )
+    if read_only:
+        if not path.exists():
+            raise UserError(
+                f"storage file {path} does not exist; check the path (read-only commands never create one)"
+            )
+        tables = _sqlite_schema(path)
+        if not tables:
+            raise UserError(f"storage file {path} holds no studies: it is an empty database")
+        _check_schema(tables, path)
+        database, _, options = _read_only_uri(path).partition("?")
+        query = {**dict(o.split("=") for o in options.split("&")), "uri": "true"}
+        return URL.create("sqlite", database=database, query=query).render_as_string(hide_password=False)
+    if path.exists():
+        _check_schema(_sqlite_schema(path), path)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise UserError(
+                f"storage file {path} is read-only; this command writes to it: make it writable, or "
+                "give --storage a copy"
+            )
+        folder = path.parent.resolve()
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(
+                f"storage folder {folder} is not writable, and SQLite writes its journal beside "
+                f"{path.name}; make the folder writable, or give --storage a copy elsewhere"
+            )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_ahead_logging(path)
+    except (OSError, sqlite3.Error) as e:
+        raise UserError(f"cannot open storage {mask(url)}: {e}; check the path and its permissions") from None
+    return url
+
+
+def _write_ahead_logging(path: Path) -> None:
+    """Switch the SQLite file ``path`` to write-ahead logging, unless another process already did.
+    The switch needs the file to itself, and SQLite refuses it at once ("database is locked"),
+    without waiting, while another process holds it, as when several commands open one new file
+    together: then look again until ``SQLITE_BUSY_SECONDS`` have passed."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS)) as con:
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _sqlite_schema(path: Path) -> dict[str, set[str]]:
+    """Table name → column names of the SQLite file ``path``, read without changing it (a
+    read-only connection); UserError when it is not a file or not an SQLite database."""
+    if not path.is_file():
+        raise UserError(f"storage {path} is not a file; give --storage an SQLite file (sqlite:///PATH)")
+    try:
+        con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=SQLITE_BUSY_SECONDS)
+    except sqlite3.Error as e:
+        raise UserError(f"cannot open storage file {path}: {e}; check the path and its permissions") from None
+    try:
+        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {
+            name: {r[1] for r in con.execute(f'PRAGMA table_info("{name}")')}
+            for name in names
+            if not name.startswith("sqlite_")
+        }
+    except sqlite3.DatabaseError as e:
+        raise UserError(
+            f"{path} is not an SQLite database ({e}); give --storage a file made by ntknas, or a new path"
+        ) from None
+    finally:
+        con.close()
+
+
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that opens ``path`` without writing anything: immutable (no lock or journal
+    file made) unless a write-ahead log beside it may hold another process's latest writes and
+    the folder lets SQLite share it; then in read-only mode, which reads through the log."""
+    writable = os.access(path, os.W_OK) and os.access(path.parent.resolve(), os.W_OK | os.X_OK)
+    live = writable and Path(f"{path}-wal").exists()
+    return f"file:{quote(str(path.resolve()))}?mode=ro" + ("" if live else "&immutable=1")
+
+
+def _check_schema(tables: dict[str, set[str]], where: object, *, shared: bool = False) -> None:
+    """UserError unless ``tables`` (name → columns) are Optuna's, or none. A ``shared`` database (a
+    server's) may hold other programs' tables beside them, but none of Optuna's names with another
+    schema."""
+    others = sorted(set(tables) - OPTUNA_TABLES)
+    clash = sorted(t for t, needed in FINGERPRINT.items() if t in tables and not needed <= tables[t])
+    if clash or (others and not shared):
+        found = f"its {', '.join(clash)} table is not Optuna's" if clash else f"it holds {_listed(others)}"
+        raise UserError(
+            f"{where} is not a database of Optuna studies ({found}); ntknas leaves it as it is: "
+            "give --storage a database made by ntknas, or a new path"
+        )
+
+
+def _listed(tables: list[str]) -> str:
+    shown = ", ".join(tables[:3]) + (f" and {len(tables) - 3} more" if len(tables) > 3 else "")
+    return f"table{'s' if len(tables) > 1 else ''} {shown}"
+
+
+def _check_server_schema(url: str, read_only: bool) -> None:
+    """Refuse a server database whose tables clash with Optuna's names (other tables are allowed:
+    a server database is often shared), or, to read, one without Optuna's tables, before Optuna
+    creates or reads anything there."""
+    engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        names = set(inspector.get_table_names())
+        tables = {t: {c["name"] for c in inspector.get_columns(t)} for t in FINGERPRINT if t in names}
+    finally:
+        engine.dispose()
+    _check_schema(tables, f"storage {mask(url)}", shared=True)
+    if read_only and not {"studies", "version_info"} <= names:
+        raise UserError(f"storage {mask(url)} holds no studies: it has none of Optuna's tables")
+
+
+def _rdb_storage(url: str, liveness: dict, read_only: bool) -> optuna.storages.RDBStorage:
+    """The RDB storage; several processes opening a new database at once race to create Optuna's
+    tables, and the losers, which find them half made, try again. Read-only: no table is made."""
+    attempt = 1
+    while True:
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=_engine_kwargs(url), skip_table_creation=read_only, **liveness
+            )
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            text = str(e)
+            lost_race = isinstance(e, sqlalchemy.exc.IntegrityError) or "already exists" in text
+            lost_race = lost_race or "database is locked" in text  # SQLite: another is creating them
+            if not lost_race or attempt == SCHEMA_ATTEMPTS:
+                raise
+            time.sleep(attempt)
+            attempt += 1
+
+
+def _engine_kwargs(url: str) -> dict:
+    """SQLite: wait for other writers instead of failing with "database is locked". Servers: test
+    pooled connections before use, so a dropped connection is replaced instead of failing a trial."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
+    return {"pool_pre_ping": True}
