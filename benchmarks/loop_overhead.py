@@ -23,7 +23,7 @@ import optuna
 import torch
 from torch import nn
 
-from ntknas.run.search import search
+from ntknas.run.search import objective_of, search
 from ntknas.study.settings import Settings
 from ntknas.study.studies import open_study
 from search_spaces import SearchSpace
@@ -90,7 +90,7 @@ def run(url: str, args: argparse.Namespace) -> None:
     x = torch.randn(6, 3, 2, 2, generator=torch.Generator().manual_seed(0))
     batch = (x, torch.arange(6) % 3)
     began = time.perf_counter()
-    search(study, TinyWidths(), batch, 3, settings, args.trials, "cpu")
+    search(study, objective_of(TinyWidths(), settings, batch, 3, "cpu"), settings, args.trials)
     wall = time.perf_counter() - began
     done = sorted(t.datetime_complete for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
     total = len(study.get_trials())

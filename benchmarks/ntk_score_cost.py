@@ -26,7 +26,7 @@ from ntknas.objectives import reference
 from ntknas.objectives.candidates import seeded_model
 from ntknas.scoring import metrics
 from ntknas.scoring.measure import count_params
-from ntknas.scoring.metric_catalog import SPECTRUM
+from ntknas.scoring.registry import SPECTRUM
 from scores import proxies
 
 

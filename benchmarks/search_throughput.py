@@ -22,7 +22,7 @@ import scores
 import search_spaces
 from ntknas.core.seeds import derive_seed
 from ntknas.inputs import data
-from ntknas.run.search import search
+from ntknas.run.search import objective_of, search
 from ntknas.study.settings import Settings
 from ntknas.study.studies import open_study
 
@@ -38,7 +38,7 @@ def full_search(
     settings = Settings(space_name, data.BUNDLED, batch[0].shape[0], "batch", 0, "condition_number")
     study = open_study(space_name, f"sqlite:///{folder / 'bench.db'}", settings, "random")
     start = time.perf_counter()
-    search(study, search_spaces.get(space_name), batch, 10, settings, trials, "cpu")
+    search(study, objective_of(search_spaces.get(space_name), settings, batch, 10, "cpu"), settings, trials)
     seconds = time.perf_counter() - start
     configs = [t.user_attrs["config"] for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
     return per_minute(trials, seconds), configs

@@ -18,7 +18,7 @@ import search_spaces
 from ntknas.inputs import data
 from ntknas.objectives import reference
 from ntknas.run import verify
-from ntknas.run.search import search
+from ntknas.run.search import objective_of, search
 from ntknas.scoring import metrics
 from ntknas.study.settings import Settings
 from ntknas.study.studies import open_study
@@ -45,7 +45,12 @@ def main() -> None:
         began = time.perf_counter()
         space = search_spaces.get("nb201")
         placed = reference.for_space(space, int(batch[0].shape[-1]), len(images.classes), batch=args.n).terms
-        search(study, space, batch, len(images.classes), settings, args.trials, device, reference=placed)
+        search(
+            study,
+            objective_of(space, settings, batch, len(images.classes), device, reference=placed),
+            settings,
+            args.trials,
+        )
         search_seconds = time.perf_counter() - began
 
         splits = verify.load_splits(args.data, None)

@@ -1,26 +1,68 @@
 """ntknas scores: the pseudo neural tangent kernel of a network at initialisation, and its spectrum.
 
+Importing the package loads no torch: each name below is imported on first use, so that
+``scores.modes`` (the names of the modes) stays light for a command line.
+
 Examples:
     >>> import scores, torch, torchvision
     >>> net = torchvision.models.resnet18(num_classes=10)
     >>> scores.score(net, torch.randn(16, 3, 32, 32))["condition_number"]  # doctest: +SKIP
 """
 
-from scores.analytic import analytic_ntk, ntk_mlp
-from scores.bn import BN_MODES
-from scores.kernels import IMPLEMENTATIONS, entk, layer_kernels, pntk, score
-from scores.spectrum import SPECTRUM_SCORES, Spectrum, spectrum
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scores.analytic import analytic_ntk, ntk_mlp
+    from scores.eigen import SPECTRUM_SCORES, Spectrum, spectrum
+    from scores.kernels import entk, layer_kernels, pntk, score
+    from scores.layers import register_layer
+    from scores.modes import BN_MODES, IMPLEMENTATIONS, BnMode, Implementation
+
+# Each public name → the module that defines it.
+_HOME = {
+    "analytic_ntk": "scores.analytic",
+    "ntk_mlp": "scores.analytic",
+    "entk": "scores.kernels",
+    "layer_kernels": "scores.kernels",
+    "pntk": "scores.kernels",
+    "score": "scores.kernels",
+    "register_layer": "scores.layers",
+    "BN_MODES": "scores.modes",
+    "IMPLEMENTATIONS": "scores.modes",
+    "BnMode": "scores.modes",
+    "Implementation": "scores.modes",
+    "SPECTRUM_SCORES": "scores.eigen",
+    "Spectrum": "scores.eigen",
+    "spectrum": "scores.eigen",
+}
 __all__ = [
     "BN_MODES",
     "IMPLEMENTATIONS",
     "SPECTRUM_SCORES",
+    "BnMode",
+    "Implementation",
     "Spectrum",
     "analytic_ntk",
     "entk",
     "layer_kernels",
     "ntk_mlp",
     "pntk",
+    "register_layer",
     "score",
     "spectrum",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOME:
+        raise AttributeError(f"module 'scores' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})

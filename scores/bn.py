@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BN_MODES = ("eval", "batch", "train")
+from scores.modes import BN_MODES
 
 _STOCK_BN_FORWARDS = (nn.modules.batchnorm._BatchNorm.forward, nn.SyncBatchNorm.forward)
 

@@ -12,13 +12,12 @@ from torch import nn
 from scores.bn import bn_mode, check_bn_mode
 from scores.checks import check_chunk_size, check_inputs, trainable
 from scores.device import placed, resolve
+from scores.eigen import spectrum
 from scores.functional import func_gram
 from scores.hooks import Unsupported, hooks_gram, uncovered
 from scores.loop import loop_gram
-from scores.spectrum import spectrum
+from scores.modes import IMPLEMENTATIONS, BnMode, Implementation
 from scores.terms import Chunking
-
-IMPLEMENTATIONS = ("auto", "hooks", "func", "loop")
 
 # Automatic cap on a temporary's elements (256 MiB of float32) when chunk_size is None.
 _BLOCK_ELEMENTS = 2**26
@@ -28,10 +27,10 @@ def pntk(
     model: nn.Module,
     inputs: torch.Tensor,
     *,
-    bn: str = "batch",
+    bn: BnMode = "batch",
     device: str | torch.device | None = None,
     chunk_size: int | None = None,
-    implementation: str = "auto",
+    implementation: Implementation = "auto",
 ) -> torch.Tensor:
     """The pseudo-NTK of ``model`` on a minibatch: (N, N) float64 on the CPU.
 
@@ -56,10 +55,10 @@ def layer_kernels(
     inputs: torch.Tensor,
     *,
     groups: Mapping[str, str] | Callable[[str], str] | None = None,
-    bn: str = "batch",
+    bn: BnMode = "batch",
     device: str | torch.device | None = None,
     chunk_size: int | None = None,
-    implementation: str = "auto",
+    implementation: Implementation = "auto",
 ) -> dict[str, torch.Tensor]:
     """The pNTK split over groups of layers: {group: (N, N) float64 on the CPU}, summing to
     :func:`pntk` (to float64 round-off), from the same single pass at no extra cost.
@@ -80,7 +79,7 @@ def entk(
     model: nn.Module,
     inputs: torch.Tensor,
     *,
-    bn: str = "batch",
+    bn: BnMode = "batch",
     device: str | torch.device | None = None,
     chunk_size: int | None = None,
 ) -> torch.Tensor:
@@ -94,7 +93,7 @@ def entk(
 
 
 def score(model: nn.Module, inputs: torch.Tensor, **kwargs) -> dict[str, float]:
-    """Every spectrum score of the pNTK (see :class:`~scores.spectrum.Spectrum`) and ``seconds``.
+    """Every spectrum score of the pNTK (see :class:`~scores.eigen.Spectrum`) and ``seconds``.
 
     Keyword arguments go to :func:`pntk`. ``seconds`` is the wall time of kernel and spectrum.
     """
@@ -107,10 +106,10 @@ def score(model: nn.Module, inputs: torch.Tensor, **kwargs) -> dict[str, float]:
 def _kernel(
     model: nn.Module,
     inputs: torch.Tensor,
-    bn: str,
+    bn: BnMode,
     device,
     chunk_size: int | None,
-    implementation: str,
+    implementation: Implementation,
     per_output: bool,
     group_names: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, torch.Tensor], int]:

@@ -134,6 +134,27 @@ _HANDLERS: dict[type[nn.Module], Handler] = {
 }
 
 
+def register_layer(cls: type[nn.Module], rule: type[nn.Module] | Handler) -> None:
+    """Cover layers of class ``cls`` on the fast path (no fallback to per-sample gradients).
+
+    ``rule`` is a covered layer class whose rule applies (``cls`` has its attributes, ``weight``
+    and ``bias``, and its forward computes the same function: e.g. ``nn.Conv2d`` for a
+    convolution with a forward of its own), or a handler ``(module, x, g, bn) -> {name: term}``
+    (see :mod:`scores.terms`). A module's only parameters must still be ``weight`` and ``bias``.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"register_layer needs an nn.Module subclass, not {cls!r}")
+    if isinstance(rule, type):
+        if rule not in _HANDLERS:
+            covered = ", ".join(c.__name__ for c in _HANDLERS)
+            raise ValueError(f"{rule.__name__} has no rule to borrow; use one of {covered}, or a handler")
+        _HANDLERS[cls] = _HANDLERS[rule]
+    elif callable(rule):
+        _HANDLERS[cls] = rule
+    else:
+        raise TypeError(f"register_layer's rule must be a covered layer class or a handler, not {rule!r}")
+
+
 def _embedding_ok(m: nn.Module) -> bool:
     return not isinstance(m, nn.Embedding) or (m.max_norm is None and not m.scale_grad_by_freq)
 

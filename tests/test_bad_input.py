@@ -29,7 +29,7 @@ import search_spaces
 from ntknas import cli
 from ntknas.cli.common import StopRequest
 from ntknas.run import verify
-from ntknas.run.search import search
+from ntknas.run.search import objective_of, search
 from ntknas.study.storage import default_url, mask, redact
 from ntknas.study.studies import open_study
 
@@ -729,9 +729,9 @@ def failing_search(fails) -> list:
 
     study = open_study("widths", default_url(), settings(), "random")
     space = Space(range(4, 100))
-    search(study, space, BATCH, 3, settings(), trials=2, device="cpu")
+    search(study, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 2)
     _, before = stored_trials("widths")
-    search(study, space, BATCH, 3, settings(), trials=3, device="cpu")
+    search(study, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 3)
     _, after = stored_trials("widths")
     assert after[:2] == before and len(after) == 4
     return study.get_trials()

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from ntknas.cli import app
 from ntknas.core.checks import parse_budget
 from ntknas.core.errors import UserError
-from ntknas.run.search import SearchExhausted, search
+from ntknas.run.search import SearchExhausted, objective_of, search
 from ntknas.study.studies import open_study, scored_trials
 
 PRUNED = optuna.trial.TrialState.PRUNED
@@ -27,7 +27,7 @@ def test_over_budget_candidates_are_pruned_unscored_and_do_not_count(tmp_path, s
     s = settings(max_params=limit, cost="params" if sampler == "nsga2" else None)
     study = open_study("s", f"sqlite:///{tmp_path / 'db.sqlite'}", s, sampler)
     space = Widths([4, 8, 16, 32, 64, 128])
-    search(study, space, BATCH, 3, s, trials=3, device="cpu")
+    search(study, objective_of(space, s, BATCH, 3, "cpu"), s, 3)
     scored = scored_trials(study)
     assert sorted(t.user_attrs["config"] for t in scored) == ["width=16", "width=4", "width=8"]
     assert all(t.user_attrs["params"] <= limit for t in scored)
@@ -50,7 +50,7 @@ def test_a_budget_no_configuration_meets_is_an_error_after_a_bounded_number_of_d
     s = settings(max_params=10)
     study = open_study("s", f"sqlite:///{tmp_path / 'db.sqlite'}", s, "random")
     with pytest.raises(SearchExhausted, match=r"stopped after 200 proposals in a row .* over budget"):
-        search(study, Widths([4, 8]), BATCH, 3, s, trials=2, device="cpu")
+        search(study, objective_of(Widths([4, 8]), s, BATCH, 3, "cpu"), s, 2)
     assert len(study.trials) == 200 and not scored_trials(study)
 
 

@@ -11,11 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 import ntknas
-import scores
-from ntknas.cli import app, common
+from ntknas.cli import app
 from ntknas.inputs.sources import SYNTHETIC
-from ntknas.outputs import plots
-from ntknas.study import heartbeat, storage
 from ntknas.study.settings import Settings
 from ntknas.study.studies import open_study
 
@@ -61,13 +58,6 @@ def test_light_commands_import_neither_torch_nor_optuna_until_they_need_it(tmp_p
     assert [command for command, _ in reports] == [" ".join(argv) for argv, _ in LIGHT]
     for (command, loaded), (_, allowed) in zip(reports, LIGHT, strict=True):
         assert set(loaded.split()) <= set(allowed), f"ntknas {command} imported {loaded}"
-
-
-def test_copied_constants_agree_with_the_library():
-    assert common.BN_MODES == scores.BN_MODES
-    assert common.DEFAULT_STORAGE == storage.default_url()
-    assert common.HEARTBEAT_SECONDS == heartbeat.HEARTBEAT_SECONDS
-    assert common.PLOTS_FOLDER == plots.FOLDER
 
 
 def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(tmp_path):

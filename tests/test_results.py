@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from ntknas.cli import app
 from ntknas.inputs.sources import SYNTHETIC
 from ntknas.outputs import tables
+from ntknas.study.records import REUSED_FROM
 from ntknas.study.settings import Settings
 from ntknas.study.studies import open_study
-from ntknas.study.study_view import REUSED_FROM
 
 INTEGERS = ("trial", "params", "flops", "reuses")
 REUSES = {11: 2, 3: 1}  # configuration → trials that reused its values

@@ -10,8 +10,8 @@ from torch import nn
 from ntknas.core import seeds
 from ntknas.core.errors import CandidateFailed, UserError
 from ntknas.objectives.candidates import evaluate
-from ntknas.run.search import search
-from ntknas.scoring.metric_catalog import DEFAULT, VERSIONS
+from ntknas.run.search import objective_of, search
+from ntknas.scoring.registry import DEFAULT, METRICS
 from ntknas.study.settings import Settings
 from ntknas.study.studies import completed_trials, load_study, open_study, scored_trials
 from search_spaces import SearchSpace
@@ -70,7 +70,7 @@ def new_study(tmp_path, s, sampler="random", name="s"):
 def test_search_stores_every_attribute(tmp_path):
     s = settings()
     study = new_study(tmp_path, s)
-    search(study, Widths([4, 8, 16, 32, 64]), BATCH, 3, s, trials=4, device="cpu")
+    search(study, objective_of(Widths([4, 8, 16, 32, 64]), s, BATCH, 3, "cpu"), s, 4)
     done = scored_trials(study)
     assert len(done) == 4 and len({t.user_attrs["config"] for t in done}) == 4
     for t in done:
@@ -86,7 +86,7 @@ def test_reused_configurations_do_not_count_toward_the_trials(tmp_path):
     s = settings()
     space = Widths([8, 16])
     study = new_study(tmp_path, s)
-    search(study, space, BATCH, 3, s, trials=2, device="cpu")
+    search(study, objective_of(space, s, BATCH, 3, "cpu"), s, 2)
     assert space.built == 2  # each configuration scored once
     scored = {t.user_attrs["config"]: t for t in scored_trials(study)}
     reused = [t for t in completed_trials(study) if "reused_from" in t.user_attrs]
@@ -103,7 +103,7 @@ def test_trials_beyond_the_space_stop_at_the_whole_space(tmp_path):
     s = settings()
     space = Widths([4, 8, 16])
     study = new_study(tmp_path, s)
-    search(study, space, BATCH, 3, s, trials=10, device="cpu")
+    search(study, objective_of(space, s, BATCH, 3, "cpu"), s, 10)
     scored = scored_trials(study)
     assert sorted(t.user_attrs["config"] for t in scored) == ["width=16", "width=4", "width=8"]
 
@@ -111,7 +111,7 @@ def test_trials_beyond_the_space_stop_at_the_whole_space(tmp_path):
 def test_failed_candidates_are_recorded_and_the_search_goes_on(tmp_path):
     s = settings()
     study = new_study(tmp_path, s)
-    search(study, Widths([4, 5, 6, 7], bad={5}), BATCH, 3, s, trials=3, device="cpu")
+    search(study, objective_of(Widths([4, 5, 6, 7], bad={5}), s, BATCH, 3, "cpu"), s, 3)
     failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
     assert failed and all(
         t.user_attrs["fail_reason"] == "RuntimeError: width 5 cannot be built" for t in failed
@@ -133,14 +133,14 @@ def test_non_finite_outputs_fail_the_trial_with_the_reason():
 def test_all_failing_stops_with_a_message(tmp_path):
     s = settings()
     with pytest.raises(UserError, match="10 candidates in a row failed; the last: RuntimeError: width 5"):
-        search(new_study(tmp_path, s), Widths([5], bad={5}), BATCH, 3, s, trials=3, device="cpu")
+        search(new_study(tmp_path, s), objective_of(Widths([5], bad={5}), s, BATCH, 3), s, 3)
 
 
 def test_interrupt_keeps_completed_trials(tmp_path):
     s = settings()
     study = new_study(tmp_path, s, sampler="tpe")
     with pytest.raises(KeyboardInterrupt):
-        search(study, Widths(range(4, 100), interrupt_at=4), BATCH, 3, s, trials=50, device="cpu")
+        search(study, objective_of(Widths(range(4, 100), interrupt_at=4), s, BATCH, 3, "cpu"), s, 50)
     assert len(scored_trials(study)) == 3
     states = [t.state for t in study.get_trials()]
     interrupted = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
@@ -151,10 +151,10 @@ def test_interrupt_keeps_completed_trials(tmp_path):
 def test_resume_adds_trials_and_keeps_old_ones(tmp_path):
     s = settings()
     study = new_study(tmp_path, s)
-    search(study, Widths(range(4, 40)), BATCH, 3, s, trials=3, device="cpu")
+    search(study, objective_of(Widths(range(4, 40)), s, BATCH, 3, "cpu"), s, 3)
     before = [(t.number, t.values) for t in study.get_trials()]
     again = new_study(tmp_path, s)
-    search(again, Widths(range(4, 40)), BATCH, 3, s, trials=5, device="cpu")
+    search(again, objective_of(Widths(range(4, 40)), s, BATCH, 3, "cpu"), s, 5)
     after = scored_trials(again)
     assert len(after) == 5 and [(t.number, t.values) for t in after[:3]] == before
 
@@ -207,12 +207,9 @@ def test_stop_request_ends_between_candidates(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         search(
             study,
-            Widths(range(4, 100)),
-            BATCH,
-            3,
+            objective_of(Widths(range(4, 100)), s, BATCH, 3),
             s,
             trials=50,
-            device="cpu",
             stop=lambda: len(scored_trials(study)) >= 2,
         )
     assert len(scored_trials(study)) == 2
@@ -228,7 +225,7 @@ def test_a_study_scored_by_an_earlier_ntk_score_is_not_resumed_with_todays(tmp_p
     with pytest.raises(
         UserError,
         match=rf"holds ntk_score version 1, of an earlier ntknas; today's ntk_score "
-        rf"\(version {VERSIONS[DEFAULT]}\)",
+        rf"\(version {METRICS[DEFAULT].version}\)",
     ):
         open_study("old", url, s, "random")
     assert load_study("old", url).user_attrs == old.user_attrs  # still readable, untouched
@@ -238,5 +235,5 @@ def test_a_study_scored_by_an_earlier_ntk_score_is_not_resumed_with_todays(tmp_p
         unversioned.set_user_attr(key, value)
     open_study("p", url, other, "random")  # a metric that never changed resumes as before
     made = open_study("new", url, s, "random")
-    assert made.user_attrs["objective_version"] == VERSIONS[DEFAULT] == 3
+    assert made.user_attrs["objective_version"] == METRICS[DEFAULT].version == 3
     open_study("new", url, s, "random")  # and today's resumes today's

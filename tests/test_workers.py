@@ -13,7 +13,7 @@ from ntknas.core.errors import UserError
 from ntknas.core.threads import threads_per_worker, usable_cpus
 from ntknas.objectives.candidates import evaluate
 from ntknas.run import search as search_module
-from ntknas.run.search import search
+from ntknas.run.search import objective_of, search
 from ntknas.run.workers import STOPPED, Ended, check
 from ntknas.study import heartbeat, storage
 from ntknas.study.studies import open_study, scored_trials
@@ -47,7 +47,7 @@ def test_a_silent_workers_trial_is_failed_and_its_configuration_retried(tmp_path
     heartbeat.fail_stale(survivor)
     (queued,) = survivor.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert heartbeat.WORKER not in queued.user_attrs and queued.params == trial.params
-    search(survivor, space, BATCH, 3, settings(), trials=2, device="cpu")
+    search(survivor, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 2)
     killed, retry, *_ = survivor.get_trials()
     assert killed.state == FAIL and "fail_reason" not in killed.user_attrs
     assert retry.system_attrs["failed_trial"] == 0 and retry.state == COMPLETE
@@ -58,7 +58,7 @@ def test_a_silent_workers_trial_is_failed_and_its_configuration_retried(tmp_path
 
 def test_candidates_failed_on_purpose_are_not_retried(tmp_path):
     study = handle(tmp_path)
-    search(study, Widths([4, 5, 6, 7], bad={5}), BATCH, 3, settings(), trials=3, device="cpu")
+    search(study, objective_of(Widths([4, 5, 6, 7], bad={5}), settings(), BATCH, 3, "cpu"), settings(), 3)
     failed = study.get_trials(states=(FAIL,))
     assert failed and {t.user_attrs["fail_reason"] for t in failed} == {
         "RuntimeError: width 5 cannot be built"
@@ -100,7 +100,7 @@ def test_a_configuration_scored_elsewhere_is_waited_for_then_reused(tmp_path, mo
     monkeypatch.setattr(time, "sleep", wait)
     space = Scripted()
     study = handle(tmp_path)
-    search(study, space, BATCH, 3, settings(), trials=2, device="cpu")
+    search(study, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 2)
     assert waits and space.built == 1  # 16 only: 8 was waited for, then reused
     mine = study.trials[1]
     assert mine.user_attrs["reused_from"] == 0 and mine.values == study.trials[0].values
@@ -121,7 +121,7 @@ def test_a_worker_whose_trial_was_failed_elsewhere_goes_on(tmp_path):
             return super().build(config, num_classes)
 
     study = handle(tmp_path)
-    search(study, FailedWhileRunning(range(4, 40)), BATCH, 3, settings(), trials=3, device="cpu")
+    search(study, objective_of(FailedWhileRunning(range(4, 40)), settings(), BATCH, 3, "cpu"), settings(), 3)
     assert [t.state for t in study.trials] == [FAIL, COMPLETE, COMPLETE, COMPLETE]
 
 
@@ -145,16 +145,16 @@ def test_claims_never_exceed_the_target(tmp_path, monkeypatch):
 def test_workers_with_the_same_seed_propose_different_configurations(tmp_path):
     one, two = handle(tmp_path), handle(tmp_path)  # both open the empty study: same seed, same history
     space = Widths(range(4, 100))
-    search(one, space, BATCH, 3, settings(), trials=1, device="cpu")
-    search(two, space, BATCH, 3, settings(), trials=2, device="cpu")
-    search(one, space, BATCH, 3, settings(), trials=3, device="cpu")
+    search(one, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 1)
+    search(two, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 2)
+    search(one, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 3)
     mixed = configs(one)
     assert len(set(mixed)) == 3
 
     alone = open_study("s", f"sqlite:///{tmp_path / 'alone.sqlite'}", settings(), "random", 1)
-    search(alone, space, BATCH, 3, settings(), trials=3, device="cpu")
+    search(alone, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 3)
     again = open_study("s", f"sqlite:///{tmp_path / 'again.sqlite'}", settings(), "random", 1)
-    search(again, space, BATCH, 3, settings(), trials=3, device="cpu")
+    search(again, objective_of(space, settings(), BATCH, 3, "cpu"), settings(), 3)
     assert configs(alone) == configs(again)  # one worker: reproducible
     assert configs(alone)[0] == mixed[0] and mixed[1] != configs(alone)[1]
 

@@ -1,6 +1,6 @@
 """mkdocs hook: the reStructuredText roles of the docstrings, shown as the code they name.
 
-The docstrings write ``:func:`pntk``` and ``:class:`~scores.spectrum.Spectrum```, which
+The docstrings write ``:func:`pntk``` and ``:class:`~scores.eigen.Spectrum```, which
 mkdocstrings leaves as ``:func:<code>pntk</code>``; this keeps the code and drops the role (and
 the ``~`` that shortens a dotted path in Sphinx).
 """

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ntknas.cli.common import (
-    BN_MODES,
     BatchOpt,
     BnOpt,
     DataOpt,
@@ -32,7 +31,8 @@ from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.inputs.sources import BUNDLED
 from ntknas.objectives.budget import Budget
 from ntknas.outputs import tables
-from ntknas.scoring.metric_catalog import DEFAULT, METRICS
+from ntknas.scoring.registry import DEFAULT, METRICS
+from scores.modes import BN_MODES
 
 if TYPE_CHECKING:
     import numpy as np

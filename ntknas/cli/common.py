@@ -10,13 +10,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.text import Text
 
 from ntknas.cli.progress import phase
+from ntknas.core import defaults
 from ntknas.core.checks import check_positive_int
 from ntknas.core.errors import CandidateFailed, UserError, input_warnings_to
 from ntknas.core.terminal import Terminal
@@ -31,13 +31,6 @@ out = Terminal(width=None if sys.stdout.isatty() else 200)
 err = Terminal(stderr=True, highlight=False, soft_wrap=True)
 WIDE = 180  # console columns from which tables show every score (and a configuration has ~40)
 INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
-# Library constants that options show or check, copied here so that the command line starts without
-# importing torch, Optuna or numpy (tests/test_cli_fast.py checks that they agree): scores.BN_MODES,
-# storage.default_url(), heartbeat.HEARTBEAT_SECONDS and plots.FOLDER.
-BN_MODES = ("eval", "batch", "train")
-DEFAULT_STORAGE = "sqlite:///results/ntknas.db"
-HEARTBEAT_SECONDS = 10
-PLOTS_FOLDER = Path("results") / "plots"
 
 
 def parse_image_size(text: str | int) -> int:
@@ -74,7 +67,8 @@ SeedOpt = Annotated[int, typer.Option(help="Seed of the minibatch and of every i
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:K.")]
 StudyArg = Annotated[str | None, typer.Argument(help="Study name; optional when the storage holds one.")]
 StorageOpt = Annotated[
-    str | None, typer.Option(help=f"Optuna storage URL \\[default: {DEFAULT_STORAGE}].", show_default=False)
+    str | None,
+    typer.Option(help=f"Optuna storage URL \\[default: {defaults.DEFAULT_STORAGE}].", show_default=False),
 ]
 THREADS_DEFAULT = "the CPUs this process may use (CPU affinity, container CPU quota)"
 ThreadsOpt = Annotated[
@@ -86,7 +80,7 @@ def storage_label(storage: str | None) -> str:
     """The storage URL fit to print: the default's when None, any password masked."""
     from ntknas.study.storage import mask
 
-    return mask(storage or DEFAULT_STORAGE)
+    return mask(storage or defaults.DEFAULT_STORAGE)
 
 
 @contextmanager

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ntknas.cli.common import (
-    PLOTS_FOLDER,
     DataRootOpt,
     DeviceOpt,
     StorageOpt,
@@ -19,12 +18,13 @@ from ntknas.cli.common import (
     user_errors,
 )
 from ntknas.cli.progress import phase
+from ntknas.core import defaults
 from ntknas.core.checks import check_positive_int
 
 
 def command(
     study: StudyArg = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder the PNG files go to.")] = PLOTS_FOLDER,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder the PNG files go to.")] = defaults.PLOTS,
     top: Annotated[int, typer.Option(help="Top picks whose pNTK eigenspectrum is drawn.")] = 5,
     data_root: DataRootOpt = None,
     device: DeviceOpt = "auto",
@@ -48,8 +48,8 @@ def command(
     named like a plot that ntknas did not draw (a picture of your own, a link) is left alone: the
     command stops, unless --force.
     """
-    from ntknas.outputs import plots, tables
-    from ntknas.study import rebuild
+    from ntknas.outputs import plots
+    from ntknas.study import rebuild, records
     from ntknas.study.settings import Settings
     from ntknas.study.studies import load_study
 
@@ -60,8 +60,8 @@ def command(
         dev = resolve_device(device)
         loaded = load_study(study, storage)
         settings = Settings.load(loaded)
-        rows = tables.trial_rows(loaded)
-        picks = tables.sort_rows(rows, settings.objective)[:top]
+        rows = records.rows(loaded)
+        picks = records.ranked(rows, settings)[:top]
         configs = [str(r["config"]) for r in picks]
         with phase(f"recomputing the pNTK of the top {len(picks)} picks for their eigenspectra", err) as step:
             values = rebuild.eigenvalues(settings, configs, data_root=data_root, device=dev, step=step)

@@ -32,6 +32,7 @@ def command(
 
     One row per distinct configuration, with how many later trials reused its values.
     """
+    from ntknas.study import records
     from ntknas.study.settings import Settings
     from ntknas.study.studies import load_study
 
@@ -41,9 +42,10 @@ def command(
             check_positive_int("--top", top)
         loaded = load_study(study, storage)
         settings = Settings.load(loaded)
-        every = tables.trial_rows(loaded)
+        every = records.rows(loaded)
         by = sort or settings.objective
-        rows = tables.sort_rows(every, by)
+        directions = {**records.column_directions(), **settings.directions_by_column()}
+        rows = records.sort_rows(every, by, directions)
         if top is not None or output == "table":
             rows = rows[: top or 10]
     compact = output == "table" and out.width < WIDE
@@ -56,6 +58,6 @@ def command(
         budget = f"; budget {settings.budget.describe()}" if settings.budget else ""
         title = (
             f"Top {len(rows)} of {len(every)} in study '{loaded.study_name}' by {by} "
-            f"({tables.direction_note(by)}{budget})"
+            f"({tables.direction_note(by, directions[by])}{budget})"
         )
         out.print(tables.render(rows, columns, title))

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from ntknas.cli.common import (
-    BN_MODES,
     BatchOpt,
     BnOpt,
     DataOpt,
@@ -29,7 +28,8 @@ from ntknas.core.errors import UserError
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.inputs.sources import BUNDLED
 from ntknas.outputs import tables
-from ntknas.scoring.metric_catalog import DEFAULT, RECORDED
+from ntknas.scoring.registry import DEFAULT, RECORDED
+from scores.modes import BN_MODES
 
 
 def command(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shlex
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from ntknas.cli.common import (
-    BN_MODES,
-    HEARTBEAT_SECONDS,
     THREADS_DEFAULT,
     WIDE,
     BatchOpt,
@@ -35,13 +33,20 @@ from ntknas.cli.common import (
 from ntknas.cli.progress import progress_bar
 from ntknas.cli.verify import DEFAULTS as VERIFY
 from ntknas.core.checks import check_positive_int, check_seed, check_study_name, parse_budget
+from ntknas.core.defaults import HEARTBEAT_SECONDS
 from ntknas.core.errors import UserError
 from ntknas.core.files import folder_name
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.inputs.sources import BUNDLED
 from ntknas.outputs import tables
-from ntknas.scoring.metric_catalog import COSTS, DEFAULT, METRICS, direction_words
+from ntknas.scoring.registry import COSTS, DEFAULT, METRICS, direction_words
+from ntknas.study import records
+from scores.modes import BN_MODES
 
+if TYPE_CHECKING:
+    from ntknas.run.request import SearchRequest
+
+DIRECTIONS = ("maximize", "minimize")
 DEFAULT_COST = "params"  # the second objective of an nsga2 search unless --cost says otherwise
 
 
@@ -57,6 +62,14 @@ def command(
         str,
         typer.Option(help="Metric to optimise (see `ntknas benchmark`); the default ranks best on NB201."),
     ] = DEFAULT,
+    direction: Annotated[
+        str | None,
+        typer.Option(
+            help="maximize or minimize the objective \\[default: its own way, as `ntknas benchmark` "
+            "orients it: e.g. params are maximised, condition_number minimised].",
+            show_default=False,
+        ),
+    ] = None,
     cost: Annotated[
         str | None,
         typer.Option(
@@ -123,7 +136,9 @@ def command(
     Re-running the same command resumes the study until it holds --trials distinct scored
     configurations.
     """
+    from ntknas.run.request import SearchRequest
     from ntknas.study.samplers import SAMPLERS
+    from ntknas.study.settings import Settings
 
     name = space if study is None else study
     with user_errors(storage):
@@ -133,8 +148,10 @@ def command(
         check_positive_int("--workers", worker_count)
         check_positive_int("--heartbeat", heartbeat)
         check_seed("--seed", seed)
-        check_choice("--sampler", sampler, SAMPLERS)
+        check_choice("--sampler", sampler, tuple(SAMPLERS))
         check_choice("--objective", objective, tuple(METRICS))
+        if direction is not None:
+            check_choice("--direction", direction, DIRECTIONS)
         check_choice("--bn", bn, BN_MODES)
         if cost is not None:
             check_choice("--cost", cost, COSTS)
@@ -152,94 +169,60 @@ def command(
                 raise UserError(
                     "--verify-epochs trains the --verify-top picks; add --verify-top K or drop it"
                 )
-        budget = {
-            "max_params": None if max_params is None else parse_budget("--max-params", max_params),
-            "max_flops": None if max_flops is None else parse_budget("--max-flops", max_flops),
-        }
-    run(
-        name,
-        space,
-        trials,
-        sampler,
-        objective,
-        (cost or DEFAULT_COST) if sampler == "nsga2" else None,
-        budget,
-        batch_size,
-        data_source,
-        data_root,
-        image_size,
-        bn,
-        storage,
-        seed,
-        device,
-        worker_count,
-        threads,
-        heartbeat,
-        top,
-        verify_top,
-        verify_epochs or VERIFY.epochs,
+        settings = Settings(
+            space,
+            data_source,
+            batch_size,
+            bn,
+            seed,
+            objective,
+            (cost or DEFAULT_COST) if sampler == "nsga2" else None,
+            None if max_params is None else parse_budget("--max-params", max_params),
+            None if max_flops is None else parse_budget("--max-flops", max_flops),
+            image_size,
+            direction,
+        )
+    request = SearchRequest(
+        name, settings, trials, sampler, storage, device, worker_count, threads, heartbeat, data_root
     )
+    run(request, top, verify_top, verify_epochs or VERIFY.epochs)
 
 
-def run(
-    name: str,
-    space_name: str,
-    trials: int,
-    sampler: str,
-    objective: str,
-    cost: str | None,
-    budget: dict[str, int | None],
-    batch_size: int,
-    data_source: str,
-    data_root: str | None,
-    image_size: int,
-    bn: str,
-    storage: str | None,
-    seed: int,
-    device: str,
-    worker_count: int,
-    threads: int | None,
-    heartbeat: int,
-    top: int,
-    verify_top: int | None,
-    verify_epochs: int,
-) -> None:
-    """The search, once the options are checked: load the data, open the study, search, summarise."""
+def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs: int) -> None:
+    """The search, once the options are checked: load the data, open the study, prepare the
+    objective's reference, search, summarise, and verify the top picks when asked."""
+    from dataclasses import replace
+
     import search_spaces
-    from ntknas.inputs import data
+    from ntknas import api
     from ntknas.inputs.image_size import check_for_space
     from ntknas.run import verify, workers
     from ntknas.run.recipe import Recipe
-    from ntknas.run.search import SearchExhausted, search, target_of
-    from ntknas.study.settings import Settings
-    from ntknas.study.studies import open_study
+    from ntknas.run.search import SearchExhausted, target_of
     from ntknas.study.study_view import StudyView
 
+    name, settings, storage = request.study, request.settings, request.storage
     with user_errors(storage):
-        dev = resolve_device(device)
-        per_worker = use_threads(threads, worker_count)
-        chosen = search_spaces.get(space_name)
-        check_for_space(chosen, image_size)
+        threads = use_threads(request.threads, request.workers)
+        request = replace(request, device=resolve_device(request.device), threads=threads)
+        check_for_space(search_spaces.get(settings.space), settings.image_size)
         splits = None
         if verify_top is not None:
-            splits = verify.load_splits(data_source, data_root, image_size)
+            splits = verify.load_splits(settings.data, request.data_root, settings.image_size)
             verify.check_recipe(Recipe(verify_epochs), splits)
-        batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed, image_size)
-        if worker_count > 1:
-            workers.check_memory(worker_count)
-        settings = Settings(
-            space_name, data_source, batch_size, bn, seed, objective, cost, **budget, image_size=image_size
-        )
-        opened = open_study(name, storage, settings, sampler, heartbeat)  # refuses other settings
-        reference = None
-        if objective == DEFAULT:  # measured when missing: minutes, after the refusal, not before
-            reference = space_reference(chosen, image_size, classes, int(batch[0].shape[0]))
-        target = target_of(trials, chosen)
+        score = api.objective_for(request)
+        if request.workers > 1:
+            workers.check_memory(request.workers)
+        opened = api.open_search(request)  # refuses other settings
+        if score.metric == DEFAULT:  # measured when missing: minutes, after the refusal, not before
+            batch = int(score.batch[0].shape[0])
+            score.reference_terms = space_reference(score.space, score.image_size, score.num_classes, batch)
+        target = target_of(request.trials, score.space)
         exhausted = None
         with stop_requests("candidate") as stopping:
             try:
                 with progress_bar(out) as bar:
-                    task = bar.add_task(f"{space_name} · {objective}", total=target, note="")
+                    task = bar.add_task(f"{settings.space} · {settings.objective}", total=target, note="")
 
                     def report(status) -> None:
                         note = ""
@@ -247,45 +230,15 @@ def run(
                             note = f"best {status.best_value:.4g} (trial {status.best_trial})"
                         bar.update(task, completed=min(status.scored, target), note=note)
 
+                    supervisor_view = StudyView(opened, settings.higher_is_better)
+
+                    def poll() -> None:
+                        supervisor_view.refresh()
+                        report(supervisor_view.status(target))
+
                     try:
-                        if worker_count == 1:
-                            search(
-                                opened,
-                                chosen,
-                                batch,
-                                classes,
-                                settings,
-                                trials,
-                                dev,
-                                report,
-                                stopping.requested,
-                                reference,
-                            )
-                        else:
-                            supervisor_view = StudyView(opened, settings.higher_is_better)
-
-                            def poll() -> None:
-                                supervisor_view.refresh()
-                                report(supervisor_view.status(target))
-
-                            job = workers.Job(
-                                name,
-                                storage,
-                                settings,
-                                sampler,
-                                trials,
-                                dev,
-                                heartbeat,
-                                batch,
-                                classes,
-                                reference,
-                            )
-                            ended = workers.run(job, worker_count, per_worker, stopping.requested, poll)
-                            if stopping.requested():
-                                raise KeyboardInterrupt
-                            supervisor_view.refresh()
-                            for line in workers.check(ended, supervisor_view.scored(), target):
-                                warn(line)
+                        for line in api.run_search(request, opened, score, report, stopping.requested, poll):
+                            warn(line)
                     except SearchExhausted as e:
                         exhausted = e
             except KeyboardInterrupt:
@@ -297,18 +250,18 @@ def run(
                     "run the same command to resume"
                 )
                 raise typer.Exit(stopping.exit_code()) from None
-        rows = tables.trial_rows(opened)
+        rows = records.rows(opened)
         if exhausted is not None:
             if not rows:
                 raise exhausted
             warn(str(exhausted))
-    summarise(name, storage, settings, rows, tables.reused_count(opened), top)
+    summarise(name, storage, settings, rows, records.reused_count(opened), top)
     if splits is not None:
         from ntknas.cli.verify import verify_picks
 
         with user_errors(storage):
             picks = verify.top_picks(opened, verify_top)
-        verify_picks(opened, storage, picks, splits, Recipe(verify_epochs), dev)
+        verify_picks(opened, storage, picks, splits, Recipe(verify_epochs), request.device)
 
 
 def summarise(
@@ -316,7 +269,7 @@ def summarise(
 ) -> None:
     """The end of a search: the top candidates, then :func:`guidance`."""
     objective = settings.objective
-    shown = tables.sort_rows(rows, objective)[:top]
+    shown = records.ranked(rows, settings)[:top]
     columns = tables.columns_for(objective, compact=console.width < WIDE)
     console.print(tables.render(shown, columns, f"Top {len(shown)} of study '{name}' by {objective}"))
     for line in guidance(name, storage, settings, rows, reused):
@@ -330,7 +283,7 @@ def guidance(name: str, storage: str | None, settings, rows: list[dict], reused:
     if not rows:
         return []
     objective = settings.objective
-    best = tables.sort_rows(rows, objective)[0]
+    best = records.ranked(rows, settings)[0]
     label = storage_label(storage)
     budget = f", within the budget {settings.budget.describe()}" if settings.budget else ""
     more = f"; {tables.counted(reused, 'more proposal')} reused stored values" if reused else ""

@@ -26,8 +26,9 @@ from ntknas.core.checks import check_positive_finite, check_positive_int
 from ntknas.inputs.sources import BUNDLED, CIFAR10
 from ntknas.outputs import tables
 from ntknas.run.recipe import Recipe
+from ntknas.study import records
 
-DEFAULTS = Recipe(epochs=10)
+DEFAULTS = Recipe()
 
 
 def command(
@@ -129,7 +130,8 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
             out.print(diverged, highlight=False)
     rows = [{"trial": o.trial, "config": o.config, objective: o.score, **o.attrs} for o in outcomes]
     title = f"Verified: {recipe.epochs} epoch(s) on {splits.name}, study '{study.study_name}'"
-    out.print(tables.verified_table(rows, objective, title))
+    best_first = records.sort_rows(rows, "verified_test_acc")
+    out.print(tables.verified_table(best_first, objective, title))
     k = len(outcomes)
     what = f"Kendall τ ({objective} vs. verified test accuracy)"
     if k < 2:

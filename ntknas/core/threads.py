@@ -8,11 +8,10 @@ import math
 import os
 from pathlib import Path
 
-CGROUP = Path("/sys/fs/cgroup")
-MEMBERSHIP = Path("/proc/self/cgroup")
+from ntknas.core.cgroups import MEMBERSHIP, ROOT, folders
 
 
-def usable_cpus(root: Path = CGROUP, membership: Path = MEMBERSHIP) -> int:
+def usable_cpus(root: Path = ROOT, membership: Path = MEMBERSHIP) -> int:
     """CPUs this process may use: its CPU affinity, capped by its cgroup's CPU quota (rounded
     down: 1.5 CPUs of quota run one thread at full speed, two throttled)."""
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -22,7 +21,7 @@ def usable_cpus(root: Path = CGROUP, membership: Path = MEMBERSHIP) -> int:
     return max(1, count)
 
 
-def cpu_quota(root: Path = CGROUP, membership: Path = MEMBERSHIP) -> float | None:
+def cpu_quota(root: Path = ROOT, membership: Path = MEMBERSHIP) -> float | None:
     """The tightest CPU quota, in CPUs (e.g. 1.5), on this process's cgroup and its ancestors;
     None when unlimited or unknown.
 
@@ -31,32 +30,8 @@ def cpu_quota(root: Path = CGROUP, membership: Path = MEMBERSHIP) -> float | Non
     (``/proc/self/cgroup``) names the process's cgroup; inside a container whose cgroup is the
     root of ``root``, the root's files are the container's.
     """
-    quotas = [q for folder, v2 in _cgroup_folders(root, membership) if (q := _quota(folder, v2)) is not None]
+    quotas = [q for folder, v2 in folders("cpu", root, membership) if (q := _quota(folder, v2)) is not None]
     return min(quotas, default=None)
-
-
-def _cgroup_folders(root: Path, membership: Path) -> list[tuple[Path, bool]]:
-    """Each folder (and whether it is cgroup v2) from the process's own cgroup up to the root
-    of each hierarchy that can hold a CPU quota."""
-    paths = {"v2": "/", "v1": "/"}
-    try:
-        for line in membership.read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            if controllers == "":
-                paths["v2"] = path
-            elif "cpu" in controllers.split(","):
-                paths["v1"] = path
-    except (OSError, ValueError):
-        pass
-    bases = {"v2": [root], "v1": [root / "cpu", root / "cpu,cpuacct"]}
-    folders = []
-    for version, path in paths.items():
-        for base in bases[version]:
-            relative = Path(path.lstrip("/"))
-            for part in (relative, *relative.parents):
-                if (base / part).is_dir():
-                    folders.append((base / part, version == "v2"))
-    return folders
 
 
 def _quota(folder: Path, v2: bool) -> float | None:

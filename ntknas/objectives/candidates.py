@@ -11,7 +11,7 @@ from ntknas.core.seeds import derive_seed
 from ntknas.objectives.budget import Budget
 from ntknas.scoring import metrics
 from ntknas.scoring.measure import count_flops, count_params
-from ntknas.scoring.metric_catalog import SPECTRUM
+from ntknas.scoring.registry import SPECTRUM
 from search_spaces import PluginError, SearchSpace
 
 

@@ -40,17 +40,18 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 
+from ntknas.core import defaults
 from ntknas.core.errors import UserError, first_line
 from ntknas.core.extras import install_hint
 from ntknas.scoring import spectra
-from ntknas.scoring.metric_catalog import SPECTRUM, direction_words
+from ntknas.scoring.registry import SPECTRUM, direction_words
+from ntknas.study.records import REUSED_FROM
 from ntknas.study.settings import Settings
 from ntknas.study.storage import default_url, mask, open_storage
-from ntknas.study.study_view import REUSED_FROM
 from ntknas.study.verified import stored_results
 
 HOST, PORT = "127.0.0.1", 8080
-SERVER_ARTIFACTS = Path("results") / "artifacts"
+SERVER_ARTIFACTS = defaults.ARTIFACTS
 # How often a serving dashboard annotates trials that finished or changed since it last looked.
 REFRESH_SECONDS = 5.0
 IMAGE_KEY, NOTE_KEY = "ntknas:spectrum:", "ntknas:note:"

@@ -22,11 +22,11 @@ from ntknas.core.errors import UserError, first_line
 from ntknas.core.staging import check_new_folder, staged
 from ntknas.inputs import data
 from ntknas.objectives.candidates import seeded_model
-from ntknas.outputs import tables
 from ntknas.outputs.export_docs import CONFIG, PROGRAM, README, WEIGHTS, readme
 from ntknas.run import verify
 from ntknas.scoring import spectra
-from ntknas.scoring.metric_catalog import METRICS
+from ntknas.scoring.registry import METRICS
+from ntknas.study import records
 from ntknas.study.settings import Settings
 from ntknas.study.verified import stored_results
 
@@ -74,14 +74,14 @@ def export(
     check_new_folder(out)
     settings = Settings.load(study)
     trial = pick(study, number, settings)
-    text = str(trial.user_attrs["config"])
+    text = str(trial.user_attrs[records.CONFIG])
     space = search_spaces.get(settings.space)
     (x, _), classes = data.load_minibatch(
         settings.data, data_root, settings.batch_size, settings.seed, settings.image_size
     )
     image = tuple(x.shape[1:])
     model = seeded_model(space, space.parse(text), classes, settings.seed, image)
-    scorer = _scorer(study, text)
+    scorer = records.scorer_of(study, text)
     checked = stored_results(study).get(scorer.number, {})
     weights = _load_weights(model, study.study_name, scorer, checked, settings.seed, checkpoints)
     model.eval()
@@ -101,10 +101,7 @@ def pick(study: optuna.Study, number: int | None, settings: Settings) -> optuna.
     """Completed trial ``number`` of ``study``, or (None) the best by the study's objective."""
     name = study.study_name
     if number is None:
-        rows = tables.sort_rows(tables.trial_rows(study), settings.objective)
-        if not rows:
-            raise UserError(f"study '{name}' has no completed trials; run `ntknas search` first")
-        number = int(rows[0]["trial"])
+        number = records.picks(study, settings)[0].number
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         numbered = f"its trials are 0 to {max(trials)}" if trials else "it has no trials"
@@ -152,13 +149,6 @@ def _record(
         "verified": checked or None,
         "torch_version": torch.__version__,
     }
-
-
-def _scorer(study: optuna.Study, text: str) -> optuna.trial.FrozenTrial:
-    """The trial that scored configuration ``text``: the one that ``ntknas verify`` trains and
-    stores its results on (a later trial of the same configuration reuses its values)."""
-    number = next(r["trial"] for r in tables.trial_rows(study) if r["config"] == text)
-    return next(t for t in study.get_trials(deepcopy=False) if t.number == number)
 
 
 def _scores(attrs: dict) -> dict[str, object]:

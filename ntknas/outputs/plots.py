@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ntknas.core import files
+from ntknas.core import defaults, files
 from ntknas.core.errors import UserError
 from ntknas.core.extras import install_hint
-from ntknas.scoring.metric_catalog import direction_words, higher_is_better
 from ntknas.scoring.ranking import tau_with_accuracy
+from ntknas.scoring.registry import direction_words
 from ntknas.study.settings import Settings
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-FOLDER = Path("results") / "plots"
+FOLDER = defaults.PLOTS
 SIZE = (6.4, 4.2)  # inches
 DPI = 110
 FILES = ("score_vs_params.png", "history.png", "spectrum.png", "verified.png")
@@ -81,19 +81,19 @@ def write_all(
     spectra: dict[int, np.ndarray],
     force: bool = False,
 ) -> list[Path]:
-    """Write every picture that study ``name``'s result rows (``ntknas.outputs.tables.trial_rows``) allow
+    """Write every picture that study ``name``'s result rows (``ntknas.study.records.rows``) allow
     into folder ``out``, each atomically, replacing only files ntknas drew (any, with ``force``;
     a link itself, never its target); return the files. ``spectra`` maps trial numbers (the top
     picks) to their pNTK eigenvalues."""
     require_matplotlib()
     check_out(out, force)
-    objective = settings.objective
+    objective, higher = settings.objective, settings.higher_is_better
     rows = [r for r in rows if _finite(r.get(objective))]
     if not rows:
         raise UserError(f"study '{name}' has no completed trial with a finite {objective}")
     drawn = {
-        "score_vs_params.png": _score_vs_params(rows, objective, settings.max_params),
-        "history.png": _history(rows, objective),
+        "score_vs_params.png": _score_vs_params(rows, objective, higher, settings.max_params),
+        "history.png": _history(rows, objective, higher),
     }
     if spectra:
         drawn["spectrum.png"] = spectrum_figure(
@@ -101,7 +101,7 @@ def write_all(
         )
     checked = [r for r in rows if _finite(r.get("verified_test_acc"))]
     if checked:
-        drawn["verified.png"] = _verified(checked, objective)
+        drawn["verified.png"] = _verified(checked, objective, higher)
     for file_name, figure in drawn.items():
         png = io.BytesIO()
         figure.savefig(png, format="png", metadata={"Software": SOFTWARE})
@@ -121,32 +121,32 @@ def pareto_front(cost: np.ndarray, score: np.ndarray, higher_is_better: bool) ->
     return np.array(front, dtype=int)
 
 
-def _score_vs_params(rows: list[dict], objective: str, max_params: int | None) -> Figure:
+def _score_vs_params(rows: list[dict], objective: str, higher: bool, max_params: int | None) -> Figure:
     figure, ax = _axes(f"{objective} vs. parameters ({len(rows)} candidates)")
     params = np.array([r["params"] for r in rows], dtype=float)
     score = np.array([r[objective] for r in rows], dtype=float)
-    front = pareto_front(params, score, higher_is_better(objective))
+    front = pareto_front(params, score, higher)
     if max_params is not None:
         ax.axvline(max_params, color="tab:gray", linestyle="--", label=f"budget: {max_params:,} parameters")
     ax.scatter(params, score, s=18, alpha=0.5, color="tab:blue", label="candidate")
     ax.step(params[front], score[front], where="post", color="tab:red", linewidth=1)
     ax.scatter(params[front], score[front], s=36, color="tab:red", label="Pareto front", zorder=3)
     ax.set_xscale("log")
-    _score_axis(ax, score, objective, "y")
+    _score_axis(ax, score, objective, higher, "y")
     ax.set_xlabel("parameters")
     ax.legend()
     return figure
 
 
-def _history(rows: list[dict], objective: str) -> Figure:
+def _history(rows: list[dict], objective: str, higher: bool) -> Figure:
     figure, ax = _axes(f"Search history: {objective}")
     rows = sorted(rows, key=lambda r: r["trial"])
     trial = np.array([r["trial"] for r in rows])
     score = np.array([r[objective] for r in rows], dtype=float)
-    best = np.maximum.accumulate if higher_is_better(objective) else np.minimum.accumulate
+    best = np.maximum.accumulate if higher else np.minimum.accumulate
     ax.scatter(trial, score, s=18, alpha=0.6, color="tab:blue", label="trial")
     ax.step(trial, best(score), where="post", color="tab:red", label="best so far")
-    _score_axis(ax, score, objective, "y")
+    _score_axis(ax, score, objective, higher, "y")
     ax.set_xlabel("trial")
     ax.legend()
     return figure
@@ -170,11 +170,11 @@ def spectrum_figure(spectra: dict[int, np.ndarray], title: str, size: tuple[floa
     return figure
 
 
-def _verified(rows: list[dict], objective: str) -> Figure:
+def _verified(rows: list[dict], objective: str, higher: bool) -> Figure:
     score = np.array([r[objective] for r in rows], dtype=float)
     acc = np.array([r["verified_test_acc"] for r in rows], dtype=float)
     epochs = sorted({r.get("verified_epochs") for r in rows})
-    tau = tau_with_accuracy(score, acc, higher_is_better(objective))
+    tau = tau_with_accuracy(score, acc, higher)
     figure, ax = _axes(
         f"Verified test accuracy vs. {objective} ({len(rows)} picks, "
         f"{'/'.join(map(str, epochs))} epochs; Kendall τ = {'n/a' if math.isnan(tau) else f'{tau:+.2f}'})"
@@ -183,7 +183,7 @@ def _verified(rows: list[dict], objective: str) -> Figure:
     ax.margins(0.15)
     for r, x, y in zip(rows, score, acc, strict=True):
         ax.annotate(f"trial {r['trial']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    _score_axis(ax, score, objective, "x")
+    _score_axis(ax, score, objective, higher, "x")
     ax.set_ylabel("verified test accuracy (%)")
     return figure
 
@@ -200,9 +200,9 @@ def _axes(title: str, size: tuple[float, float] = SIZE) -> tuple[Figure, Axes]:
     return figure, ax
 
 
-def _score_axis(ax: Axes, score: np.ndarray, objective: str, axis: str) -> None:
+def _score_axis(ax: Axes, score: np.ndarray, objective: str, higher: bool, axis: str) -> None:
     """Label the score axis, log-scaled when the scores are positive and span decades."""
-    getattr(ax, f"set_{axis}label")(f"{objective} ({direction_words(higher_is_better(objective))})")
+    getattr(ax, f"set_{axis}label")(f"{objective} ({direction_words(higher)})")
     if score.min() > 0 and score.max() / score.min() > 100:
         getattr(ax, f"set_{axis}scale")("log")
 

@@ -1,10 +1,10 @@
-"""A study's results as rows, and rows as a rich table, CSV or JSON: one format per column.
+"""Rows of results (:mod:`ntknas.study.records`) as a rich table, CSV or JSON: one format per column.
 
 Integer columns (trial numbers, parameter and FLOP counts, epochs, reuses) are integers in every
 output (in tables with thousands separators); the others are floats, at full precision in CSV and
 JSON and to 4 significant digits in tables, a column in scientific notation throughout when any of
 its values needs it. JSON is strict: non-finite numbers become ``null``.
-Importable without Optuna, which the functions that read a study import when called.
+Importable without torch or Optuna.
 """
 
 from __future__ import annotations
@@ -13,68 +13,15 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from ntknas.core import jsonout
-from ntknas.core.errors import UserError
-from ntknas.scoring.metric_catalog import METRICS, SPECTRUM, direction_words
+from ntknas.scoring.registry import METRICS, SPECTRUM, direction_words
+from ntknas.study.records import SECONDS, VERIFIED
 
-if TYPE_CHECKING:
-    import optuna
-
-MEASURES = ("params", "flops", "seconds")
-# What `ntknas verify` stores for a trial: accuracies in %, epochs trained, training seconds;
-# and whether each is better higher.
-VERIFIED = {
-    "verified_test_acc": True,
-    "verified_train_acc": True,
-    "verified_epochs": True,
-    "verified_seconds": False,
-}
-# Which way each sortable column is better (params, FLOPs and seconds: smaller first).
-HIGHER_IS_BETTER = {
-    **{name: m.higher_is_better for name, m in METRICS.items()},
-    **dict.fromkeys(MEASURES, False),
-    **VERIFIED,
-    "trial": False,
-}
+MEASURES = ("params", "flops", SECONDS)
 INTEGER_COLUMNS = frozenset({"trial", "params", "flops", "verified_epochs", "reuses", "batch_size"})
-
-
-def trial_rows(study: optuna.Study) -> list[dict[str, object]]:
-    """One row per distinct configuration scored: the trial that scored it, every stored metric,
-    its verification results, and ``reuses``, the number of later trials that reused its values."""
-    import optuna
-
-    from ntknas.study.verified import stored_results
-
-    trials = study.get_trials(deepcopy=False)
-    verified = stored_results(study, trials)
-    rows: dict[str, dict[str, object]] = {}
-    for t in trials:
-        if t.state != optuna.trial.TrialState.COMPLETE:
-            continue
-        config = str(t.user_attrs.get("config", ""))
-        if config in rows:
-            rows[config]["reuses"] = int(rows[config]["reuses"]) + 1
-            continue
-        attrs = {**t.user_attrs, **verified.get(t.number, {})}
-        row: dict[str, object] = {"trial": t.number, "config": config, "reuses": 0}
-        row |= {key: attrs[key] for key in HIGHER_IS_BETTER if key in attrs and key != "trial"}
-        rows[config] = row
-    return list(rows.values())
-
-
-def reused_count(study: optuna.Study) -> int:
-    """Completed trials that reused another trial's values."""
-    import optuna
-
-    from ntknas.study.study_view import REUSED_FROM
-
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return sum(REUSED_FROM in t.user_attrs for t in done)
 
 
 def columns_for(objective: str, compact: bool = False, verified: bool = False) -> list[str]:
@@ -91,21 +38,6 @@ def columns_for(objective: str, compact: bool = False, verified: bool = False) -
 def has_verified(rows: list[dict[str, object]]) -> bool:
     """Whether any row carries a verification result."""
     return any("verified_test_acc" in row for row in rows)
-
-
-def sort_rows(rows: list[dict[str, object]], by: str) -> list[dict[str, object]]:
-    """Rows best first by column ``by``; missing and NaN values last."""
-    if by not in HIGHER_IS_BETTER:
-        raise UserError(f"cannot sort by {by!r}; choose one of: {', '.join(HIGHER_IS_BETTER)}")
-    sign = -1 if HIGHER_IS_BETTER[by] else 1
-
-    def key(row: dict[str, object]) -> tuple[int, float]:
-        value = row.get(by)
-        if not isinstance(value, int | float) or math.isnan(value):
-            return 1, 0.0
-        return 0, sign * value
-
-    return sorted(rows, key=key)
 
 
 def typed(column: str, value: object) -> object:
@@ -165,10 +97,9 @@ VERIFIED_HEADERS = {
 
 
 def verified_table(rows: list[dict[str, object]], objective: str, title: str) -> Table:
-    """verify's results: each pick's trial, configuration, ``objective`` and verified columns,
-    best verified test accuracy first."""
-    columns = ["trial", "config", objective, *VERIFIED]
-    return render(sort_rows(rows, "verified_test_acc"), columns, title, VERIFIED_HEADERS)
+    """verify's results: each pick's trial, configuration, ``objective`` and verified columns, in
+    the order of ``rows``."""
+    return render(rows, ["trial", "config", objective, *VERIFIED], title, VERIFIED_HEADERS)
 
 
 def key_values(title: str, values: dict[str, object]) -> Table:
@@ -196,9 +127,9 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def direction_note(objective: str) -> str:
+def direction_note(column: str, higher_is_better: bool) -> str:
     """``"ntk_score: higher is better"``."""
-    return f"{objective}: {direction_words(METRICS[objective].higher_is_better)}"
+    return f"{column}: {direction_words(higher_is_better)}"
 
 
 def to_csv(rows: list[dict[str, object]], columns: list[str]) -> str:

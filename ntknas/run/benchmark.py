@@ -19,8 +19,8 @@ from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.objectives.budget import Budget
 from ntknas.objectives.candidates import seeded_model
 from ntknas.scoring import metrics
-from ntknas.scoring.metric_catalog import COSTS
 from ntknas.scoring.ranking import kendall_tau, oriented, spearman_rho
+from ntknas.scoring.registry import COSTS
 from search_spaces import ConfigError, SearchSpace
 
 TARGET = "cifar10_test_acc"

@@ -9,6 +9,6 @@ from dataclasses import dataclass
 class Recipe:
     """How picks are trained; a pick verified or checkpointed with another recipe is retrained."""
 
-    epochs: int
+    epochs: int = 10
     batch_size: int = 128
     lr: float = 0.1

@@ -16,16 +16,21 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import optuna
-import torch
 
 from ntknas.core.errors import UserError, first_line
-from ntknas.objectives.candidates import CandidateFailed, OverBudget, evaluate
+from ntknas.objectives.candidates import CandidateFailed, OverBudget
+from ntknas.objectives.objective import Objective
 from ntknas.study import heartbeat
+from ntknas.study.records import CONFIG, FAIL_REASON, PRUNE_REASON, REUSED_FROM
 from ntknas.study.settings import Settings
-from ntknas.study.study_view import COMPLETE, PRUNE_REASON, REUSED_FROM, SearchStatus, StudyView
+from ntknas.study.study_view import COMPLETE, SearchStatus, StudyView
 from search_spaces import PluginError, SearchSpace
+
+if TYPE_CHECKING:
+    import torch
 
 PRUNED, FAIL = optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
 MAX_FAILURES_IN_A_ROW = 10
@@ -46,17 +51,39 @@ def target_of(trials: int, space: SearchSpace) -> int:
     return min(trials, space.size)
 
 
-def search(
-    study: optuna.Study,
+def objective_of(
     space: SearchSpace,
+    settings: Settings,
     batch: tuple[torch.Tensor, torch.Tensor],
     num_classes: int,
+    device: str = "cpu",
+    reference: Mapping[str, tuple[float, float]] | None = None,
+) -> Objective:
+    """The objective that a study with ``settings`` is searched with, on the minibatch ``batch`` of
+    ``num_classes`` classes (``reference``: the space's, for ``ntk_score``, else prepared on first
+    use); :func:`ntknas.objective` loads the minibatch too."""
+    return Objective(
+        space,
+        batch,
+        num_classes,
+        settings.objective,
+        settings.bn,
+        settings.seed,
+        device,
+        settings.budget,
+        space_name=settings.space,
+        direction="maximize" if settings.higher_is_better else "minimize",
+        reference_terms=reference,
+    )
+
+
+def search(
+    study: optuna.Study,
+    objective: Objective,
     settings: Settings,
     trials: int,
-    device: str,
     report: Callable[[SearchStatus], None] | None = None,
     stop: Callable[[], bool] | None = None,
-    reference: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
     """Add trials to ``study`` until it holds ``trials`` distinct scored configurations (or the
     whole space), counted over every worker that shares it (each running this loop).
@@ -67,9 +94,10 @@ def search(
     (``prune_reason``). On Ctrl-C the running trial is marked failed ("interrupted") and
     KeyboardInterrupt propagates; completed trials stay stored. ``stop`` is asked before each
     candidate: when it says True, the search stops the same way. ``report`` gets a
-    :class:`SearchStatus` after each read of the study. ``reference``: the space's reference,
-    which the ``ntk_score`` objective needs (:mod:`ntknas.objectives.reference`).
+    :class:`SearchStatus` after each read of the study. ``objective`` scores each new
+    configuration (:class:`~ntknas.objectives.objective.Objective`); ``settings`` are the study's.
     """
+    space = objective.space
     target = target_of(trials, space)
     view = StudyView(study, settings.higher_is_better)
     failures = idle = 0
@@ -78,21 +106,10 @@ def search(
             with heartbeat.beating(trial):
                 config = space.sample(trial)
                 text = space.describe(config)
-                trial.set_user_attr("config", text)
+                trial.set_user_attr(CONFIG, text)
                 attrs = _reused(view, trial, text, stop)
                 if attrs is None:
-                    attrs = evaluate(
-                        space,
-                        config,
-                        batch,
-                        num_classes,
-                        objective=settings.objective,
-                        bn=settings.bn,
-                        seed=settings.seed,
-                        device=device,
-                        budget=settings.budget,
-                        reference=reference,
-                    )
+                    attrs = objective.evaluate(config)
                 _set_constraints(trial, settings, attrs)
                 for key, value in attrs.items():
                     trial.set_user_attr(key, value)
@@ -223,7 +240,7 @@ def _prune(study: optuna.Study, trial: optuna.Trial, reason: str, attrs: dict[st
 def _fail_quietly(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     """Mark a trial failed, unless it was already told (the interrupt came after ``tell``)."""
     try:
-        trial.set_user_attr("fail_reason", reason)
+        trial.set_user_attr(FAIL_REASON, reason)
         study.tell(trial, state=FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass

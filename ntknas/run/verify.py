@@ -26,19 +26,19 @@ import torch.nn.functional as F
 from torch import nn
 
 import search_spaces
-from ntknas.core import checks, files
+from ntknas.core import checks, defaults, files
 from ntknas.core.errors import UserError
 from ntknas.core.seeds import derive_seed
 from ntknas.inputs import data
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.objectives.candidates import seeded_model
-from ntknas.outputs import tables
 from ntknas.run.recipe import Recipe
+from ntknas.study import records
 from ntknas.study.settings import Settings
 from ntknas.study.storage import open_storage
 from ntknas.study.verified import store_result, stored_results
 
-CHECKPOINTS = Path("results") / "checkpoints"
+CHECKPOINTS = defaults.CHECKPOINTS
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 PADDING = 4
@@ -130,21 +130,9 @@ def check_recipe(recipe: Recipe, splits: Splits) -> None:
         )
 
 
-def ranked_picks(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The completed trials best first by the study's objective, one per configuration."""
-    objective = Settings.load(study).objective
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    picks: dict[str, optuna.trial.FrozenTrial] = {}
-    for row in tables.sort_rows(tables.trial_rows(study), objective):
-        picks.setdefault(str(row["config"]), trials[int(row["trial"])])
-    if not picks:
-        raise UserError(f"study '{study.study_name}' has no completed trials; run `ntknas search` first")
-    return list(picks.values())
-
-
 def top_picks(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
-    """The ``k`` best picks of :func:`ranked_picks`; UserError when the study has fewer."""
-    picks = ranked_picks(study)
+    """The ``k`` best picks of :func:`ntknas.study.records.picks`; UserError when the study has fewer."""
+    picks = records.picks(study, Settings.load(study))
     if k > len(picks):
         raise UserError(
             f"cannot verify the top {k}: study '{study.study_name}' holds {len(picks)} distinct "

@@ -8,43 +8,25 @@ import multiprocessing.connection
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-import search_spaces
+from ntknas.core import cgroups
 from ntknas.core.errors import UserError, first_line
+from ntknas.objectives.objective import Objective
+from ntknas.run.request import SearchRequest
 from ntknas.run.search import search
-from ntknas.study.settings import Settings
 from ntknas.study.storage import redact
 from ntknas.study.studies import open_study
 
 MEMINFO = Path("/proc/meminfo")
 OWN_MEMORY = Path("/proc/self/smaps_rollup")
-CGROUP = Path("/sys/fs/cgroup")
 STOPPED = 130  # exit code of a worker stopped on request
 FAILED = 2  # exit code of a worker that met an error; its message goes to the supervisor
 POLL_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class Job:
-    """What every worker runs: the search of study ``study`` in ``storage`` until it holds
-    ``trials`` completed trials, on the minibatch ``batch`` of ``classes`` classes; ``reference``
-    is the space's reference when the objective needs it (:mod:`ntknas.objectives.reference`)."""
-
-    study: str
-    storage: str | None
-    settings: Settings
-    sampler: str
-    trials: int
-    device: str
-    heartbeat: int
-    batch: tuple[torch.Tensor, torch.Tensor]
-    classes: int
-    reference: Mapping[str, tuple[float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,28 +104,16 @@ def available_memory() -> int | None:
 
 
 def _cgroup_memory_files() -> list[tuple[Path, Path]]:
-    """(limit, usage) files of this process's memory cgroup, v2 and v1, in its own folder or, in
-    a container that shows its cgroup as the root, at the root."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return []
-    found = []
-    for line in lines:
-        if line.count(":") < 2:
-            continue
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":
-            base, names = CGROUP, ("memory.max", "memory.current")
-        elif "memory" in controllers.split(","):
-            base, names = CGROUP / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
-        else:
-            continue
-        for folder in (base / path.lstrip("/"), base):
-            if (folder / names[0]).is_file():
-                found.append((folder / names[0], folder / names[1]))
-                break
-    return found
+    """(limit, usage) files of this process's memory cgroup and its ancestors, v2 and v1."""
+    names = {
+        True: ("memory.max", "memory.current"),
+        False: ("memory.limit_in_bytes", "memory.usage_in_bytes"),
+    }
+    return [
+        (folder / names[v2][0], folder / names[v2][1])
+        for folder, v2 in cgroups.folders("memory")
+        if (folder / names[v2][0]).is_file()
+    ]
 
 
 def device_of(worker: int, device: str) -> str:
@@ -155,9 +125,15 @@ def device_of(worker: int, device: str) -> str:
 
 
 def run(
-    job: Job, workers: int, threads: int, stop: Callable[[], bool], poll: Callable[[], None]
+    request: SearchRequest,
+    score: Objective,
+    workers: int,
+    threads: int,
+    stop: Callable[[], bool],
+    poll: Callable[[], None],
 ) -> list[Ended]:
-    """Run ``job`` in ``workers`` new processes and wait until all of them have ended.
+    """Run the search ``request`` asks for, scored by ``score`` (its reference prepared: each
+    worker receives it), in ``workers`` new processes and wait until all of them have ended.
 
     Each worker runs torch with ``threads`` threads, on the device :func:`device_of` gives it.
     ``poll`` is called about every ``POLL_SECONDS`` (to show progress). Once ``stop()`` says True,
@@ -168,7 +144,9 @@ def run(
     stopping = context.Event()
     errors = context.SimpleQueue()
     processes = [
-        context.Process(target=_work, args=(job, threads, i, stopping, errors), name=f"ntknas-worker-{i}")
+        context.Process(
+            target=_work, args=(request, score, threads, i, stopping, errors), name=f"ntknas-worker-{i}"
+        )
         for i in range(workers)
     ]
     # Workers start with SIGINT ignored (an ignored signal stays ignored across exec): Ctrl-C in a
@@ -213,30 +191,27 @@ def check(ended: list[Ended], completed: int, trials: int) -> list[str]:
     return problems
 
 
-def _work(job: Job, threads: int, index: int, stopping, errors) -> None:
-    """One worker process: the search loop on ``job``. Exits 0 once the study is complete,
+def _work(request: SearchRequest, score: Objective, threads: int, index: int, stopping, errors) -> None:
+    """One worker process: the search loop on ``request``. Exits 0 once the study is complete,
     ``STOPPED`` when asked to stop (``stopping`` set, or SIGTERM), ``FAILED`` on an error."""
     signal.signal(signal.SIGTERM, _interrupt)
     torch.set_num_threads(threads)
     try:
-        study = open_study(job.study, job.storage, job.settings, job.sampler, job.heartbeat)
-        space = search_spaces.get(job.settings.space)
-        device = device_of(index, job.device)
+        study = open_study(
+            request.study, request.storage, request.settings, request.sampler, request.heartbeat
+        )
+        score = replace(score, device=device_of(index, request.device))
         search(
             study,
-            space,
-            job.batch,
-            job.classes,
-            job.settings,
-            job.trials,
-            device,
+            score,
+            request.settings,
+            request.trials,
             stop=lambda: stopping.is_set() or bool(_SIGTERMS),
-            reference=job.reference,
         )
     except KeyboardInterrupt:
         sys.exit(STOPPED)
     except Exception as e:  # whatever ends this worker, the supervisor reports it in one line
-        reason = redact(first_line(e), job.storage)
+        reason = redact(first_line(e), request.storage if isinstance(request.storage, str) else None)
         errors.put((index, reason if isinstance(e, UserError) else f"{type(e).__name__}: {reason}"))
         sys.exit(FAILED)
 

@@ -1,7 +1,9 @@
-"""Named metrics that rank candidate networks: which way is better, and how to compute them.
+"""The built-in metrics that rank candidate networks, each declared once (:func:`metric`), and
+:func:`compute`, which measures any set of them on one network and one minibatch, sharing the pNTK
+among the metrics that read it.
 
-One call, :func:`compute`, measures any set of them on one network and one minibatch, sharing
-the pNTK among the metrics that read it.
+Importing this module loads no torch (the command line reads the declarations to stay light):
+what a metric needs is imported where it is computed.
 """
 
 from __future__ import annotations
@@ -11,19 +13,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+from ntknas.scoring.registry import DEFAULT, METRICS, SPECTRUM, Metric, metric
 
-import scores
-from ntknas.scoring import spectra
-from ntknas.scoring.measure import count_flops, count_params
-from ntknas.scoring.metric_catalog import DEFAULT, METRICS, SPECTRUM, Metric
-from scores import proxies
-from scores.device import placed, resolve
-from scores.hooks import uncovered
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-__all__ = ["DEFAULT", "METRICS", "SPECTRUM", "Metric", "compute"]
+    import scores
+    from scores import proxies
+
+__all__ = ["DEFAULT", "METRICS", "SPECTRUM", "Context", "Metric", "compute", "metric"]
 
 
 @dataclass
@@ -60,6 +61,10 @@ class Context:
 
     def _spectral(self) -> tuple[torch.Tensor, scores.Spectrum]:
         if self._kernel is None:
+            import scores
+            from scores import proxies
+            from scores.hooks import uncovered
+
             # On the fast path only: its forward pass is an ordinary one over the whole batch.
             fast = not uncovered(self.model)
             try:
@@ -107,37 +112,46 @@ class Context:
             raise self.failures[name]
         if name not in self.values:
             try:
-                self.values[name] = float(_COMPUTE[name](self))
+                self.values[name] = float(METRICS[name].compute(self))
             except Exception as e:
                 self.failures[name] = e
                 raise
         return self.values[name]
 
 
-_COMPUTE: dict[str, Callable[[Context], float]] = {}
+def _spectrum_score(name: str):
+    """Score ``name`` of the pNTK's eigenspectrum (:class:`scores.Spectrum`)."""
+    return lambda c: getattr(c.spectrum, name)
 
 
-def _metric(name: str):
-    """Register the function that computes metric ``name`` (described in ``METRICS``)."""
-
-    def register(fn: Callable[[Context], float]) -> Callable[[Context], float]:
-        _COMPUTE[name] = fn
-        return fn
-
-    return register
-
-
-for _name in SPECTRUM:
-    _metric(_name)(lambda c, _n=_name: getattr(c.spectrum, _n))
+# The pNTK spectrum's scores: (name, higher is better, summary).
+for _name, _higher, _summary in (
+    ("condition_number", False, "pNTK λ_max/λ_min (TE-NAS trainability)"),
+    ("lambda_max", True, "pNTK largest eigenvalue"),
+    ("lambda_min", True, "pNTK smallest eigenvalue"),
+    ("trace", True, "pNTK trace"),
+    ("effective_rank", True, "pNTK effective rank (Roy & Vetterli)"),
+    ("flatness", True, "pNTK spectral flatness: mean log λ − log mean λ (scale-free)"),
+):
+    metric(_name, higher_is_better=_higher, summary=_summary, reads_kernel=True)(_spectrum_score(_name))
 
 
-@_metric("lga")
+@metric(
+    "lga",
+    higher_is_better=True,
+    summary="label-gradient alignment of the pNTK (Mok et al. 2022)",
+    reads_kernel=True,
+)
 def _lga(c: Context) -> float:
+    from scores import proxies
+
     return proxies.label_gradient_alignment(c.kernel, c.y)
 
 
-@_metric("naswot")
+@metric("naswot", higher_is_better=True, summary="log|K_H| of ReLU codes (Mellor et al. 2021)")
 def _naswot(c: Context) -> float:
+    from scores import proxies
+
     shared = c.shared_codes()
     if shared is None:
         return proxies.naswot(c.model, c.x, bn=c.bn)
@@ -147,39 +161,59 @@ def _naswot(c: Context) -> float:
 def _codes_probe(model: nn.Module, stack: ExitStack) -> proxies.ActivationCodes | None:
     """NASWOT's codes, probed on ``stack``; None when the model has no activation module (the
     metric then fails on its own pass, saying so)."""
+    from scores import proxies
+
     try:
         return stack.enter_context(proxies.ActivationCodes(model))
     except ValueError:
         return None
 
 
-@_metric("synflow")
+@metric("synflow", higher_is_better=True, summary="log10 synaptic flow (Tanaka et al. 2020)")
 def _synflow(c: Context) -> float:
+    from scores import proxies
+
     return proxies.synflow(c.model, c.x)
 
 
-@_metric("jacob_cov")
+@metric("jacob_cov", higher_is_better=True, summary="Jacobian covariance (Mellor et al. 2020)")
 def _jacob_cov(c: Context) -> float:
+    from scores import proxies
+
     return proxies.jacob_cov(c.model, c.x, bn=c.bn)
 
 
-@_metric("grad_norm")
+@metric("grad_norm", higher_is_better=True, summary="Σ ‖∂CE/∂W‖ (Abdelfattah et al. 2021)")
 def _grad_norm(c: Context) -> float:
+    from scores import proxies
+
     return proxies.grad_norm(c.model, c.x, c.y, bn=c.bn)
 
 
-@_metric("params")
+# Size as a ranker, as zero-cost-proxy benchmarks count it: the larger network is predicted the
+# more accurate. A search that wants the smallest network says `--direction minimize`.
+@metric("params", higher_is_better=True, summary="trainable parameters")
 def _params(c: Context) -> float:
+    from ntknas.scoring.measure import count_params
+
     return float(count_params(c.model))
 
 
-@_metric("flops")
+@metric("flops", higher_is_better=True, summary="forward FLOPs per image")
 def _flops(c: Context) -> float:
+    from ntknas.scoring.measure import count_flops
+
     return float(count_flops(c.model, c.x[:1]))
 
 
-@_metric("expressivity")
+@metric(
+    "expressivity",
+    higher_is_better=True,
+    summary="Σ over blocks of the feature covariance's spectral entropy (AZ-NAS)",
+)
 def _expressivity(c: Context) -> float:
+    from scores import proxies
+
     shared = c.shared_covariances()
     if shared is None:
         return proxies.expressivity(c.model, c.x, bn=c.bn)
@@ -248,7 +282,16 @@ def ntk_score_from(
     return total
 
 
-@_metric("ntk_score")
+# ntk_score 1: κ, λ_max, effective rank, synflow and size; 2: synflow, expressivity and λ_max;
+# 3: WEIGHTS (fitted on two spaces at once).
+@metric(
+    "ntk_score",
+    higher_is_better=True,
+    summary="NASWOT, synflow, expressivity, pNTK flatness and λ_max, each placed in the space's "
+    "reference sample, weighted",
+    reads_kernel=True,
+    version=3,
+)
 def _ntk_score(c: Context) -> float:
     """Trainability and expressivity at initialisation: synaptic flow, AZ-NAS expressivity and
     the pNTK's λ_max (smaller is better), each placed in its distribution over the space's
@@ -286,10 +329,13 @@ def compute(
     unknown = [n for n in wanted if n not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}")
+    from ntknas.scoring import spectra
+    from scores.device import placed, resolve
+
     start = time.perf_counter()
     target = resolve(device)
     reads = {*wanted, *(NTK_INPUTS if "ntk_score" in wanted else ())}
-    kernel = any(METRICS[n].kernel for n in reads)
+    kernel = any(METRICS[n].reads_kernel for n in reads)
     context = Context(
         placed(model, target),
         x.to(target),

@@ -28,10 +28,12 @@ from contextlib import contextmanager
 
 import optuna
 
+from ntknas.core import defaults
+
 # Trial user attribute naming the worker that runs the trial, as host:pid.
 WORKER = "worker"
 # Seconds between a running trial's heartbeats: a worker silent for a few beats is presumed dead.
-HEARTBEAT_SECONDS = 10
+HEARTBEAT_SECONDS = defaults.HEARTBEAT_SECONDS
 # How long a running trial may stay without a worker label, as watched by another worker, before
 # it is presumed abandoned before its first heartbeat.
 ABANDONED_SECONDS = 120.0

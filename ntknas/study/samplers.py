@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import optuna
 
 from ntknas.core.errors import UserError
 from ntknas.core.seeds import derive_seed
 
-SAMPLERS = ("tpe", "random", "nsga2")
+# A sampler factory: seed → a new Optuna sampler (any BaseSampler: GPSampler, CmaEsSampler, ...).
+# Workers in processes of their own need one that pickles (a class, functools.partial of one).
+SamplerFactory = Callable[[int], optuna.samplers.BaseSampler]
+SAMPLERS: dict[str, SamplerFactory] = {
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed),
+}
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler by name: ``tpe``, ``random`` or ``nsga2``."""
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    raise UserError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
+def make_sampler(sampler: str | SamplerFactory, seed: int) -> optuna.samplers.BaseSampler:
+    """A new Optuna sampler seeded by ``seed``: by name (``tpe``, ``random`` or ``nsga2``) or from
+    a factory."""
+    if callable(sampler):
+        made = sampler(seed)
+        if not isinstance(made, optuna.samplers.BaseSampler):
+            raise UserError(f"the sampler factory returned {type(made).__name__}, not an Optuna BaseSampler")
+        return made
+    if sampler not in SAMPLERS:
+        raise UserError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+    return SAMPLERS[sampler](seed)
 
 
 class WorkerSeeded(optuna.samplers.BaseSampler):
-    """Sampler ``name`` seeded by ``seed`` and the number of this worker's first trial.
+    """Sampler ``name`` (or a factory's) seeded by ``seed`` and the number of this worker's first trial.
 
     Trial numbers are unique among all the workers of a study, on any machine, so workers started
     with the very same command propose different configurations. A lone worker's first trial is
@@ -30,7 +41,7 @@ class WorkerSeeded(optuna.samplers.BaseSampler):
     it has scored, and a search on the same history proposes the same configurations.
     """
 
-    def __init__(self, name: str, seed: int) -> None:
+    def __init__(self, name: str | SamplerFactory, seed: int) -> None:
         self.name, self.seed = name, seed
         self.current, self.seeded = make_sampler(name, seed), False
 

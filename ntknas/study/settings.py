@@ -10,11 +10,17 @@ import optuna
 from ntknas.core.errors import UserError
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.objectives.budget import Budget
-from ntknas.scoring.metric_catalog import METRICS, VERSIONS, optuna_direction
+from ntknas.scoring.registry import METRICS, Direction, optuna_direction
 
 # Settings a study made by an older ntknas may lack, and the value they had then.
-_OPTIONAL = {"cost": None, "max_params": None, "max_flops": None, "image_size": DEFAULT_IMAGE_SIZE}
-VERSION_ATTR = "objective_version"  # the version of the objective's definition (VERSIONS)
+_OPTIONAL = {
+    "cost": None,
+    "max_params": None,
+    "max_flops": None,
+    "image_size": DEFAULT_IMAGE_SIZE,
+    "direction": None,
+}
+VERSION_ATTR = "objective_version"  # the version of the objective's definition (Metric.version)
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,8 @@ class Settings:
 
     ``cost`` is the second objective of a multi-objective (NSGA-II) search, else None;
     ``max_params`` and ``max_flops`` bound a candidate's size (None: unbounded); ``image_size``
-    is the side of the square images its networks are built for, scored and trained at.
+    is the side of the square images its networks are built for, scored and trained at;
+    ``direction`` overrides the objective's own (its registry entry's) when not None.
     """
 
     space: str
@@ -36,11 +43,23 @@ class Settings:
     max_params: int | None = None
     max_flops: int | None = None
     image_size: int = DEFAULT_IMAGE_SIZE
+    direction: Direction | None = None
+
+    def __post_init__(self) -> None:
+        # The objective's own direction is stored as None, so that saying it changes nothing.
+        if self.direction == optuna_direction(METRICS[self.objective].higher_is_better):
+            object.__setattr__(self, "direction", None)
 
     @property
     def higher_is_better(self) -> bool:
-        """Which way the objective is better."""
+        """Which way the objective is better in this study: its own way unless ``direction`` says."""
+        if self.direction is not None:
+            return self.direction == "maximize"
         return METRICS[self.objective].higher_is_better
+
+    def directions_by_column(self) -> dict[str, bool]:
+        """Whether higher is better for the study's objective and cost columns (a cost: never)."""
+        return {self.objective: self.higher_is_better, **({self.cost: False} if self.cost else {})}
 
     @property
     def budget(self) -> Budget:
@@ -54,7 +73,7 @@ class Settings:
     def save(self, study: optuna.Study) -> None:
         """Store every setting as a user attribute of ``study``, after the objective's version
         (so a study holding every setting holds it too)."""
-        study.set_user_attr(VERSION_ATTR, VERSIONS.get(self.objective))
+        study.set_user_attr(VERSION_ATTR, METRICS[self.objective].version)
         for key, value in asdict(self).items():
             study.set_user_attr(key, value)
 
@@ -76,7 +95,7 @@ class Settings:
 
     def check_against(self, name: str, stored: dict) -> None:
         """Raise UserError if these settings differ from what study ``name`` remembers."""
-        version = VERSIONS.get(self.objective)
+        version = METRICS[self.objective].version
         stored_version = stored.get(VERSION_ATTR, 1 if version is not None else None)
         if stored.get("objective") == self.objective and stored_version != version:
             raise UserError(

@@ -20,11 +20,12 @@ import optuna
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
+from ntknas.core import defaults
 from ntknas.core.errors import UserError
 from ntknas.core.extras import install_hint
 from ntknas.study.heartbeat import Retry
 
-DEFAULT_FILE = Path("results") / "ntknas.db"
+DEFAULT_FILE = defaults.DATABASE
 # How long an SQLite writer waits for another process's write to finish before giving up.
 SQLITE_BUSY_SECONDS = 120
 # A running trial is presumed dead after this many missed heartbeats.
@@ -90,7 +91,7 @@ def fault(error: BaseException, url: str | None) -> str | None:
 
 def default_url() -> str:
     """``sqlite:///results/ntknas.db`` in the working directory."""
-    return f"sqlite:///{DEFAULT_FILE}"
+    return defaults.DEFAULT_STORAGE
 
 
 def mask(url: str) -> str:
@@ -121,9 +122,13 @@ def redact(text: str, url: str | None) -> str:
 
 
 def open_storage(
-    url: str | None, heartbeat_seconds: int | None = None, *, read_only: bool = False
+    url: str | optuna.storages.BaseStorage | None,
+    heartbeat_seconds: int | None = None,
+    *,
+    read_only: bool = False,
 ) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url`` (default: the SQLite file under ``results/``).
+    """An Optuna storage for ``url`` (default: the SQLite file under ``results/``); a storage
+    object is used as it is (its own heartbeat and retry settings hold).
 
     For writing, SQLite files are created with their folder and switched to write-ahead logging; a
     writer waits up to ``SQLITE_BUSY_SECONDS`` for another's lock, so several local processes share
@@ -133,6 +138,8 @@ def open_storage(
     :func:`_read_only_uri`), so it also works on a read-only archive. A database another program
     made is refused untouched. Raises UserError with a one-line reason, its secrets masked.
     """
+    if isinstance(url, optuna.storages.BaseStorage):
+        return url
     url = url or default_url()
     parsed = _parse(url)
     if parsed is None:

@@ -11,7 +11,7 @@ import optuna
 from ntknas.core.checks import check_study_name
 from ntknas.core.errors import UserError
 from ntknas.study.heartbeat import HEARTBEAT_SECONDS
-from ntknas.study.samplers import WorkerSeeded
+from ntknas.study.samplers import SamplerFactory, WorkerSeeded
 from ntknas.study.settings import Settings
 from ntknas.study.storage import default_url, mask, open_storage
 from ntknas.study.study_view import counts_as_scored
@@ -23,9 +23,9 @@ POLL_SECONDS = 0.5
 
 def open_study(
     name: str,
-    storage_url: str | None,
+    storage_url: str | optuna.storages.BaseStorage | None,
     settings: Settings,
-    sampler: str,
+    sampler: str | SamplerFactory,
     heartbeat_seconds: int | None = HEARTBEAT_SECONDS,
 ) -> optuna.Study:
     """Create study ``name`` with ``settings``, or load it and check they match.

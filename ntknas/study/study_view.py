@@ -10,14 +10,13 @@ from dataclasses import dataclass
 import optuna
 
 from ntknas.study import heartbeat
+from ntknas.study.records import CONFIG, REUSED_FROM
 
 COMPLETE, RUNNING, WAITING = (
     optuna.trial.TrialState.COMPLETE,
     optuna.trial.TrialState.RUNNING,
     optuna.trial.TrialState.WAITING,
 )
-# Trial user attributes: the trial whose values a reused trial copies; why a trial was pruned.
-REUSED_FROM, PRUNE_REASON = "reused_from", "prune_reason"
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class StudyView:
         settled = self.scored_by_config.get(config)
         if settled is not None:
             return self.trials[settled]
-        twins = [t for t in self._open if t.user_attrs.get("config") == config and t.number != number]
+        twins = [t for t in self._open if t.user_attrs.get(CONFIG) == config and t.number != number]
         done = [t for t in twins if counts_as_scored(t)]
         if done:
             return done[0]

@@ -1,0 +1,15 @@
+"""What ntknas does when not told otherwise, importable without torch or Optuna (the command line
+shows these in its help): where it writes, relative to the working directory (one folder,
+``results/``, and the places in it), and how often a running trial shows it is alive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path("results")
+DATABASE = RESULTS / "ntknas.db"  # the default storage: an SQLite file
+DEFAULT_STORAGE = f"sqlite:///{DATABASE.as_posix()}"
+PLOTS = RESULTS / "plots"
+CHECKPOINTS = RESULTS / "checkpoints"  # verify's training checkpoints
+ARTIFACTS = RESULTS / "artifacts"  # the dashboard's uploads, for a database server
+HEARTBEAT_SECONDS = 10  # between a running trial's heartbeats (see ntknas.study.heartbeat)

@@ -1,0 +1,85 @@
+"""The objective as one object (ntknas.objective): a plain Optuna study gets exactly the values
+`ntknas search` stores; and a study's direction, from the metric registry or --direction, picks
+the same network in every command."""
+
+import json
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+import ntknas
+import search_spaces
+from ntknas.cli import app
+from ntknas.outputs import export
+from ntknas.run import verify
+from ntknas.study import records
+from ntknas.study.settings import Settings
+from ntknas.study.storage import default_url
+
+SEARCH = ["search", "--space", "nb201", "--sampler", "random", "--data", "synthetic"]
+
+
+def invoke(*args: str) -> str:
+    done = CliRunner().invoke(app, list(args))
+    assert done.exit_code == 0, done.output
+    return done.stdout
+
+
+def test_a_plain_optuna_study_scores_configurations_as_ntknas_search_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    invoke(*SEARCH, "--trials", "2", "--study", "cli")
+    stored = optuna.load_study(study_name="cli", storage=default_url())
+    score = ntknas.objective("nb201", data="synthetic")  # the search's defaults: ntk_score, N = 64
+    assert score.direction == "maximize"
+    space = search_spaces.get("nb201")
+    for t in stored.trials:
+        again = score.evaluate(space.parse(t.user_attrs["config"]))
+        assert again["ntk_score"] == t.value  # bit for bit: same seed, batch, reference
+        assert again["condition_number"] == t.user_attrs["condition_number"]
+    mine = optuna.create_study(direction=score.direction, sampler=optuna.samplers.RandomSampler(seed=1))
+    mine.optimize(score, n_trials=2)
+    assert [t.state for t in mine.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    for t in mine.trials:
+        assert t.value == score.evaluate(space.parse(t.user_attrs["config"]))["ntk_score"]
+        assert t.user_attrs["params"] > 0
+
+
+def test_an_objective_over_its_budget_prunes_the_trial_before_scoring():
+    score = ntknas.objective("nb201", data="synthetic", metric="params", batch_size=8)
+    score.budget = ntknas.Budget(max_params=1)
+    study = optuna.create_study(direction=score.direction)
+    study.optimize(score, n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.user_attrs["params"] > 1 and "condition_number" not in trial.user_attrs
+
+
+@pytest.mark.parametrize("direction", [None, "maximize", "minimize"])
+def test_objective_params_picks_the_same_network_in_every_command(tmp_path, monkeypatch, direction):
+    monkeypatch.chdir(tmp_path)
+    given = [] if direction is None else ["--direction", direction]
+    summary = invoke(*SEARCH, "--objective", "params", "--trials", "6", "--batch-size", "8", *given)
+    largest_first = direction != "minimize"  # params rank as zero-cost proxies do: larger first
+    study = optuna.load_study(study_name="nb201", storage=default_url())
+    sizes = {t.number: t.user_attrs["params"] for t in study.trials}
+    best = min(sizes, key=lambda n: (-sizes[n] if largest_first else sizes[n], n))
+    assert study.direction == (
+        optuna.study.StudyDirection.MAXIMIZE if largest_first else optuna.study.StudyDirection.MINIMIZE
+    )
+    assert study.best_trial.user_attrs["params"] == sizes[best]
+    assert f"Best: trial {best}, params {sizes[best]:,}" in summary
+    rows = json.loads(invoke("results", "--format", "json"))
+    assert rows[0]["params"] == sizes[best]
+    assert [r["params"] for r in rows] == sorted((r["params"] for r in rows), reverse=largest_first)
+    settings = Settings.load(study)
+    assert verify.top_picks(study, 1)[0].user_attrs["params"] == sizes[best]
+    assert export.pick(study, None, settings).user_attrs["params"] == sizes[best]
+    assert records.picks(study, settings)[0].number == best
+
+
+def test_a_direction_that_is_the_metrics_own_is_stored_as_none_and_resumes_a_study():
+    own = Settings("nb201", "synthetic", 8, "batch", 0, "params", direction="maximize")
+    assert own.direction is None and own.higher_is_better
+    flipped = Settings("nb201", "synthetic", 8, "batch", 0, "params", direction="minimize")
+    assert flipped.directions() == ["minimize"] and not flipped.higher_is_better
