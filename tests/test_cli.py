@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+import search_spaces
 from ntknas.cli import app
 from ntknas.study.studies import scored_trials
 
@@ -127,9 +128,11 @@ def test_score_nb201_and_torchvision_models(workdir):
     assert tv.exit_code == 0 and "condition_number" in tv.stdout
 
 
-def test_spaces_lists_both():
+def test_spaces_lists_every_builtin_space_with_its_size():
     result = run("spaces")
-    assert result.exit_code == 0 and "nb201" in result.stdout and "15,625" in result.stdout
+    assert result.exit_code == 0
+    for name in search_spaces.names():
+        assert name in result.stdout and f"{search_spaces.get(name).size:,}" in result.stdout
 
 
 def write_images(folder, count=3):

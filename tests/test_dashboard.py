@@ -155,6 +155,10 @@ def test_artifacts_live_beside_an_sqlite_file_else_under_results():
     assert dashboard.default_artifact_dir("sqlite:////data/s.db").as_posix() == "/data/s.db.artifacts"
     assert dashboard.default_artifact_dir("sqlite:///:memory:").as_posix() == "results/artifacts"
     assert dashboard.default_artifact_dir("postgresql://u:p@db/nas").as_posix() == "results/artifacts"
+    assert (
+        dashboard.default_artifact_dir("sqlite:///file:/data/s.db?mode=rwc&uri=true").as_posix()
+        == "/data/s.db.artifacts"
+    )
 
 
 def test_missing_optuna_dashboard_is_a_one_line_hint(study, monkeypatch):

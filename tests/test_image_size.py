@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 import search_spaces
 from ntknas.cli import app
 from ntknas.core.errors import UserError
-from ntknas.inputs.image_size import check_for_space
 from ntknas.objectives import reference
 from ntknas.objectives.candidates import seeded_model
+from ntknas.objectives.fit import check_for_space
 from ntknas.run import verify
 from ntknas.scoring import spectra
 from ntknas.scoring.measure import count_flops

@@ -19,7 +19,9 @@ ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 def test_registry():
     assert search_spaces.names() == ["nb201", "nbmacro", "resnet"]
     assert search_spaces.get("nb201").size == 15625
-    assert search_spaces.get("resnet").size >= 10000
+    # 2 block types × (4³ + 4⁴ stage depths) × 4 widths × 2 growths × 3 stems; the canonical macro nets.
+    assert search_spaces.get("resnet").size == 15_360
+    assert search_spaces.get("nbmacro").size == 3_969
     known = "known spaces: nb201, nbmacro, resnet"
     with pytest.raises(UnknownSpace, match=f"unknown search space 'darts'; {known}"):
         search_spaces.get("darts")

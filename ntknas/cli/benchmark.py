@@ -93,7 +93,7 @@ def command(
     """
 
     import search_spaces
-    from ntknas.inputs.image_size import check_for_space
+    from ntknas.objectives.fit import check_for_space
     from ntknas.run import benchmark
 
     with user_errors():

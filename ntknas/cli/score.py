@@ -66,9 +66,9 @@ def command(
 
     import search_spaces
     from ntknas.inputs import data
-    from ntknas.inputs.image_size import check_for_space
     from ntknas.objectives import torchvision_models
     from ntknas.objectives.candidates import evaluate
+    from ntknas.objectives.fit import check_for_space
     from ntknas.scoring import metrics
 
     with user_errors():

@@ -195,7 +195,7 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
 
     import search_spaces
     from ntknas import api
-    from ntknas.inputs.image_size import check_for_space
+    from ntknas.objectives.fit import check_for_space
     from ntknas.run import verify, workers
     from ntknas.run.recipe import Recipe
     from ntknas.run.search import SearchExhausted, target_of

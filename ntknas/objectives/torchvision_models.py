@@ -7,7 +7,7 @@ import torchvision
 from torch import nn
 
 from ntknas.core.errors import UserError, first_line
-from ntknas.inputs.image_size import failure
+from ntknas.objectives.fit import failure
 
 # Image sizes tried, smallest first, to tell a user what a model that fails on the data's size needs.
 SIZES = (32, 64, 75, 96, 128, 160, 192, 224, 256, 299, 384, 512)

@@ -47,7 +47,7 @@ from ntknas.scoring import spectra
 from ntknas.scoring.registry import SPECTRUM, direction_words
 from ntknas.study.records import REUSED_FROM
 from ntknas.study.settings import Settings
-from ntknas.study.storage import default_url, mask, open_storage
+from ntknas.study.storage import default_url, mask, open_storage, sqlite_file
 from ntknas.study.verified import stored_results
 
 HOST, PORT = "127.0.0.1", 8080
@@ -72,11 +72,8 @@ def require() -> None:
 def default_artifact_dir(storage_url: str | None) -> Path:
     """Where the artifacts of a storage live by default: ``<file>.artifacts`` beside an SQLite
     file, ``results/artifacts`` (in the working directory) for any other storage."""
-    url = storage_url or default_url()
-    path = url.removeprefix("sqlite:///").split("?")[0]
-    if url.startswith("sqlite:///") and path not in ("", ":memory:"):
-        return Path(path + ".artifacts")
-    return SERVER_ARTIFACTS
+    path = sqlite_file(storage_url)
+    return SERVER_ARTIFACTS if path is None else path.with_name(path.name + ".artifacts")
 
 
 def open_store(folder: Path) -> FileSystemArtifactStore:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ntknas.core.defaults import HEARTBEAT_SECONDS
-from ntknas.study.samplers import SamplerFactory
+from ntknas.study.samplers import SamplerFactory, SamplerName
 from ntknas.study.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class SearchRequest:
     study: str
     settings: Settings
     trials: int
-    sampler: str | SamplerFactory = "tpe"
+    sampler: SamplerName | SamplerFactory = "tpe"
     storage: str | optuna.storages.BaseStorage | None = None
     device: str = "cpu"
     workers: int = 1

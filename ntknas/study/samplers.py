@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import optuna
 
@@ -12,7 +13,8 @@ from ntknas.core.seeds import derive_seed
 # A sampler factory: seed → a new Optuna sampler (any BaseSampler: GPSampler, CmaEsSampler, ...).
 # Workers in processes of their own need one that pickles (a class, functools.partial of one).
 SamplerFactory = Callable[[int], optuna.samplers.BaseSampler]
-SAMPLERS: dict[str, SamplerFactory] = {
+SamplerName = Literal["tpe", "random", "nsga2"]
+SAMPLERS: dict[SamplerName, SamplerFactory] = {
     "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
     "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
     "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed),

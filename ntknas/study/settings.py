@@ -11,6 +11,7 @@ from ntknas.core.errors import UserError
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.objectives.budget import Budget
 from ntknas.scoring.registry import METRICS, Direction, optuna_direction
+from scores.modes import BnMode
 
 # Settings a study made by an older ntknas may lack, and the value they had then.
 _OPTIONAL = {
@@ -36,7 +37,7 @@ class Settings:
     space: str
     data: str
     batch_size: int
-    bn: str
+    bn: BnMode
     seed: int
     objective: str
     cost: str | None = None

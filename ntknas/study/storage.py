@@ -220,6 +220,15 @@ def _secrets(url: str) -> set[str]:
     return forms
 
 
+def sqlite_file(url: str | None) -> Path | None:
+    """The database file of SQLite storage URL ``url`` (None: the default), read as SQLite reads
+    it (see :func:`_sqlite_file`); None for another database or an in-memory one."""
+    parsed = _parse(url or default_url())
+    if parsed is None or parsed.get_backend_name() != "sqlite":
+        return None
+    return _sqlite_file(parsed)
+
+
 def _sqlite_file(parsed: URL) -> Path | None:
     """The file of an SQLite URL, also when given as an SQLite URI (``sqlite:///file:PATH?uri=true``,
     read as SQLite reads it: the path %-decoded, ending at ``?`` or ``#``); None for an in-memory
