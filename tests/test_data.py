@@ -276,7 +276,7 @@ def test_unreadable_files_are_refused_where_permissions_bind(tmp_path):
     write_folder(tmp_path / "closed", classes=("cat",), per=1)
     (tmp_path / "closed" / "dog" / "inner").chmod(0)
     out = unprivileged.run(
-        "from ntknas import data\n"
+        "from ntknas.inputs import data\n"
         "for path in ('set', 'closed'):\n"
         "    try:\n"
         "        data.load(path)\n"

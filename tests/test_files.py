@@ -41,7 +41,7 @@ def test_read_only_outputs_are_refused_where_permissions_bind(tmp_path):
     (tmp_path / "locked.csv").chmod(0o444)
     (tmp_path / "shut").mkdir(mode=0o555)
     out = unprivileged.run(
-        "from ntknas import files\n"
+        "from ntknas.core import files\n"
         "for path in ('locked.csv', 'shut/out.csv', 'shut/new/out.csv'):\n"
         "    try:\n"
         "        files.check_writable(path, '--save file')\n"

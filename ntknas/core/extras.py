@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CHECKOUT = Path(__file__).resolve().parent.parent  # the repository, when running from one
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository, when running from one
 
 
 def install_hint(extra: str) -> str:
