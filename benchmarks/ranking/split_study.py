@@ -31,8 +31,9 @@ from typing import NamedTuple
 import numpy as np
 
 import search_spaces
-from ntknas import metrics, reference
-from ntknas.ranking import average_ranks, spearman_rho
+from ntknas.objectives import reference
+from ntknas.scoring import metrics
+from ntknas.scoring.ranking import average_ranks, spearman_rho
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for fit_default
 from fit_default import PREVIOUS, TARGETS
