@@ -89,7 +89,7 @@ def search(
 
     Examples:
         >>> import ntknas
-        >>> settings = ntknas.Settings("nb201", "cifar10-sample", 16, "batch", 0, "ntk_score")
+        >>> settings = ntknas.Settings("nb201", "cifar10-sample", 64, "batch", 0, "ntk_score")
         >>> study = ntknas.search(ntknas.SearchRequest("mine", settings, trials=5))  # doctest: +SKIP
     """
     score = objective_for(request)

@@ -6,6 +6,7 @@ import json
 
 import optuna
 import pytest
+from tiny_study import make_study
 from typer.testing import CliRunner
 
 import ntknas
@@ -16,6 +17,7 @@ from ntknas.run import verify
 from ntknas.study import records
 from ntknas.study.settings import Settings
 from ntknas.study.storage import default_url
+from ntknas.study.verified import stored_results
 
 SEARCH = ["search", "--space", "nb201", "--sampler", "random", "--data", "synthetic"]
 
@@ -83,3 +85,13 @@ def test_a_direction_that_is_the_metrics_own_is_stored_as_none_and_resumes_a_stu
     assert own.direction is None and own.higher_is_better
     flipped = Settings("nb201", "synthetic", 8, "batch", 0, "params", direction="minimize")
     assert flipped.directions() == ["minimize"] and not flipped.higher_is_better
+
+
+def test_the_library_verify_trains_the_top_pick_and_stores_its_result(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = make_study()
+    (outcome,) = ntknas.verify(study, top=1, epochs=1, storage=default_url())
+    best = records.picks(study, Settings.load(study))[0]
+    assert outcome.trial == best.number and outcome.status == verify.TRAINED
+    stored = stored_results(study)[best.number]
+    assert stored["verified_epochs"] == 1 and 0 <= stored["verified_test_acc"] <= 100
