@@ -72,10 +72,11 @@ DAMAGED = ("database disk image is malformed", "file is not a database", "disk i
 
 def fault(error: BaseException, url: str | None) -> str | None:
     """One line on a fault of the storage at ``url`` that ``error`` (or an error it came from)
-    reports, naming the place and the fix: a full disk, or a damaged database; None for others."""
+    reports, naming the place and the fix: a full disk, or a damaged database; None for others.
+    An OSError is a file's, never the storage's (its writer names it: ntknas.files.write_failure)."""
     seen: BaseException | None = error
     while seen is not None:
-        text = str(seen).lower()
+        text = "" if isinstance(seen, OSError) else str(seen).lower()
         where = mask(url or default_url())
         if any(words in text for words in DISK_FULL):
             return f"disk full writing storage {where}: free space and run the same command to resume"
