@@ -505,8 +505,7 @@ ROWS = [
     Row(
         "output to a full disk",
         "ntknas results nb201 --format csv > /dev/full",
-        "disk full writing the output (No space left on device): free space, or send the output elsewhere, "
-        "and run the same command again",
+        "disk full writing the output (No space left on device): free space and run the same command",
     ),
     Row(
         "interrupted run",

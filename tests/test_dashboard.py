@@ -2,6 +2,8 @@
 spectrum, checked through the storage, over HTTP and in a real headless browser."""
 
 import io
+import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -12,9 +14,12 @@ import urllib.request
 
 import optuna
 import pytest
+from full_disk import fail_writes
 from PIL import Image
 from tiny_study import CONFIGS, bundled_slice, make_study
+from typer.testing import CliRunner
 
+from ntknas import cli
 from ntknas.core import extras
 from ntknas.core.errors import UserError
 from ntknas.outputs import dashboard
@@ -209,6 +214,24 @@ def test_serve_listens_on_loopback_by_default_and_prints_the_study_url(study, mo
         "annotated 4 trial(s) of study 'tiny'",
         f"optuna-dashboard: http://127.0.0.1:{port}/dashboard/studies/1 (Ctrl-C to stop)",
     ]
+
+
+def test_a_full_disk_under_the_images_is_one_line_and_leaves_no_empty_file(study, monkeypatch, tmp_path):
+    images, write = tmp_path / "results" / "ntknas.db.artifacts", os.write
+    fail_writes(monkeypatch, str(images))
+    result = CliRunner().invoke(cli.app, ["dashboard", "tiny", "--port", "0", "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert re.fullmatch(
+        r"error: disk full writing artifact results/ntknas\.db\.artifacts/[\w-]+ "
+        r"\(No space left on device\): free space and run the same command",
+        line,
+    ), line
+    assert (
+        list(images.iterdir()) == [] and spectrum_images(study) == []
+    )  # no empty, partial or dangling image
+    monkeypatch.setattr(os, "write", write)  # room again: the same command annotates every trial
+    assert sync(dashboard.Annotator.open(None, "tiny")) == 4 and len(list(images.iterdir())) == 4
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """ntknas export: a pick's files load back to the very network the search seeded (or verify trained),
 with and without ntknas; bad input is one line that leaves everything as it was."""
 
+import errno
 import hashlib
 import json
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+from full_disk import fail_writes
 from test_cli import run
 from tiny_study import CONFIGS, SETTINGS, bundled_slice, make_study, write_image_folder
 
@@ -248,17 +250,22 @@ def test_bad_input_is_one_line_and_changes_nothing(workdir):
     assert (workdir / "mine" / "notes.txt").read_text() == "the user's own file"
 
 
-def test_a_failure_while_writing_leaves_no_folder_behind(workdir, monkeypatch):
+@pytest.mark.parametrize(
+    ("skip", "code", "fault"),
+    [
+        (0, errno.ENOSPC, "disk full writing --out new/deeper/pick (No space left on device): free space"),
+        (2, errno.EDQUOT, "disk full writing --out new/deeper/pick (Disk quota exceeded): free space"),
+        (3, errno.EIO, "the disk failed writing --out new/deeper/pick (Input/output error): check the disk"),
+    ],
+)
+def test_a_full_disk_anywhere_in_the_folder_is_one_line_and_leaves_nothing(
+    workdir, monkeypatch, skip, code, fault
+):
     make_study()
-
-    def full_disk(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(torch.export, "save", full_disk)
-    before = snapshot(workdir)
-    with pytest.raises(OSError, match="No space left"):
-        export.export(optuna.load_study(study_name="tiny", storage=URL), None, Path("new/deeper/pick"))
-    assert snapshot(workdir) == before  # no pick, no staging folder, no parent folders made for it
+    written = fail_writes(monkeypatch, ".pick.", skip=skip, code=code)  # the staged folder's files
+    error = one_line_error(["--out", "new/deeper/pick"], workdir)  # no pick, no parent folders made for it
+    assert error.startswith(f"error: {fault}") and error.endswith(" run the same command"), error
+    assert len(written) == skip + 1 and not (workdir / "new").exists()
 
 
 def test_an_empty_folder_is_filled_and_an_unknown_study_trial_is_refused(workdir):

@@ -1,13 +1,16 @@
 """Outputs: checked before any work, written atomically, never over an input."""
 
+import errno
 import os
 import stat
 
 import pytest
 import unprivileged
+from full_disk import fail_writes
 
 from ntknas.core import files
 from ntknas.core.errors import UserError
+from ntknas.core.staging import staged
 
 
 def test_check_writable(tmp_path):
@@ -96,12 +99,57 @@ def test_write_atomically(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(UserError) as info:
         files.write_atomically(target, "four\n", "--save file")
-    assert (
-        str(info.value)
-        == f"cannot write --save file {target}: No space left on device; choose a writable path"
+    assert str(info.value) == (
+        f"disk full writing --save file {target} (No space left on device): "
+        "free space and run the same command"
     )
     assert target.read_text() == "three\n"  # the old file is whole
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.csv"]  # no temporary left behind
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            errno.ENOSPC,
+            "disk full writing plot x.png (No space left on device): free space and run the same command",
+        ),
+        (
+            errno.EDQUOT,
+            "disk full writing plot x.png (Disk quota exceeded): free space and run the same command",
+        ),
+        (errno.EFBIG, "disk full writing plot x.png (File too large): free space and run the same command"),
+        (
+            errno.EIO,
+            "the disk failed writing plot x.png (Input/output error): "
+            "check the disk, then run the same command",
+        ),
+        (errno.EROFS, "cannot write plot x.png: Read-only file system; choose a writable path"),
+        (errno.EACCES, "cannot write plot x.png: Permission denied; choose a writable path"),
+    ],
+)
+def test_a_failed_write_is_one_line_naming_the_file_and_the_fix(tmp_path, monkeypatch, code, message):
+    assert files.write_failure(OSError(code, os.strerror(code)), "plot x.png") == message
+    target = tmp_path / "x.png"
+    target.write_bytes(b"the old picture")
+    fail_writes(monkeypatch, ".x.png.", code=code)  # half of the new file written, then the fault
+    with pytest.raises(UserError) as info:
+        files.write_atomically(target, b"a new picture" * 1000, "plot", follow=False)
+    assert str(info.value) == message.replace("x.png", str(target))
+    assert target.read_bytes() == b"the old picture" and os.listdir(tmp_path) == ["x.png"]
+
+
+@pytest.mark.parametrize("skip", [0, 1, 2])
+def test_a_staged_folder_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, skip):
+    written = fail_writes(monkeypatch, ".pick.", skip=skip)
+    with pytest.raises(UserError) as info, staged(tmp_path / "new" / "pick") as folder:
+        for name in ("a", "b", "c"):
+            files.write_new(folder / name, name.encode() * 100)
+    assert str(info.value) == (
+        f"disk full writing --out {tmp_path / 'new' / 'pick'} (No space left on device): free space and run "
+        "the same command"
+    )
+    assert len(written) == skip + 1 and os.listdir(tmp_path) == []  # no folder, staged or made for it
 
 
 def test_folder_name_is_one_safe_folder_and_never_shared():

@@ -19,6 +19,7 @@ import torch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from rich.table import Table
+from tiny_study import make_study
 from typer.testing import CliRunner
 
 import search_spaces
@@ -29,6 +30,7 @@ from search_spaces import PluginError, SearchSpace, UnknownSpace
 
 runner = CliRunner()
 URL = "sqlite:///results/ntknas.db"
+PAGE = 4096  # bytes in a page of a new SQLite file
 SPACE = "hostile_space:Space"
 # A plugin space of tiny MLPs whose methods misbehave as fault.json in the working directory says.
 PLUGIN = """\
@@ -364,3 +366,24 @@ def test_a_full_disk_during_a_search_is_one_line_and_leaves_no_trial_running(wor
     )
     [(_, _, state, _, attrs)] = stored()
     assert state == optuna.trial.TrialState.FAIL and attrs["fail_reason"].startswith("OperationalError: ")
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.9])
+def test_a_damaged_page_is_one_line_naming_the_file_and_the_file_stays_as_it_was(workdir, where):
+    make_study()
+    with sqlite3.connect("results/ntknas.db") as con:  # every page in the file itself, none in a log
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    database = workdir / "results" / "ntknas.db"
+    content = bytearray(database.read_bytes())
+    page = int(len(content) // PAGE * where) * PAGE
+    content[page : page + 16] = bytes(range(7, 23))  # a b-tree page's header, overwritten
+    database.write_bytes(content)
+    files = sorted((workdir / "results").iterdir())
+    resume = ["--space", "nb201", "--study", "tiny", "--data", "cifar10-sample", "--batch-size", "8"]
+    resume += ["--objective", "condition_number", "--trials", "5"]
+    for command in (["results"], ["results", "tiny", "--format", "json"], ["studies"], ["search", *resume]):
+        result = invoke(*command)
+        assert result.exit_code == 2
+        assert result.stderr.startswith(f"error: storage {URL} is damaged ("), result.stderr
+        assert result.stderr.rstrip().endswith("; restore it from a copy, or give --storage a new path")
+        assert database.read_bytes() == content and sorted((workdir / "results").iterdir()) == files

@@ -7,7 +7,6 @@ Each module imports torch, Optuna and the other heavy libraries inside its comma
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import signal
@@ -29,6 +28,7 @@ from ntknas.cli import (
     studies,
     verify,
 )
+from ntknas.core.files import DISK_FULL, write_failure
 
 
 class _UntypedHelp:
@@ -101,13 +101,10 @@ def main() -> None:
         finally:
             sys.stdout.flush()  # what print() buffered: a full disk shows here, not at exit
     except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if e.errno not in DISK_FULL:
             raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the rest goes nowhere
-        common.error_line(
-            f"disk full writing the output ({os.strerror(e.errno)}): free space, or send the output "
-            "elsewhere, and run the same command again"
-        )
+        common.error_line(write_failure(e, "the output"))
         sys.exit(2)
     except SystemExit as e:
         # a SIGTERM taken by a command's own handler (common.stop_requests) that still ended the

@@ -3,6 +3,7 @@ written atomically, so that a reader never sees a half-written file and an input
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -16,6 +17,8 @@ from ntknas.core.errors import UserError
 # (at most 200 bytes in UTF-8, well within a file system's 255), and not . or .. (nor ..., which
 # some tools read as a path too).
 PLAIN = re.compile(r"[\w.-]{1,100}")
+# What a write that fails for want of room says: no space, a quota reached, a file too large.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def folder_name(name: str) -> str:
@@ -65,12 +68,35 @@ def check_not_input(path: str | Path, option: str, inputs: dict[str, str | Path]
             )
 
 
+def write_failure(error: OSError, what: str) -> str:
+    """The one line on ``error``, raised writing ``what`` (e.g. ``--out pick``): what happened and
+    the fix. Every writer of files reports its failures through this."""
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.errno in DISK_FULL:
+        return f"disk full writing {what} ({reason}): free space and run the same command"
+    if error.errno == errno.EIO:
+        return f"the disk failed writing {what} ({reason}): check the disk, then run the same command"
+    return f"cannot write {what}: {reason}; choose a writable path"
+
+
+def write_new(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path`` (never a link or an existing file) and flush it to
+    disk. OSError when that fails: the caller removes the partial file, with its folder."""
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)  # the umask applies
+    try:
+        _write_all(handle, data)
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 def write_atomically(path: str | Path, content: bytes | str, option: str, follow: bool = True) -> None:
     """Write ``content`` to ``path`` through a temporary file in the same folder, flushed to disk
     and renamed over ``path``: readers see the old file or the new one, never a part. With
     ``follow``, a symbolic link at ``path`` is kept and its target replaced, with the target's
     permissions; without, the link itself is replaced and its target left alone. The folder is
-    made when missing. ``option`` names the output in the message of a failure."""
+    made when missing. ``option`` names the output in the message of a failure
+    (:func:`write_failure`), after which nothing new is left behind."""
     target = Path(os.path.realpath(path) if follow else os.path.abspath(path))
     data = content.encode() if isinstance(content, str) else content
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
@@ -79,19 +105,27 @@ def write_atomically(path: str | Path, content: bytes | str, option: str, follow
         mode = stat.S_IMODE(target.stat().st_mode) if follow and target.exists() else None
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
         try:
-            with os.fdopen(handle, "wb") as f:
-                f.write(data)
-                f.flush()
+            try:
+                _write_all(handle, data)
                 if mode is not None:
-                    os.fchmod(f.fileno(), mode)
-                os.fsync(f.fileno())
+                    os.fchmod(handle, mode)
+                os.fsync(handle)
+            finally:
+                os.close(handle)
             os.replace(temporary, target)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
         _fsync_folder(target.parent)
     except OSError as e:
-        raise UserError(f"cannot write {option} {path}: {e.strerror or e}; choose a writable path") from None
+        raise UserError(write_failure(e, f"{option} {path}")) from None
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    """Write all of ``data`` to the open file ``handle`` (os.write may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view) :]
 
 
 def _check_folder(folder: Path, what: str) -> None:

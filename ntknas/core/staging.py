@@ -3,6 +3,7 @@ hidden folder beside it, and renamed into place only once every file is written.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -11,6 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ntknas.core.errors import UserError
+from ntknas.core.files import write_failure
+
+# What renaming the staged folder onto ``out`` says when ``out`` is there already, and not empty.
+TAKEN = frozenset({errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR})
 
 
 def check_new_folder(out: Path, option: str = "--out") -> None:
@@ -55,7 +60,9 @@ def free_name(out: Path) -> Path:
 def staged(out: Path, option: str = "--out") -> Iterator[Path]:
     """A new hidden folder beside ``out`` to write into; renamed to ``out`` when the block ends
     normally, removed (with any parent folders made for it) when it raises. ``out`` must be
-    absent or an empty folder (see :func:`check_new_folder`)."""
+    absent or an empty folder (see :func:`check_new_folder`). An OSError in the block is a write
+    that failed (a full disk, a quota, a disk error): it becomes the one line of
+    :func:`~ntknas.core.files.write_failure`, and nothing is left behind."""
     made = [p for p in out.absolute().parents if not p.exists()]
     try:
         out.absolute().parent.mkdir(parents=True, exist_ok=True)
@@ -63,12 +70,17 @@ def staged(out: Path, option: str = "--out") -> Iterator[Path]:
         temp.mkdir()
     except OSError as e:
         _remove_folders(made)
-        raise UserError(f"cannot write {option} {out}: {e.strerror or e}; choose another {option}") from None
+        raise UserError(write_failure(e, f"{option} {out}")) from None
     try:
-        yield temp
+        try:
+            yield temp
+        except OSError as e:
+            raise UserError(write_failure(e, f"{option} {out}")) from None
         try:
             os.rename(temp, out)  # atomic; replaces ``out`` only when it is an empty folder
         except OSError as e:
+            if e.errno not in TAKEN:
+                raise UserError(write_failure(e, f"{option} {out}")) from None
             raise UserError(
                 f"cannot create {option} {out}: {e.strerror or e}; give a new folder, e.g. {option} "
                 f"{free_name(out)}"

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import numpy as np
@@ -40,7 +41,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 
-from ntknas.core import defaults
+from ntknas.core import defaults, files
 from ntknas.core.errors import UserError, first_line
 from ntknas.core.extras import install_hint
 from ntknas.scoring import spectra
@@ -76,7 +77,17 @@ def default_artifact_dir(storage_url: str | None) -> Path:
     return SERVER_ARTIFACTS if path is None else path.with_name(path.name + ".artifacts")
 
 
-def open_store(folder: Path) -> FileSystemArtifactStore:
+class ArtifactFolder(FileSystemArtifactStore):
+    """Optuna's artifact store in a folder, whose files are written whole or not at all (see
+    :func:`ntknas.core.files.write_atomically`): a full disk leaves no empty or partial image, and is
+    one line naming the artifact and the fix."""
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        path = self._get_filepath(artifact_id)
+        files.write_atomically(path, content_body.read(), "artifact", follow=False)
+
+
+def open_store(folder: Path) -> ArtifactFolder:
     """The artifact store in ``folder``, created if missing."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +95,7 @@ def open_store(folder: Path) -> FileSystemArtifactStore:
         raise UserError(
             f"cannot use {folder} for artifacts: {e.strerror or e}; pass another --artifacts folder"
         ) from None
-    return FileSystemArtifactStore(str(folder))
+    return ArtifactFolder(str(folder))
 
 
 def header(number: int) -> str:
@@ -159,9 +170,7 @@ class Annotator:
     Writing is idempotent: what has not changed is not written again.
     """
 
-    def __init__(
-        self, storage: optuna.storages.BaseStorage, study_name: str, store: FileSystemArtifactStore
-    ) -> None:
+    def __init__(self, storage: optuna.storages.BaseStorage, study_name: str, store: ArtifactFolder) -> None:
         require()
         self.storage, self.store = storage, store
         # A sampler without state: building a trial handle (for its note) calls its before_trial.
@@ -285,12 +294,15 @@ class Annotator:
 
         title = f"pNTK eigenspectrum of trial {number}"
         figure = spectrum_figure({number: np.asarray(eigenvalues)}, title, IMAGE_SIZE)
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / IMAGE_NAME.format(number)
-            figure.savefig(path)
-            artifact = optuna.artifacts.upload_artifact(
-                artifact_store=self.store, file_path=str(path), study_or_trial=self.study
-            )
+        try:  # a temporary file: what upload_artifact reads from
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / IMAGE_NAME.format(number)
+                figure.savefig(path)
+                artifact = optuna.artifacts.upload_artifact(
+                    artifact_store=self.store, file_path=str(path), study_or_trial=self.study
+                )
+        except OSError as e:  # the store's own write says where (ArtifactFolder)
+            raise UserError(files.write_failure(e, f"the spectrum image of trial {number}")) from None
         self.storage.set_study_system_attr(self.study_id, IMAGE_KEY + str(number), artifact)
         return artifact
 

@@ -9,6 +9,8 @@ and ``README.md`` (how to load each). Everything runs on the CPU.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 import search_spaces
-from ntknas.core import jsonout
+from ntknas.core import files, jsonout
 from ntknas.core.errors import UserError, first_line
 from ntknas.core.staging import check_new_folder, staged
 from ntknas.inputs import data
@@ -88,13 +90,25 @@ def export(
     program, program_record = _program(model, x[:EXAMPLE_BATCH])
     record = _record(study.study_name, trial, scorer, checked, settings, classes, image)
     record |= {"weights": weights, "program": program_record}
+    contents = {
+        WEIGHTS: _saved(torch.save, model.state_dict()),
+        PROGRAM: None if program is None else _saved(torch.export.save, program),
+        CONFIG: (jsonout.dumps(record, indent=2) + "\n").encode(),
+        README: readme(jsonout.clean(record)).encode(),
+    }
     with staged(out) as folder:
-        torch.save(model.state_dict(), folder / WEIGHTS)
-        if program is not None:
-            torch.export.save(program, folder / PROGRAM)
-        (folder / CONFIG).write_text(jsonout.dumps(record, indent=2) + "\n")
-        (folder / README).write_text(readme(jsonout.clean(record)))
+        for name, content in contents.items():
+            if content is not None:
+                files.write_new(folder / name, content)
     return Exported(out, record)
+
+
+def _saved(save: Callable[[object, io.BytesIO], None], thing: object) -> bytes:
+    """The bytes that ``save`` (torch.save, torch.export.save) writes for ``thing``: made in
+    memory, so that every file of the folder is written by :func:`ntknas.core.files.write_new`."""
+    buffer = io.BytesIO()
+    save(thing, buffer)
+    return buffer.getvalue()
 
 
 def pick(study: optuna.Study, number: int | None, settings: Settings) -> optuna.trial.FrozenTrial:

@@ -66,27 +66,33 @@ FINGERPRINT = {
 }
 
 
-# What a database says when the disk under it is full, and when its file is damaged.
+# What a database says when the disk under it is full, and when its file is damaged (an SQLite
+# file whose header is damaged is no longer "a database" at all).
 DISK_FULL = ("database or disk is full", "no space left on device")
-DAMAGED = ("database disk image is malformed", "file is not a database", "disk i/o error")
+MALFORMED = ("database disk image is malformed", "disk i/o error")
+DAMAGED = (*MALFORMED, "file is not a database")
 
 
 def fault(error: BaseException, url: str | None) -> str | None:
     """One line on a fault of the storage at ``url`` that ``error`` (or an error it came from)
-    reports, naming the place and the fix: a full disk, or a damaged database; None for others."""
+    reports, naming the place and the fix: a full disk, or a damaged database; None for others.
+    An OSError is a file's, never the storage's (its writer names it: ntknas.core.files.write_failure)."""
     seen: BaseException | None = error
     while seen is not None:
-        text = str(seen).lower()
+        text = "" if isinstance(seen, OSError) else str(seen).lower()
         where = mask(url or default_url())
         if any(words in text for words in DISK_FULL):
             return f"disk full writing storage {where}: free space and run the same command to resume"
         damage = next((words for words in DAMAGED if words in text), None)
         if damage is not None:
-            return (
-                f"storage {where} is damaged ({damage}); restore it from a copy, or give --storage a new path"
-            )
+            return damaged(where, damage)
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def damaged(where: str, reason: str) -> str:
+    """The one line on the damaged storage ``where`` (a masked URL): the problem and the fix."""
+    return f"storage {where} is damaged ({reason}); restore it from a copy, or give --storage a new path"
 
 
 def default_url() -> str:
@@ -177,6 +183,9 @@ def open_storage(
             f"storage {mask(url)} needs the database driver {missing}, which is missing: {hint}"
         ) from None
     except Exception as e:  # SQLAlchemy raises many kinds, all meaning "cannot use this URL"
+        problem = fault(e, url)  # but a full disk or a damaged file under a reachable one
+        if problem is not None:
+            raise UserError(problem) from None
         reason = redact(str(getattr(e, "orig", None) or e).strip().splitlines()[0], url)
         raise UserError(
             f"cannot reach storage {mask(url)}: {reason}; check the URL and that the server is up"
@@ -291,7 +300,7 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
             raise UserError(
                 f"storage file {path} does not exist; check the path (read-only commands never create one)"
             )
-        tables = _sqlite_schema(path)
+        tables = _sqlite_schema(path, url)
         if not tables:
             raise UserError(f"storage file {path} holds no studies: it is an empty database")
         _check_schema(tables, path)
@@ -299,7 +308,7 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
         query = {**dict(o.split("=") for o in options.split("&")), "uri": "true"}
         return URL.create("sqlite", database=database, query=query).render_as_string(hide_password=False)
     if path.exists():
-        _check_schema(_sqlite_schema(path), path)
+        _check_schema(_sqlite_schema(path, url), path)
         if not os.access(path, os.R_OK | os.W_OK):
             raise UserError(
                 f"storage file {path} is read-only; this command writes to it: make it writable, or "
@@ -337,9 +346,11 @@ def _write_ahead_logging(path: Path) -> None:
             time.sleep(0.05)
 
 
-def _sqlite_schema(path: Path) -> dict[str, set[str]]:
-    """Table name → column names of the SQLite file ``path``, read without changing it (a
-    read-only connection); UserError when it is not a file or not an SQLite database."""
+def _sqlite_schema(path: Path, url: str) -> dict[str, set[str]]:
+    """Table name → column names of the SQLite file ``path`` (of storage ``url``), read without
+    changing it (a read-only connection); UserError when it is not a file, not an SQLite
+    database, or a damaged one (SQLite's quick check reads every page: ~2 ms per MB), so that
+    no command reads a damaged file, nor writes to it and damages it more."""
     if not path.is_file():
         raise UserError(f"storage {path} is not a file; give --storage an SQLite file (sqlite:///PATH)")
     try:
@@ -347,6 +358,9 @@ def _sqlite_schema(path: Path) -> dict[str, set[str]]:
     except sqlite3.Error as e:
         raise UserError(f"cannot open storage file {path}: {e}; check the path and its permissions") from None
     try:
+        problems = [r[0] for r in con.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise UserError(damaged(mask(url), problems[0].strip().splitlines()[-1]))
         names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {
             name: {r[1] for r in con.execute(f'PRAGMA table_info("{name}")')}
@@ -354,6 +368,8 @@ def _sqlite_schema(path: Path) -> dict[str, set[str]]:
             if not name.startswith("sqlite_")
         }
     except sqlite3.DatabaseError as e:
+        if any(words in str(e).lower() for words in MALFORMED):
+            raise UserError(damaged(mask(url), str(e))) from None
         raise UserError(
             f"{path} is not an SQLite database ({e}); give --storage a file made by ntknas, or a new path"
         ) from None
