@@ -11,8 +11,9 @@ Examples:
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from scores.lazy import exports
 
 if TYPE_CHECKING:
     from scores.analytic import analytic_ntk, ntk_mlp
@@ -56,13 +57,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOME:
-        raise AttributeError(f"module 'scores' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOME[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+__getattr__, __dir__ = exports(globals(), _HOME)
