@@ -82,6 +82,7 @@ def test_search_results_resume_on_nb201(workdir):
     assert studies.exit_code == 0 and "nb201" in studies.stdout
 
 
+@pytest.mark.slow
 def test_search_resnet_and_nsga2(workdir):
     result = run("search", "--space", "resnet", "--trials", 5, "--batch-size", 8, "--sampler", "random")
     assert result.exit_code == 0, result.output
@@ -120,6 +121,7 @@ def test_score_equals_what_the_study_stored(workdir):
     assert scored["params"] == stored["params"] and scored["flops"] == stored["flops"]
 
 
+@pytest.mark.slow
 def test_score_nb201_and_torchvision_models(workdir):
     nb = json.loads(
         run("score", "--space", "nb201", "--arch", ALL_CONV, "--batch-size", 4, "--format", "json").stdout
@@ -215,6 +217,7 @@ def _completed_at_least(name, count):
         return False
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_resume_continues(workdir):
     cmd = [
         sys.executable,

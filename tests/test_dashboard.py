@@ -298,6 +298,7 @@ def browser():
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
 
 
+@pytest.mark.slow
 def test_the_trial_page_shows_the_trials_the_note_and_the_spectrum_in_a_browser(served, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -321,6 +322,7 @@ def test_the_trial_page_shows_the_trials_the_note_and_the_spectrum_in_a_browser(
         assert shot.format == "PNG" and shot.width == 1280
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_dashboard_with_code_143(study, tmp_path):
     import os
     import signal

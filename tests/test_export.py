@@ -63,6 +63,7 @@ def readme_namespace(folder: Path, monkeypatch) -> dict:
     return namespace
 
 
+@pytest.mark.slow
 def test_the_best_pick_loads_back_to_the_network_the_search_seeded(workdir, batch):
     study = make_study()
     result = run("export", "--out", "pick")
@@ -149,6 +150,7 @@ def test_a_network_torch_export_cannot_trace_still_gets_its_weights(workdir, mon
     assert "program" not in namespace and namespace["model"](namespace["x"]).shape == (4, 10)
 
 
+@pytest.mark.slow
 def test_a_verified_pick_exports_its_trained_weights(workdir, batch):
     study = make_study()
     splits = bundled_slice()

@@ -172,6 +172,7 @@ def no_trial_running() -> bool:
     return all(state != optuna.trial.TrialState.RUNNING for _, _, state, _, _ in stored())
 
 
+@pytest.mark.slow
 @CHECKS
 @given(name=NAMES)
 def test_any_study_name_is_refused_or_shown_verbatim(workdir, name):
@@ -193,6 +194,7 @@ def test_any_study_name_is_refused_or_shown_verbatim(workdir, name):
     assert no_trial_running()
 
 
+@pytest.mark.slow
 @CHECKS
 @given(case=st.sampled_from([(m, f) for m, faults in FAULTS.items() for f in faults]))
 def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):

@@ -76,6 +76,7 @@ def flops_at(config: str, classes: int, size: int) -> int:
     return count_flops(model, torch.zeros(1, 3, size, size))
 
 
+@pytest.mark.slow
 def test_a_study_at_48_pixels_is_searched_verified_rebuilt_and_exported_at_48(
     workdir, builds, references, monkeypatch
 ):

@@ -162,6 +162,7 @@ def test_spaces_lists_the_plugin_and_warns_of_broken_ones(plugin, workdir):
     ]
 
 
+@pytest.mark.slow
 def test_search_results_verify_plot_and_export_a_plugin_space(plugin, searched, monkeypatch):
     workdir = searched
     study = stored(workdir, "toy")
@@ -227,6 +228,7 @@ def test_the_dashboard_notes_a_plugin_space(searched):
     assert f"**Architecture** (toy) `{trial.user_attrs['config']}`" in note
 
 
+@pytest.mark.slow
 def test_a_module_class_space_without_an_entry_point_in_two_spawned_workers(plugin, tmp_path):
     write_image_folder(tmp_path / "two")  # 2 classes: the space must build 2 outputs
     name = "ntknas_toy.space:ToySpace"

@@ -5,6 +5,7 @@ import optuna
 import pytest
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.postgres,
     pytest.mark.skipif(distributed.unavailable() is not None, reason=str(distributed.unavailable())),
 ]

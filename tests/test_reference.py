@@ -75,6 +75,7 @@ def test_the_builtin_spaces_ship_their_reference(name):
     assert reference.lookup(search_spaces.get(name), 32, 10, 32) is None  # other batches: measured
 
 
+@pytest.mark.slow
 def test_the_nb201_reference_is_measured_by_the_protocol():
     """The first architectures of the protocol's sample, scored now, lie where the shipped
     reference says the sample lies (64 take a minute; 6 are within 3 spreads of the centre)."""

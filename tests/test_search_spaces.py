@@ -143,6 +143,7 @@ def _nbmacro_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["bundled", "dev"])
 def test_nbmacro_sizes_match_the_benchmark(source):
     """Parameter counts equal the benchmark's; FLOPs are twice its multiply-adds."""

@@ -34,6 +34,7 @@ def wait_until(condition, what: str) -> None:
     raise TimeoutError(f"waited {WAIT_SECONDS} s for {what}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, workers):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
@@ -52,6 +53,7 @@ def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, wor
     assert distributed.audit(study, len(scored_trials(study))) == []
 
 
+@pytest.mark.slow
 def test_sigterm_stops_verify_and_keeps_the_last_epoch(tmp_path):
     os.chdir(tmp_path)
     make_study()

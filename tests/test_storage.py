@@ -292,6 +292,7 @@ def _open_at(path: str, start: float, outcomes) -> None:
         outcomes.put(str(e))
 
 
+@pytest.mark.slow
 def test_processes_opening_one_new_sqlite_file_together_all_succeed(tmp_path):
     """Four commands opening one new file at the same instant. SQLite refuses the switch to
     write-ahead logging at once, without waiting, to some of them ("database is locked"); before

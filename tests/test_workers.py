@@ -36,6 +36,7 @@ def configs(study, state=COMPLETE):
     return [t.user_attrs["config"] for t in study.get_trials(states=(state,))]
 
 
+@pytest.mark.slow
 def test_a_silent_workers_trial_is_failed_and_its_configuration_retried(tmp_path):
     space = Widths(range(4, 100))
     trial = handle(tmp_path).ask()
@@ -194,6 +195,7 @@ def test_worker_endings_are_reported_and_an_unfinished_study_is_an_error():
     assert threads_per_worker(4, threads=3) == 3
 
 
+@pytest.mark.slow
 def test_two_identical_commands_with_two_workers_each_share_one_sqlite_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     machines = [tmp_path / "a", tmp_path / "b"]
@@ -221,6 +223,7 @@ def completed_at_least(url, name, count):
         return False
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_worker_cleanly(tmp_path):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     search = distributed.start_search(url, "stopped", 500, 2, tmp_path)
