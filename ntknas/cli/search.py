@@ -207,6 +207,7 @@ def run(
     """The search, once the options are checked: load the data, open the study, search, summarise."""
     import search_spaces
     from ntknas import data, verify, workers
+    from ntknas.candidates import check_reachable
     from ntknas.image_size import check_for_space
     from ntknas.recipe import Recipe
     from ntknas.search import SearchExhausted, search, target_of
@@ -229,6 +230,7 @@ def run(
         settings = Settings(
             space_name, data_source, batch_size, bn, seed, objective, cost, **budget, image_size=image_size
         )
+        check_reachable(chosen, settings.budget, classes, batch[0][:1])  # before the study is locked to it
         opened = open_study(name, storage, settings, sampler, heartbeat)  # refuses other settings
         reference = None
         if objective == DEFAULT:  # measured when missing: minutes, after the refusal, not before
