@@ -92,7 +92,10 @@ def search(
         >>> settings = ntknas.Settings("nb201", "cifar10-sample", 64, "batch", 0, "ntk_score")
         >>> study = ntknas.search(ntknas.SearchRequest("mine", settings, trials=5))  # doctest: +SKIP
     """
+    from ntknas.objectives.candidates import check_reachable
+
     score = objective_for(request)
+    check_reachable(score.space, score.budget, score.num_classes, score.batch[0][:1])  # before the study
     study = open_search(request)
     score.reference()
     run_search(request, study, score, report, stop)

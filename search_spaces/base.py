@@ -55,3 +55,10 @@ class SearchSpace(ABC):
     @abstractmethod
     def parse(self, text: str) -> Config:
         """The configuration a :meth:`describe` line stands for; ConfigError when malformed."""
+
+    def smallest(self) -> list[Config]:
+        """Configurations among which are the space's fewest parameters and its fewest FLOPs, for
+        any classes and image size: a search refuses a budget that none of them meets before it
+        creates its study. Empty (the default) when the space cannot tell; then such a search
+        stops once its proposals keep being over the budget."""
+        return []

@@ -100,3 +100,7 @@ class Guarded(SearchSpace):
     def parse(self, text: str) -> Config:
         with calling(self.label, "parse()", passing=(ConfigError,)):
             return self.space.parse(text)
+
+    def smallest(self) -> list[Config]:
+        with calling(self.label, "smallest()"):
+            return list(self.space.smallest())

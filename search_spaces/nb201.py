@@ -39,6 +39,10 @@ class NB201(SearchSpace):
 
         return TinyNetwork(config, num_classes, channels)
 
+    def smallest(self) -> list[Cell]:
+        # Every edge's op adds to the network alone, and none adds no parameter nor FLOP.
+        return [("none",) * len(EDGES)]
+
     def describe(self, config: Cell) -> str:
         nodes = []
         for target in (1, 2, 3):

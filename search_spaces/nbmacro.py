@@ -52,6 +52,11 @@ class NBMacro(SearchSpace):
 
         return MacroNetwork(config, num_classes, channels)
 
+    def smallest(self) -> list[Config]:
+        # Every layer's choice adds to the network alone (the widths are fixed), and an identity
+        # (a strided 1×1 convolution at a stage's first layer) adds the least.
+        return ["0" * LAYERS]
+
     def describe(self, config: Config) -> str:
         return config
 

@@ -62,6 +62,14 @@ class ResNetSpace(SearchSpace):
 
         return CifarResNet(config, num_classes, channels)
 
+    def smallest(self) -> list[ResNetConfig]:
+        # Fewer stages and blocks, the least width and growth add the least, and basic blocks no
+        # more than bottlenecks (as much in the first stage, less after it); the stems trade
+        # parameters for FLOPs (a strided stem has more weights, on fewer pixels; a deep one
+        # fewer weights on many input channels).
+        least = (min(DEPTHS),) * min(STAGES), min(WIDTHS), min(GROWTHS)
+        return [ResNetConfig("basic", *least, stem) for stem in STEMS]
+
     def describe(self, config: ResNetConfig) -> str:
         blocks = "-".join(map(str, config.blocks))
         return (

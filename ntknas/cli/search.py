@@ -195,6 +195,7 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
 
     import search_spaces
     from ntknas import api
+    from ntknas.objectives.candidates import check_reachable
     from ntknas.objectives.fit import check_for_space
     from ntknas.run import verify, workers
     from ntknas.run.recipe import Recipe
@@ -213,6 +214,9 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
         score = api.objective_for(request)
         if request.workers > 1:
             workers.check_memory(request.workers)
+        check_reachable(
+            score.space, settings.budget, score.num_classes, score.batch[0][:1]
+        )  # before the study is locked to it
         opened = api.open_search(request)  # refuses other settings
         if score.metric == DEFAULT:  # measured when missing: minutes, after the refusal, not before
             batch = int(score.batch[0].shape[0])

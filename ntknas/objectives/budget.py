@@ -17,26 +17,27 @@ class Budget:
 
     def bounded(self) -> tuple[str, ...]:
         """The sizes this budget bounds: ``params``, ``flops`` or both."""
-        return tuple(
-            n for n, limit in (("params", self.max_params), ("flops", self.max_flops)) if limit is not None
-        )
+        return tuple(self.limits())
+
+    def limits(self) -> dict[str, int]:
+        """Each bound, by the size it bounds (``params``, ``flops``)."""
+        bounds = (("params", self.max_params), ("flops", self.max_flops))
+        return {name: limit for name, limit in bounds if limit is not None}
 
     def describe(self) -> str:
         """The bounds as options, e.g. ``--max-params 500,000``."""
-        bounds = (("params", self.max_params), ("flops", self.max_flops))
-        return ", ".join(f"--max-{name} {limit:,}" for name, limit in bounds if limit is not None)
+        return ", ".join(f"--max-{name} {limit:,}" for name, limit in self.limits().items())
 
     def excess(self, size: dict[str, int]) -> dict[str, float]:
         """Optuna constraint values, by bound (``params``, ``flops``): the relative excess of
         ``size`` over it, ≤ 0 within the budget."""
-        bounds = (("params", self.max_params), ("flops", self.max_flops))
-        return {name: size[name] / limit - 1 for name, limit in bounds if limit is not None}
+        return {name: size[name] / limit - 1 for name, limit in self.limits().items()}
 
     def overrun(self, size: dict[str, int]) -> str | None:
         """Why a candidate of ``size`` is over budget, or None when it is within."""
         over = [
             f"{size[name]:,} {name} > --max-{name} {limit:,}"
-            for name, limit in (("params", self.max_params), ("flops", self.max_flops))
-            if limit is not None and size[name] > limit
+            for name, limit in self.limits().items()
+            if size[name] > limit
         ]
         return f"over budget: {', '.join(over)}" if over else None

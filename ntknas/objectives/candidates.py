@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import torch
 
-from ntknas.core.errors import CandidateFailed, first_line
+from ntknas.core.errors import CandidateFailed, UserError, first_line
 from ntknas.core.seeds import derive_seed
 from ntknas.objectives.budget import Budget
 from ntknas.scoring import metrics
@@ -33,6 +33,27 @@ def seeded_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, space.describe(config)))
         return space.build(config, num_classes=num_classes, channels=channels, image_size=height)
+
+
+def check_reachable(space: SearchSpace, budget: Budget, num_classes: int, image: torch.Tensor) -> None:
+    """UserError naming the smallest size found and the fix when no network of ``space`` (for
+    ``num_classes`` outputs and images like ``image``, 1 × C × H × W) meets a bound of
+    ``budget``: when the smallest configurations the space names (``space.smallest()``) all
+    exceed it. They are built, and run once only to count FLOPs, never scored: a second or
+    less. Nothing is checked for a space that names none."""
+    configs = space.smallest() if budget else []
+    if not configs:
+        return
+    models = [seeded_model(space, config, num_classes, 0, tuple(image.shape[1:])) for config in configs]
+    sizes = {"params": count_params, "flops": lambda model: count_flops(model, image)}
+    least = {name: min(map(sizes[name], models)) for name in budget.limits()}
+    over = [name for name, limit in budget.limits().items() if least[name] > limit]
+    if over:
+        fewest = " and ".join(f"{least[name]:,} {name}" for name in over)
+        raise UserError(
+            f"no network of space {space.name} is within the budget: the fewest are {fewest}; raise "
+            + " and ".join(f"--max-{name} to at least {least[name]:,}" for name in over)
+        )
 
 
 def evaluate(
