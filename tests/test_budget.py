@@ -135,7 +135,9 @@ def test_a_budget_no_network_meets_is_refused_before_any_study(tmp_path, monkeyp
     fewest = min(count_params(space.build(c)) for c in space.smallest())
     built = []
     monkeypatch.setattr(type(space), "build", counted(type(space).build, built))
-    monkeypatch.setattr("ntknas.scoring.metrics.compute", lambda *a, **k: pytest.fail("a kernel was computed"))
+    monkeypatch.setattr(
+        "ntknas.scoring.metrics.compute", lambda *a, **k: pytest.fail("a kernel was computed")
+    )
     args = ["--space", name, "--data", "synthetic", "--batch-size", "4", "--objective", "condition_number"]
     result = runner.invoke(app, ["search", *args, "--max-params", str(fewest - 1)])
     assert result.exit_code == 2, result.output

@@ -28,6 +28,37 @@ def test_naswot_is_logdet_of_the_hamming_kernel():
     assert proxies.naswot(identity_relu_net(), x) == pytest.approx(np.linalg.slogdet(expected)[1], abs=1e-12)
 
 
+class Fork(nn.Module):
+    """Two ReLUs read the same input; with ``shift``, it is shifted in place between them."""
+
+    def __init__(self, shift: float) -> None:
+        super().__init__()
+        self.a, self.b, self.shift = nn.ReLU(), nn.ReLU(), shift
+
+    def forward(self, x):
+        first = self.a(x)
+        if self.shift:
+            x.sub_(self.shift)
+        return first + self.b(x)
+
+
+def test_naswot_codes_every_activation_of_a_shared_input():
+    """An input that two activations read counts twice (its kernel formed once); changed in place
+    between them, it is coded again."""
+    x = torch.tensor([[1.0, -1, 2, 3], [-1, -2, 1, 1], [2, 2, -1, 1]])
+
+    def hamming(z):
+        codes = (z > 0).numpy().astype(float)
+        return np.array([[4 - np.abs(a - b).sum() for b in codes] for a in codes])
+
+    assert not np.array_equal(hamming(x), hamming(x - 1.5))
+    for shift, expected in ((0.0, 2 * hamming(x)), (1.5, hamming(x) + hamming(x - 1.5))):
+        net = Fork(shift)
+        with proxies.ActivationCodes(net) as probe, torch.no_grad():
+            net(x.clone())
+        np.testing.assert_array_equal(probe.kernel.numpy(), expected)
+
+
 def test_synflow_of_a_linear_net_is_twice_its_output():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 5, bias=False), nn.Linear(5, 2, bias=False))

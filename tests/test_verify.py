@@ -387,3 +387,45 @@ def test_the_results_table_keeps_its_configuration_in_100_columns():
 )
 def test_training_that_does_not_learn_is_named(loss, accuracy, why):
     assert verify.not_learning(loss, accuracy, 10) == why
+
+
+def test_every_stage_of_verify_writes_lines_to_a_log(workdir, monkeypatch):
+    """Without a terminal, each stage writes a progress line while it runs (here at once: the
+    logger's first line comes after 0.01 s, and each stage waits for its line before it ends)."""
+    from ntknas.terminal import Terminal
+    from test_progress import logged_lines
+
+    from ntknas import studies
+    from ntknas.cli import progress
+    from ntknas.cli import verify as command
+
+    make_study()
+    write_image_folder(workdir / "tinyset", per_class=8)  # 16 training images: 2 batches of 8
+    log = Terminal(file=io.StringIO(), width=100)  # not a terminal
+    monkeypatch.setattr(command, "out", log)
+    monkeypatch.setattr(command, "err", log)
+    monkeypatch.setattr(progress, "FIRST_LINE_SECONDS", 0.01)
+    monkeypatch.setattr(progress, "LOG_SECONDS", 0.01)
+    stages = {
+        (studies, "load_study"): "opening study 'tiny': working",
+        (verify, "load_splits"): "loading the train and test images of tinyset: working",
+        (verify, "seeded_model"): "trial 0 · building the network: working",
+        (verify, "accuracy"): "trial 0 · testing on 16 images: working",
+    }
+
+    def logged(run_stage, line):
+        def waiting(*args, **kwargs):
+            result = run_stage(*args, **kwargs)
+            logged_lines(log, line)  # waits until the stage's line is written
+            return result
+
+        return waiting
+
+    for (module, name), line in stages.items():
+        monkeypatch.setattr(module, name, logged(getattr(module, name), line))
+    result = run("verify", "tiny", "--top", 1, "--epochs", 1, "--data", "tinyset", "--batch-size", 8)
+    assert result.exit_code == 0, result.output
+    text = log.file.getvalue()
+    for line in [*stages.values(), "trial 0: 0/2, 0s"]:  # the pick's bar, from its first stage on
+        assert f"\n{line}" in f"\n{text}", (line, text)
+    assert "Verified: 1 epoch(s) on tinyset, study 'tiny'" in text

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from rich.progress import TaskID
 
 from ntknas.cli.common import (
     DataRootOpt,
@@ -21,7 +24,7 @@ from ntknas.cli.common import (
     user_errors,
     warn,
 )
-from ntknas.cli.progress import phase, progress_bar
+from ntknas.cli.progress import LoggedProgress, phase, progress_bar
 from ntknas.core.checks import check_positive_finite, check_positive_int
 from ntknas.inputs.sources import BUNDLED, CIFAR10
 from ntknas.outputs import tables
@@ -58,20 +61,21 @@ def command(
     the NAS-Bench-201 recipe. Re-running the same command skips verified picks and resumes an
     interrupted one from its last epoch.
     """
-    from ntknas.run import verify
-    from ntknas.study.settings import Settings
-    from ntknas.study.studies import load_study
-
     with user_errors(storage):
         check_positive_int("--top", top)
         check_positive_int("--epochs", epochs)
         check_positive_int("--batch-size", batch_size)
         check_positive_finite("--lr", lr)
-        dev = resolve_device(device)
-        use_threads(threads)
-        loaded = load_study(study, storage)
-        picks = verify.top_picks(loaded, top)
-        settings = Settings.load(loaded)
+        with phase("opening the study" if study is None else f"opening study '{study}'", err):
+            from ntknas.run import verify  # torch and Optuna: seconds on a busy machine
+            from ntknas.study.settings import Settings
+            from ntknas.study.studies import load_study
+
+            dev = resolve_device(device)
+            use_threads(threads)
+            loaded = load_study(study, storage)
+            picks = verify.top_picks(loaded, top)
+            settings = Settings.load(loaded)
         source = data_source or settings.data
         with phase(f"loading the train and test images of {source}", err):
             splits = verify.load_splits(source, data_root, settings.image_size)
@@ -90,24 +94,10 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
     with user_errors(storage), stop_requests() as stopping:
         try:
             with progress_bar(out) as bar:
-                tasks: dict[int, int] = {}
-                warned: set[int] = set()
-
-                def report(trial: int, step: verify.Step) -> None:
-                    if trial not in tasks:
-                        tasks[trial] = bar.add_task(f"trial {trial}", total=step.epochs * step.steps, note="")
-                    why = verify.not_learning(step.loss, step.accuracy, len(splits.classes))
-                    if step.step == step.steps and why is not None and trial not in warned:
-                        warned.add(trial)
-                        advice = lower_lr(recipe)
-                        warn(f"trial {trial} is not learning after epoch {step.epoch}: {why}; {advice}")
-                    done = (step.epoch - 1) * step.steps + step.step
-                    note = (
-                        f"epoch {step.epoch}/{step.epochs} · loss {step.loss:.3f} · acc {step.accuracy:.1f}%"
-                    )
-                    bar.update(tasks[trial], completed=done, note=note)
-
-                outcomes = verify.verify(study, storage, picks, splits, recipe, device=device, report=report)
+                bars = PickBars(bar, recipe, splits)
+                outcomes = verify.verify(
+                    study, storage, picks, splits, recipe, device=device, report=bars.report, stage=bars.stage
+                )
         except KeyboardInterrupt:
             ended = "terminated" if stopping.terminated else "interrupted"
             err.print(
@@ -145,6 +135,48 @@ def verify_picks(study, storage: str | None, picks: list, splits, recipe: Recipe
         f"{what} over these {k} picks: {value}. "
         f"k is small: one swapped pair moves τ by {4 / (k * (k - 1)):.2f}; read it as a hint."
     )
+
+
+class PickBars:
+    """What the training of the picks shows on ``bar``: a bar per pick, added when its first stage
+    begins, and a line of its own for each stage between minibatches (building the network,
+    testing it) while it runs; a warning when a pick is not learning."""
+
+    def __init__(self, bar: LoggedProgress, recipe: Recipe, splits) -> None:
+        from ntknas.run import verify
+
+        self.bar, self.recipe, self.classes = bar, recipe, len(splits.classes)
+        self.total = recipe.epochs * verify.steps_per_epoch(recipe, splits)
+        self.tasks: dict[int, TaskID] = {}
+        self.warned: set[int] = set()
+
+    def task(self, trial: int) -> TaskID:
+        """The training bar of ``trial``."""
+        if trial not in self.tasks:
+            self.tasks[trial] = self.bar.add_task(f"trial {trial}", total=self.total, note="")
+        return self.tasks[trial]
+
+    @contextmanager
+    def stage(self, trial: int, what: str) -> Iterator[None]:
+        """Show that ``trial`` is doing ``what`` while the block runs."""
+        self.task(trial)
+        line = self.bar.add_task(f"trial {trial} · {what}", total=None, note="")
+        try:
+            yield
+        finally:
+            self.bar.remove_task(line)
+
+    def report(self, trial: int, step) -> None:
+        """Move ``trial``'s bar to ``step`` (a :class:`ntknas.verify.Step`)."""
+        from ntknas.run import verify
+
+        why = verify.not_learning(step.loss, step.accuracy, self.classes)
+        if step.step == step.steps and why is not None and trial not in self.warned:
+            self.warned.add(trial)
+            warn(f"trial {trial} is not learning after epoch {step.epoch}: {why}; {lower_lr(self.recipe)}")
+        done = (step.epoch - 1) * step.steps + step.step
+        note = f"epoch {step.epoch}/{step.epochs} · loss {step.loss:.3f} · acc {step.accuracy:.1f}%"
+        self.bar.update(self.task(trial), completed=done, note=note)
 
 
 def lower_lr(recipe: Recipe) -> str:

@@ -16,6 +16,7 @@ import io
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -48,6 +49,14 @@ TRAINED, DIVERGED, SKIPPED, KEPT = "trained", "diverged", "skipped", "kept"
 # training accuracy within this factor of chance, says that training is not learning.
 LOSS_OVER_GUESSING = 1.5
 CHANCE_MARGIN = 1.05
+# What a pick does between minibatches, long on a large network: ``stage(what)`` wraps it (e.g. to
+# show it) and :func:`quiet` shows nothing.
+Stage = Callable[[str], AbstractContextManager[object]]
+
+
+def quiet(what: str) -> AbstractContextManager[object]:
+    """A :data:`Stage` that shows nothing."""
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,11 @@ def load_splits(source: str, root: str | None, size: int = DEFAULT_IMAGE_SIZE) -
     if len(train) < 2:
         raise UserError(f"the train split of {source} has {len(train)} image(s); training needs at least 2")
     return Splits(source, train.pixels(), train.labels, test.pixels(), test.labels, train.classes)
+
+
+def steps_per_epoch(recipe: Recipe, splits: Splits) -> int:
+    """Minibatches of one training epoch (the last, partial one is dropped)."""
+    return len(splits.train_labels) // recipe.batch_size
 
 
 def check_recipe(recipe: Recipe, splits: Splits) -> None:
@@ -190,12 +204,14 @@ def verify(
     device: str,
     checkpoints: Path = CHECKPOINTS,
     report: Callable[[int, Step], None] | None = None,
+    stage: Callable[[int, str], AbstractContextManager[object]] | None = None,
 ) -> list[Outcome]:
     """Train each pick from scratch (or from its checkpoint) and store its ``verified_*``
     attributes for its trial (see :func:`stored_results`) as soon as it is done; picks already
     verified with this recipe and data are skipped. Each network is initialised as the search
     initialised it, for the study's image size, which ``splits`` must hold (:func:`load_splits`).
-    ``report(trial number, step)`` follows every minibatch.
+    ``report(trial number, step)`` follows every minibatch; ``stage(trial number, what)`` wraps
+    each stage of a pick between minibatches (building its network, testing it).
 
     Before any training, the recipe is checked against the data, and the storage (opened from
     ``storage_url`` for writing) and the checkpoint folder are checked to be writable.
@@ -223,7 +239,9 @@ def verify(
         if better_founded(earlier, {"verified_epochs": recipe.epochs, "verified_data": splits.name}):
             outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
             continue
-        model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed, image)
+        staged = partial(stage, trial.number) if stage is not None else quiet
+        with staged("building the network"):
+            model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed, image)
         attrs = train(
             model,
             splits,
@@ -232,6 +250,7 @@ def verify(
             checkpoint=checkpoint_path(study.study_name, trial.number, checkpoints),
             device=device,
             report=None if report is None else partial(report, trial.number),
+            stage=staged,
         )
         if better_founded(earlier, attrs):  # this run diverged; the stored one trained
             outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
@@ -277,6 +296,7 @@ def train(
     checkpoint: Path,
     device: str,
     report: Callable[[Step], None] | None = None,
+    stage: Stage = quiet,
 ) -> dict[str, object]:
     """Train ``model`` with ``recipe`` on the train split, checkpointing after every epoch and
     resuming from ``checkpoint`` when it holds a run of the same recipe; test on the test split.
@@ -284,12 +304,12 @@ def train(
     Returns the ``verified_*`` attributes. ``verified_train_acc`` is the accuracy on the
     (augmented) training images during the last epoch. A non-finite loss stops training: the
     accuracies are then NaN and ``verified_status`` says in which epoch it diverged.
-    ``report`` gets a :class:`Step` after every minibatch. UserError, before any training, for a
-    recipe that cannot train on ``splits`` (:func:`check_recipe`).
+    ``report`` gets a :class:`Step` after every minibatch, and ``stage`` wraps the test. UserError,
+    before any training, for a recipe that cannot train on ``splits`` (:func:`check_recipe`).
     """
     check_recipe(recipe, splits)
     model.to(device)
-    steps = len(splits.train_labels) // recipe.batch_size  # at least 1: check_recipe
+    steps = steps_per_epoch(recipe, splits)  # at least 1: check_recipe
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY
     )
@@ -323,7 +343,10 @@ def train(
         _save_atomically({**state, "seconds": seconds, "train_acc": train_acc}, checkpoint)
     diverged = status != TRAINED
     began = time.perf_counter()
-    test_acc = math.nan if diverged else accuracy(model, splits.test_pixels, splits.test_labels, device)
+    test_acc = math.nan
+    if not diverged:
+        with stage(f"testing on {len(splits.test_labels):,} images"):
+            test_acc = accuracy(model, splits.test_pixels, splits.test_labels, device)
     return {
         "verified_test_acc": test_acc,
         "verified_train_acc": math.nan if diverged else train_acc,
