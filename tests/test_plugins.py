@@ -216,9 +216,11 @@ def test_search_results_verify_plot_and_export_a_plugin_space(plugin, searched, 
     torch.testing.assert_close(program(x), model(x), rtol=1e-6, atol=1e-6)
 
 
-def test_the_dashboard_notes_a_plugin_space(searched):
+def test_the_dashboard_notes_a_plugin_space(plugin, searched, monkeypatch):
     dashboard = pytest.importorskip("ntknas.outputs.dashboard")
     pytest.importorskip("optuna_dashboard")
+    monkeypatch.syspath_prepend(str(plugin["site"]))  # the dashboard rebuilds the plugin's networks here
+    monkeypatch.setenv("TOY_BUILD_LOG", str(searched / "builds.jsonl"))
     annotator = dashboard.Annotator.open(
         f"sqlite:///{searched / 'results' / 'ntknas.db'}", "toy", searched / "a"
     )
