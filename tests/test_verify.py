@@ -392,12 +392,12 @@ def test_training_that_does_not_learn_is_named(loss, accuracy, why):
 def test_every_stage_of_verify_writes_lines_to_a_log(workdir, monkeypatch):
     """Without a terminal, each stage writes a progress line while it runs (here at once: the
     logger's first line comes after 0.01 s, and each stage waits for its line before it ends)."""
-    from ntknas.terminal import Terminal
     from test_progress import logged_lines
 
-    from ntknas import studies
     from ntknas.cli import progress
     from ntknas.cli import verify as command
+    from ntknas.core.terminal import Terminal
+    from ntknas.study import studies
 
     make_study()
     write_image_folder(workdir / "tinyset", per_class=8)  # 16 training images: 2 batches of 8
