@@ -34,6 +34,16 @@ def wait_until(condition, what: str) -> None:
     raise TimeoutError(f"waited {WAIT_SECONDS} s for {what}")
 
 
+def last_line_after_quiet_progress(stderr_file) -> str:
+    """The last line of a stopped command's stderr: the one-line 'terminated: ... resume' message,
+    after progress lines and warnings of a log, never a traceback or an ignored exception."""
+    *before, last = stderr_file.read_text().strip().splitlines()
+    assert last.startswith("terminated: ") and "run the same command to resume" in last, last
+    noise = ("Traceback", "Exception ignored", "error: ")
+    assert not [line for line in before if any(word in line for word in noise)], before
+    return last
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, workers):
@@ -42,12 +52,8 @@ def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, wor
     wait_until(lambda: len(scored_trials(optuna.load_study(study_name="s", storage=url))) >= 2, "2 trials")
     search.send_signal(signal.SIGTERM)  # to the supervisor alone, as `docker stop` sends it
     assert search.wait(timeout=120) == 143
-    stderr = (tmp_path / "stderr").read_text().strip().splitlines()
-    assert len(stderr) == 1 and stderr[0].startswith("terminated: ")
-    assert (
-        "configurations are scored in study 's'" in stderr[0]
-        and "run the same command to resume" in stderr[0]
-    )
+    last = last_line_after_quiet_progress(tmp_path / "stderr")
+    assert "configurations are scored in study 's'" in last
     study = optuna.load_study(study_name="s", storage=url)
     assert not study.get_trials(states=(RUNNING, WAITING))
     assert distributed.audit(study, len(scored_trials(study))) == []
@@ -67,10 +73,7 @@ def test_sigterm_stops_verify_and_keeps_the_last_epoch(tmp_path):
     wait_until(checkpoint.exists, "the first epoch's checkpoint")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 143
-    stderr = (tmp_path / "stderr").read_text().strip().splitlines()
-    *before, last = stderr  # before it: progress lines and warnings of a log, never a traceback
-    assert last.startswith("terminated: ") and "run the same command to resume" in last, stderr
-    assert not any("Traceback" in line or line.startswith("error: ") for line in before), stderr
+    last_line_after_quiet_progress(tmp_path / "stderr")
     assert checkpoint.exists()
     study = optuna.load_study(study_name="tiny", storage="sqlite:///results/ntknas.db")
     assert pick.number not in verify.stored_results(study)
@@ -90,3 +93,28 @@ def test_a_signal_before_the_search_loop_exits_quietly_with_its_code(tmp_path, s
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "results").exists()
+
+
+class _StoppedInFinalizer:
+    """An object whose finalizer is interrupted, as a SIGTERM landing in a GC callback is."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __del__(self) -> None:
+        raise self.error
+
+
+def test_a_stop_swallowed_by_a_finalizer_prints_nothing_but_other_errors_still_show(capsys, monkeypatch):
+    from ntknas.cli.common import Terminated, stop_requests
+
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # Python's, not pytest's
+
+    with stop_requests("candidate"):
+        _StoppedInFinalizer(Terminated())  # dropped at once: its __del__ raises into the void
+        _StoppedInFinalizer(KeyboardInterrupt())
+        assert capsys.readouterr().err == ""
+        _StoppedInFinalizer(ValueError("a real fault"))
+        assert "ValueError: a real fault" in capsys.readouterr().err
+    _StoppedInFinalizer(KeyboardInterrupt())  # outside the block Python's own hook reports again
+    assert "KeyboardInterrupt" in capsys.readouterr().err

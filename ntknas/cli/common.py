@@ -259,8 +259,22 @@ def stop_requests(step: str | None = None) -> Iterator[StopRequest]:
         signal.signal(signal.SIGINT, request.on_sigint),
         signal.signal(signal.SIGTERM, request.on_sigterm),
     )
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = _quiet_about_stops(unraisable)
     try:
         yield request
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
+        sys.unraisablehook = unraisable
+
+
+def _quiet_about_stops(hook):
+    """An unraisable hook that drops the Ctrl-C or SIGTERM a garbage-collection callback swallowed
+    (the request's flags carry it) and passes anything else on to ``hook``."""
+
+    def quiet(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            hook(unraisable)
+
+    return quiet
