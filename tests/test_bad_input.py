@@ -503,6 +503,62 @@ ROWS = [
         "uninstall all but one",
     ),
     Row(
+        "a plugin that exits",
+        "a plugin whose build() calls sys.exit(3), at ntknas score --space myplugin:Exits --arch w=2",
+        "plugin space 'myplugin:Exits': build() failed: SystemExit: 3",
+    ),
+    Row(
+        "a plugin whose sample() raises",
+        "a plugin whose sample() raises, at "
+        "ntknas search --space myplugin:Draws --data synthetic --batch-size 4",
+        "plugin space 'myplugin:Draws': sample() failed: ValueError: no width left",
+    ),
+    Row(
+        "saved scores of other architectures",
+        "ntknas benchmark --ground-truth gt.csv --scored other.csv",
+        "--scored file other.csv line 2 scores another architecture for index 13414 than gt.csv line 2; "
+        "score this ground truth with --save",
+    ),
+    Row(
+        "saved scores with a repeated row",
+        "ntknas benchmark --ground-truth gt.csv --scored again.csv",
+        "--scored file again.csv line 10 repeats index '13414' of line 2; keep one row per architecture",
+    ),
+    Row(
+        "a budget no network meets",
+        "ntknas search --space nb201 --study small --max-params 10",
+        "no network of space nb201 is within the budget: the fewest are 73,306 params; "
+        "raise --max-params to at least 73,306",
+        "exit 2; no study is made",
+    ),
+    Row(
+        "a damaged database",
+        "one damaged page in results/ntknas.db, at ntknas results nb201",
+        "storage sqlite:///results/ntknas.db is damaged (…); "
+        "restore it from a copy, or give --storage a new path",
+        UNTOUCHED,
+    ),
+    Row(
+        "a full disk under the storage",
+        "the disk fills during ntknas search --space nb201",
+        "disk full writing storage sqlite:///results/ntknas.db: "
+        "free space and run the same command to resume",
+        "exit 2; the running trial is failed, none is left running",
+    ),
+    Row(
+        "a planted reference cache file",
+        "a link, a FIFO, NaN or another space's file where a plugin space's reference is cached",
+        "cached reference … is not usable (…); measuring it again",
+        "a one-line warning; measured again; a link's target is left as it was",
+    ),
+    Row(
+        "a dashboard open to the network",
+        "ntknas dashboard --host 0.0.0.0",
+        "--host 0.0.0.0 serves the dashboard, which has no login and can delete studies, to other "
+        "machines; use --host 127.0.0.1 unless every machine that reaches it may",
+        "a one-line warning; then it serves",
+    ),
+    Row(
         "output to a full disk",
         "ntknas results nb201 --format csv > /dev/full",
         "disk full writing the output (No space left on device): free space and run the same command",
@@ -515,7 +571,11 @@ ROWS = [
         "exit 130",
     ),
 ]
-COMMANDS = [r for r in ROWS if r.example.startswith("ntknas ") and ">" not in r.example]
+COMMANDS = [
+    r
+    for r in ROWS
+    if r.example.startswith("ntknas ") and r.outcome.startswith("exit ") and ">" not in r.example
+]
 KINDS = {r.kind: r for r in ROWS}
 
 
@@ -537,7 +597,18 @@ def test_the_documented_table_is_this_table():
     assert len(ROWS) >= 15
 
 
+def test_every_row_is_a_test():
+    """Each row runs as a command (test_command), at a command (test_hostile_input_at_a_command),
+    or in a test that reads its message from the table by name (``KINDS["kind"]``)."""
+    sources = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
+    named = set(re.findall(r"KINDS\[[\"']([^\"']+)[\"']\]", sources))
+    untested = [r.kind for r in ROWS if r not in COMMANDS and r not in AT_A_COMMAND and r.kind not in named]
+    assert untested == []
+
+
 PLUGIN = """\
+import sys
+
 from search_spaces import SearchSpace
 
 
@@ -555,6 +626,16 @@ class Fails(SearchSpace):
 
     def parse(self, text):
         return int(text[2:])
+
+
+class Exits(Fails):
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        sys.exit(3)
+
+
+class Draws(Fails):
+    def sample(self, trial):
+        raise ValueError("no width left")
 
 
 class Narrow(Fails):
@@ -594,6 +675,13 @@ def stored(tmp_path_factory):
         (root / folder / "a" / name).write_bytes(content)
     foreign(root)
     shutil.copy(TINY, root / "gt.csv")
+    truth = [line.split(",")[:2] for line in TINY.read_text().splitlines()[1:]]
+    for name, rows in {
+        "other.csv": [[truth[0][0], truth[1][1]], *truth[1:]],
+        "again.csv": [*truth, truth[0]],
+    }.items():
+        lines = [f"{index},{arch},{1000 + n}\n" for n, (index, arch) in enumerate(rows)]
+        (root / name).write_text("index,arch,params\n" + "".join(lines))
     arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
     header = "index,arch,cifar10_test_acc\n"
     for name, rows in {
@@ -683,6 +771,8 @@ AT_A_COMMAND = [
         "a plugin space that fails",
         "a plugin network of the wrong shape",
         "a plugin name two packages register",
+        "a plugin that exits",
+        "a plugin whose sample() raises",
     )
 ]
 
