@@ -5,12 +5,13 @@ renders what these return; everything in between happens here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ntknas.core.errors import UserError
 from ntknas.objectives.objective import Objective, Progress, objective
 from ntknas.run.request import SearchRequest
+from ntknas.scoring.registry import DEFAULT
 
 if TYPE_CHECKING:
     import optuna
@@ -44,6 +45,34 @@ def open_search(request: SearchRequest) -> optuna.Study:
     from ntknas.study.studies import open_study
 
     return open_study(request.study, request.storage, request.settings, request.sampler, request.heartbeat)
+
+
+def pin_reference(
+    study: optuna.Study,
+    score: Objective,
+    prepare: Callable[[], Mapping[str, tuple[float, float]] | None] | None = None,
+) -> None:
+    """Give ``score`` the reference that ``study``'s first run placed its candidates in (stored
+    on the study, so that a resumed study or a worker elsewhere scores exactly as it did); a study
+    without one gets ``prepare()`` (default: the objective's own: shipped, cached or measured),
+    stored. Nothing for an objective other than ``ntk_score``."""
+    import math
+
+    from ntknas.scoring import metrics
+    from ntknas.study import records
+
+    if score.metric != DEFAULT:
+        return
+    stored = study.user_attrs.get(records.REFERENCE)
+    try:
+        terms = {n: (float(stored[n][0]), float(stored[n][1])) for n in metrics.WEIGHTS}
+        usable = all(math.isfinite(c) and math.isfinite(s) and s > 0 for c, s in terms.values())
+    except (TypeError, KeyError, IndexError, ValueError):
+        usable = False
+    if not usable:  # a study of an earlier ntknas, or a damaged attribute: placed as a new one
+        terms = dict(prepare() if prepare is not None else score.reference())
+        study.set_user_attr(records.REFERENCE, {n: list(v) for n, v in terms.items()})
+    score.reference_terms = terms
 
 
 def run_search(
@@ -97,7 +126,7 @@ def search(
     score = objective_for(request)
     check_reachable(score.space, score.budget, score.num_classes, score.batch[0][:1])  # before the study
     study = open_search(request)
-    score.reference()
+    pin_reference(study, score)
     run_search(request, study, score, report, stop)
     return study
 

@@ -232,6 +232,55 @@ def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
     assert user_files(workdir) == files
 
 
+# Paths a user, a script or a shared storage may hand over: markup, control characters, names
+# that look like options, files that are no folder and folders that are no file. Generated ones
+# stay under sub/ so that a command that writes there cannot reach outside the test's folder.
+PATHS = st.one_of(
+    st.sampled_from(
+        [".", "notes.txt", "notes.txt/x", "results", "results/ntknas.db", "hostile_space.py", "/dev/null"]
+    ),
+    st.builds(lambda name: f"sub/{name}", NAMES.filter(lambda n: "\x00" not in n and n.strip("/. "))),
+)
+CONFIGS = st.one_of(
+    NAMES,
+    st.sampled_from(["w=2", "w=2\nw=3", "w=-1", "w=99999999999", "22212220", "2221222", "|skip_connect~0|"]),
+)
+
+
+def path_commands(path: str, config: str) -> list[list[str]]:
+    """Every command that reads or writes a path, or parses a configuration, given these."""
+    storage = f"sqlite:///{path}"
+    return [
+        ["search", *SEARCH, "--objective", "condition_number", "--study", "p", "--data", path],
+        ["score", "--space", SPACE, "--arch", config, "--data", "synthetic", "--batch-size", "4"],
+        ["score", "--space", "nbmacro", "--arch", config, "--data", "synthetic", "--batch-size", "4"],
+        ["score", "--space", "nb201", "--arch", config, "--data", path, "--batch-size", "4"],
+        ["results", "good", "--storage", storage],
+        ["studies", "--storage", storage],
+        ["export", "good", "--out", path],
+        ["plot", "good", "--out", path, "--top", "1"],
+        ["verify", "good", "--top", "1", "--epochs", "1", "--data", path],
+        ["benchmark", "--ground-truth", path, "--scores", "params"],
+        ["dashboard", "--storage", f"sqlite:///sub/{path}.db"],  # never an existing study: it would serve
+    ]
+
+
+@pytest.mark.slow
+@CHECKS
+@given(path=PATHS, config=CONFIGS)
+def test_any_path_or_configuration_is_refused_or_used_in_every_command(workdir, path, config):
+    if not stored():
+        assert invoke("search", *SEARCH, "--objective", "condition_number", "--study", "good").exit_code == 0
+    for command in path_commands(path, config):
+        before, files = stored(), user_files(workdir)
+        invoke(*command)  # exit 0 or 2, one error line, no traceback
+        assert no_trial_running()
+        if command[0] != "search":
+            assert stored() == before, command
+        changed = {name for name, digest in files.items() if user_files(workdir).get(name) != digest}
+        assert not changed, (command, changed)  # a command may add files, never change the user's
+
+
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(text=st.text())
 def test_the_terminal_prints_any_text_as_it_is(text):

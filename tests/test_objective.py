@@ -95,3 +95,30 @@ def test_the_library_verify_trains_the_top_pick_and_stores_its_result(tmp_path, 
     assert outcome.trial == best.number and outcome.status == verify.TRAINED
     stored = stored_results(study)[best.number]
     assert stored["verified_epochs"] == 1 and 0 <= stored["verified_test_acc"] <= 100
+
+
+def test_a_study_keeps_the_reference_its_first_run_placed_candidates_in(tmp_path, monkeypatch):
+    from ntknas.api import pin_reference
+    from ntknas.scoring.metrics import WEIGHTS
+
+    monkeypatch.chdir(tmp_path)
+    invoke(*SEARCH, "--trials", "1", "--study", "cli", "--batch-size", "8")
+    stored = optuna.load_study(study_name="cli", storage=default_url())
+    measured = ntknas.objective("nb201", data="synthetic", batch_size=8).reference()
+    assert stored.user_attrs[records.REFERENCE] == {n: list(v) for n, v in measured.items()}
+
+    study = optuna.create_study()
+    first = {n: (1.0 + i, 0.5 * (i + 1)) for i, n in enumerate(WEIGHTS)}
+    score = ntknas.objective("nb201", data="synthetic", batch_size=8)
+    pin_reference(study, score, lambda: first)
+    assert score.reference_terms == first
+    again = ntknas.objective("nb201", data="synthetic", batch_size=8)
+    pin_reference(study, again, lambda: pytest.fail("prepared again"))  # a resumed run reads it
+    assert again.reference_terms == first
+    study.set_user_attr(records.REFERENCE, {**study.user_attrs[records.REFERENCE], "naswot": ["nan", 1.0]})
+    pin_reference(study, again, lambda: measured)  # a damaged one is prepared and stored anew
+    assert again.reference_terms == measured
+    assert study.user_attrs[records.REFERENCE] == {n: list(v) for n, v in measured.items()}
+    sized = ntknas.objective("nb201", data="synthetic", metric="params", batch_size=8)
+    pin_reference(fresh := optuna.create_study(), sized, lambda: pytest.fail("params needs no reference"))
+    assert records.REFERENCE not in fresh.user_attrs

@@ -67,9 +67,9 @@ def test_the_builtin_spaces_ship_their_reference(name):
         32,
         10,
         64,
-        reference.SIZE,
+        reference.SHIPPED_SIZE,
     )
-    assert 0.9 * reference.SIZE <= shipped.measured <= reference.SIZE  # a few cells have a singular pNTK
+    assert 0.9 * reference.SHIPPED_SIZE <= shipped.measured <= reference.SHIPPED_SIZE  # a few cells have a singular pNTK
     assert set(shipped.terms) == set(metrics.TERMS)  # every term a refit may weigh
     assert all(math.isfinite(c) and s > 0 for c, s in shipped.terms.values())
     assert reference.lookup(search_spaces.get(name), 32, 10, 32) is None  # other batches: measured
@@ -81,7 +81,7 @@ def test_the_nb201_reference_is_measured_by_the_protocol():
     reference says the sample lies (64 take a minute; 6 are within 3 spreads of the centre)."""
     space = search_spaces.get("nb201")
     configs = reference.sample(space, 6)
-    assert configs == reference.sample(space, reference.SIZE)[:6]  # seeded: the same draws every time
+    assert configs == reference.sample(space, reference.SHIPPED_SIZE)[:6]  # seeded: the same draws every time
     few = reference.measure(space, 32, 10, size=6)
     shipped = reference.lookup(space, 32, 10).terms
     for name, (centre, _) in few.terms.items():

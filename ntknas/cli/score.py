@@ -80,7 +80,8 @@ def command(
         dev = resolve_device(device)
         use_threads(threads)
         chosen = None if space is None else search_spaces.get(space)
-        if chosen is not None:
+        if chosen is not None:  # the configuration first: a typo costs no data and no reference
+            config = chosen.parse(arch)
             check_for_space(chosen, image_size)
         batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed, image_size)
         if chosen is None:
@@ -94,7 +95,7 @@ def command(
             reference = space_reference(chosen, image_size, classes, int(batch[0].shape[0]))
             result = evaluate(
                 chosen,
-                chosen.parse(arch),
+                config,
                 batch,
                 classes,
                 objective=DEFAULT,

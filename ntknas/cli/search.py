@@ -218,9 +218,10 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
             score.space, settings.budget, score.num_classes, score.batch[0][:1]
         )  # before the study is locked to it
         opened = api.open_search(request)  # refuses other settings
-        if score.metric == DEFAULT:  # measured when missing: minutes, after the refusal, not before
-            batch = int(score.batch[0].shape[0])
-            score.reference_terms = space_reference(score.space, score.image_size, score.num_classes, batch)
+        batch = int(score.batch[0].shape[0])  # the reference: measured when missing, after the refusal
+        api.pin_reference(
+            opened, score, lambda: space_reference(score.space, score.image_size, score.num_classes, batch)
+        )
         target = target_of(request.trials, score.space)
         exhausted = None
         with stop_requests("candidate") as stopping:

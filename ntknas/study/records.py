@@ -31,6 +31,8 @@ VERIFIED = {
     "verified_seconds": False,
 }
 SECONDS = "seconds"  # wall time of a candidate's scoring
+# Study user attribute: the reference ntk_score placed the study's candidates in, {term: [centre, spread]}.
+REFERENCE = "ntk_score_reference"
 
 
 def column_directions() -> dict[str, bool]:
