@@ -1,14 +1,16 @@
-"""What the default score costs per architecture, today's against the previous one, measured side
-by side on the same networks in one run.
+"""What the default score costs per architecture over the bare pNTK, measured side by side on the
+same networks in one run.
 
-The previous ``ntk_score`` read the pNTK's spectrum, synflow and the parameter count; today's reads
-the pNTK's λ_max, synflow and AZ-NAS expressivity, whose block covariances ``ntknas.scoring.metrics`` forms
-during the pNTK's own forward pass. Each part is timed on each of ``--archs`` random NAS-Bench-201
-cells (N=64 bundled images, bn=batch, 1 thread, the parts in turn on the same network), then
-today's ntk_score as a search computes it (``ntknas.scoring.metrics.compute``), and the ratios of the
-medians are printed.
+``ntk_score`` (version 3) reads the pNTK's λ_max and flatness (from its spectrum), synflow, AZ-NAS
+expressivity and NASWOT; expressivity's block covariances and NASWOT's activation codes are formed
+by hooks during the pNTK's own forward pass (``ntknas.scoring.metrics``). On each of the first
+``--nb201``/``--resnet`` architectures of each space's reference sample (N = 64 bundled images,
+bn=batch, ``--threads`` torch threads), the bare pNTK with its spectrum and ntk_score as a search
+computes it (``ntknas.scoring.metrics.compute`` of ntk_score and the spectrum's metrics) are timed
+in turn, the first to go alternating, so that the machine's load falls on both alike; the ratio of
+the medians and the median of the ratios are printed per space.
 
-    python benchmarks/ntk_score_cost.py --archs 30
+    python benchmarks/ntk_score_cost.py --nb201 30 --resnet 6
 """
 
 from __future__ import annotations
@@ -25,9 +27,7 @@ from ntknas.inputs import data
 from ntknas.objectives import reference
 from ntknas.objectives.candidates import seeded_model
 from ntknas.scoring import metrics
-from ntknas.scoring.measure import count_params
 from ntknas.scoring.registry import SPECTRUM
-from scores import proxies
 
 
 def timed(fn, *args, **kwargs) -> float:
@@ -36,40 +36,39 @@ def timed(fn, *args, **kwargs) -> float:
     return time.perf_counter() - start
 
 
-def spectrum(model: torch.nn.Module, x: torch.Tensor) -> scores.Spectrum:
+def bare(model: torch.nn.Module, x: torch.Tensor) -> scores.Spectrum:
     return scores.spectrum(scores.pntk(model, x, bn="batch"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", type=int, default=30)
+    parser.add_argument("--nb201", type=int, default=30, help="NB201 cells to time")
+    parser.add_argument("--resnet", type=int, default=6, help="resnet networks to time")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    space = search_spaces.get("nb201")
+    torch.set_num_threads(args.threads)
     x, y = data.minibatch(data.load("cifar10-sample"), 64, 0)
-    terms = reference.lookup(space, 32, 10).terms
-    parts: dict[str, list[float]] = {"pntk + spectrum": [], "synflow": [], "params": [], "expressivity": []}
-    parts["ntk_score"] = []
-    for config in reference.sample(space, args.archs):
-        model = seeded_model(space, config, 10, 0)
-        parts["pntk + spectrum"].append(timed(spectrum, model, x))
-        parts["synflow"].append(timed(proxies.synflow, model, x))
-        parts["params"].append(timed(count_params, model))
-        parts["expressivity"].append(timed(proxies.expressivity, model, x, bn="batch"))
-        parts["ntk_score"].append(
-            timed(metrics.compute, model, x, y, ["ntk_score", *SPECTRUM], reference=terms)
-        )
-    previous = [
-        a + b + c for a, b, c in zip(parts["pntk + spectrum"], parts["synflow"], parts["params"], strict=True)
-    ]
-    today = parts["ntk_score"]
-    for name, seconds in parts.items():
-        print(f"{name:16s} median {1000 * statistics.median(seconds):8.1f} ms")
-    old, new = statistics.median(previous), statistics.median(today)
-    print(f"previous ntk_score: median {1000 * old:.1f} ms per architecture")
-    print(f"today's ntk_score:  median {1000 * new:.1f} ms per architecture")
-    print(f"today / previous: {new / old:.2f}x ({args.archs} architectures, N=64, 1 thread)")
-    print(f"today / the bare pNTK + spectrum: {new / statistics.median(parts['pntk + spectrum']):.2f}x")
+    print(f"N = 64, bn=batch, {args.threads} thread(s); seconds are medians over the architectures")
+    columns = ("pNTK + spectrum", "ntk_score", "ratio of medians", "median ratio")
+    print(f"{'space':8} {'archs':>5} " + " ".join(f"{c:>16}" for c in columns))
+    for name, count in (("nb201", args.nb201), ("resnet", args.resnet)):
+        space = search_spaces.get(name)
+        terms = reference.lookup(space, 32, 10).terms
+        seconds: dict[str, list[float]] = {"pntk": [], "score": []}
+        for i, config in enumerate(reference.sample(space, count)):
+            model = seeded_model(space, config, 10, 0)
+            bare(model, x)  # warm: the first pass allocates what both reuse
+            jobs = {
+                "pntk": (bare, (model, x), {}),
+                "score": (metrics.compute, (model, x, y, ["ntk_score", *SPECTRUM]), {"reference": terms}),
+            }
+            for key in ("pntk", "score") if i % 2 == 0 else ("score", "pntk"):
+                fn, positional, keywords = jobs[key]
+                seconds[key].append(timed(fn, *positional, **keywords))
+        pntk, score = seconds["pntk"], seconds["score"]
+        ratios = [s / p for s, p in zip(score, pntk, strict=True)]
+        p, s = statistics.median(pntk), statistics.median(score)
+        print(f"{name:8} {count:>5} {p:16.3f} {s:16.3f} {s / p:15.2f}x {statistics.median(ratios):15.2f}x")
 
 
 if __name__ == "__main__":
