@@ -418,6 +418,45 @@ def test_a_full_disk_during_a_search_is_one_line_and_leaves_no_trial_running(wor
     assert state == optuna.trial.TrialState.FAIL and attrs["fail_reason"].startswith("OperationalError: ")
 
 
+class FullFrom:
+    """Fails every write statement of every SQLAlchemy engine from the ``at``-th (0-based) on, as a
+    disk that fills does."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.writes = at, 0
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "CREATE")):
+            self.writes += 1
+            if self.writes > self.at:
+                full = sqlite3.OperationalError("database or disk is full")
+                raise sqlalchemy.exc.OperationalError(statement, parameters, full)
+
+
+@pytest.mark.slow
+@CHECKS
+@given(at=st.integers(0, 80))
+def test_a_full_disk_at_any_write_is_one_line_and_the_search_resumes(workdir, at):
+    shutil.rmtree(workdir / "results", ignore_errors=True)
+    search = ["search", *SEARCH, "--objective", "condition_number", "--study", "s"]
+    full = FullFrom(at)
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", full)
+    try:
+        result = invoke(*search)  # exit 0 (the disk filled after the last write) or 2, one line
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", full)
+    if result.exit_code == 2:
+        assert "disk full writing" in result.stderr and "run the same command" in result.stderr
+    before = stored()
+    resumed = invoke(*search)  # the same command, with room again
+    assert resumed.exit_code == 0, resumed.output
+    assert no_trial_running()
+    after = stored()
+    assert [t for t in before if t[2] == optuna.trial.TrialState.COMPLETE] == [
+        t for t in after[: len(before)] if t[2] == optuna.trial.TrialState.COMPLETE
+    ]  # what was scored before the fault stays as it was
+
+
 @pytest.mark.parametrize("where", [0.1, 0.5, 0.9])
 def test_a_damaged_page_is_one_line_naming_the_file_and_the_file_stays_as_it_was(workdir, where):
     make_study()
