@@ -47,6 +47,39 @@ def calling(
         raise error(f"{label}: {what} failed: {type(e).__name__}: {first_line(e)}") from None
 
 
+def _check_output(label: str, output: object, images: int, num_classes: int) -> None:
+    """PluginError unless ``output`` is a tensor of shape (images, num_classes)."""
+    import torch
+
+    wanted = (images, num_classes)
+    shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+    if shape != wanted:
+        raise PluginError(
+            f"{label}: the network built by build() returns {shape} for {images} images; "
+            f"it must return a tensor of shape (N, num_classes) = {wanted}"
+        )
+
+
+class GuardedForward:
+    """A plugin network's forward pass behind the guard, in every pass any command makes (scoring,
+    training, export): what it raises (SystemExit included) becomes a PluginError, and its output
+    must be a tensor of shape (N, num_classes) for N images. Held as the network's ``forward``
+    (a bound method inside, so that a deep copy of the network calls the copy's own)."""
+
+    def __init__(self, forward, label: str, num_classes: int) -> None:
+        self.forward, self.label, self.num_classes = forward, label, num_classes
+
+    def __call__(self, *args, **kwargs):
+        import torch
+
+        with calling(self.label, "the network's forward()", passing=(torch.OutOfMemoryError,)):
+            output = self.forward(*args, **kwargs)
+        images = args[0].shape[0] if args and isinstance(args[0], torch.Tensor) else None
+        if images is not None:
+            _check_output(self.label, output, images, self.num_classes)
+        return output
+
+
 class Guarded(SearchSpace):
     """A plugin space seen through the guard: same name, summary, size and methods, each call
     checked (see the module's docstring). ``label`` names it in messages."""
@@ -77,13 +110,8 @@ class Guarded(SearchSpace):
         with calling(self.label, "the network's forward()"), torch.no_grad():
             output = net.eval()(torch.zeros(PROBE_IMAGES, channels, image_size, image_size))
         net.train(training)
-        wanted = (PROBE_IMAGES, num_classes)
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        if shape != wanted:
-            raise PluginError(
-                f"{self.label}: the network built by build() returns {shape} for {PROBE_IMAGES} images; "
-                f"it must return a tensor of shape (N, num_classes) = {wanted}"
-            )
+        _check_output(self.label, output, PROBE_IMAGES, num_classes)
+        net.forward = GuardedForward(net.forward, self.label, num_classes)
         return net
 
     def describe(self, config: Config) -> str:

@@ -16,7 +16,7 @@ import optuna
 import pytest
 import sqlalchemy
 import torch
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from rich.table import Table
 from test_bad_input import KINDS, matches
@@ -84,6 +84,9 @@ class Space(SearchSpace):
         net = nn.Sequential(nn.Flatten(), nn.Linear(inputs, config), nn.Tanh(), nn.Linear(config, outputs))
         if fault("build") == "forward":
             net[1].forward = lambda x: misbehave("raise", None)
+        if fault("build") == "batch":  # fine on the guard's probe of 2 images, exits on a real batch
+            inner = net[1].forward
+            net[1].forward = lambda x: sys.exit(3) if x.shape[0] != 2 else inner(x)
         return misbehave(fault("build"), lambda: net)
 
     def describe(self, config):
@@ -96,7 +99,7 @@ class Space(SearchSpace):
 """
 FAULTS = {
     "sample": ("raise", "exit", "dict"),
-    "build": ("raise", "exit", "none", "lambda", "shape", "forward"),
+    "build": ("raise", "exit", "none", "lambda", "shape", "forward", "batch"),
     "describe": ("raise", "exit", "dict", "newline", "markup"),
     "parse": ("raise", "exit", "none"),
 }
@@ -198,6 +201,7 @@ def test_any_study_name_is_refused_or_shown_verbatim(workdir, name):
 @pytest.mark.slow
 @CHECKS
 @given(case=st.sampled_from([(m, f) for m, faults in FAULTS.items() for f in faults]))
+@example(case=("build", "batch"))
 def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
     method, fault = case
     (workdir / "fault.json").unlink(missing_ok=True)
@@ -224,6 +228,7 @@ def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
     commands = [["results", "good"], ["studies"], [*score, "w=2"], [*score, "[/x]"]]
     if method in ("build", "parse"):  # export rebuilds the pick (and is slow: torch.export)
         commands.append(["export", "good", "--out", "pick"])
+        commands.append(["verify", "good", "--top", "1", "--epochs", "1", "--data", "synthetic"])
     for command in commands:
         done = invoke(*command)
         if done.exit_code == 2 and fault != "markup":

@@ -43,7 +43,7 @@ from ntknas.inputs import data
 from ntknas.inputs.sources import BUNDLED
 from ntknas.objectives.candidates import seeded_model
 from ntknas.scoring import metrics
-from search_spaces import SearchSpace
+from search_spaces import PluginError, SearchSpace
 
 SIZE = 24  # architectures a reference is measured on, the first time a user needs it
 SHIPPED_SIZE = 64  # the shipped references': measured once, for every user
@@ -163,7 +163,11 @@ def measure(
     rows: list[dict[str, float]] = []
     for done, config in enumerate(configs, 1):
         model = seeded_model(space, config, classes, SEED, tuple(x.shape[1:]))
-        values = metrics.compute(model, x, y, metrics.NTK_INPUTS, bn=BN, errors={})
+        errors: dict[str, Exception] = {}
+        values = metrics.compute(model, x, y, metrics.NTK_INPUTS, bn=BN, errors=errors)
+        broken = [e for e in errors.values() if isinstance(e, PluginError)]
+        if broken:  # the plugin's network failed: say so, not that the space cannot be placed
+            raise broken[0]
         terms = metrics.ntk_terms(values)  # a failed metric is NaN: no terms, or a NaN term
         if terms is not None and all(math.isfinite(v) for v in terms.values()):
             rows.append(terms)
