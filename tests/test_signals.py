@@ -45,13 +45,18 @@ def last_line_after_quiet_progress(stderr_file) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, workers):
+@pytest.mark.parametrize(
+    ("workers", "signum"), [(1, signal.SIGTERM), (2, signal.SIGTERM), (1, signal.SIGHUP), (2, signal.SIGHUP)]
+)
+def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, workers, signum):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     search = distributed.start_search(url, "s", 500, workers, tmp_path)
     wait_until(lambda: len(scored_trials(optuna.load_study(study_name="s", storage=url))) >= 2, "2 trials")
-    search.send_signal(signal.SIGTERM)  # to the supervisor alone, as `docker stop` sends it
-    assert search.wait(timeout=120) == 143
+    if signum == signal.SIGTERM:
+        search.send_signal(signum)  # to the supervisor alone, as `docker stop` sends it
+    else:
+        os.killpg(search.pid, signum)  # to every process of the session, as a closing terminal does
+    assert search.wait(timeout=120) == 128 + signum
     last = last_line_after_quiet_progress(tmp_path / "stderr")
     assert "configurations are scored in study 's'" in last
     study = optuna.load_study(study_name="s", storage=url)

@@ -88,13 +88,15 @@ def main() -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
 
-    # SIGTERM stops like Ctrl-C wherever it lands (loading data, creating a study), exit code 143;
+    # SIGTERM (or SIGHUP) stops like Ctrl-C wherever it lands (loading data, creating a study), exit
+    # code 128 + the signal;
     # the search and verify loops handle it themselves (common.stop_requests), saying what is kept.
     def on_sigterm(signum, frame) -> None:
         common.SIGTERMS.append(signum)
         raise common.Terminated
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    for signum in common.STOPPING_SIGNALS:
+        signal.signal(signum, on_sigterm)
     try:
         try:
             app()
@@ -110,5 +112,5 @@ def main() -> None:
         # a SIGTERM taken by a command's own handler (common.stop_requests) that still ended the
         # command as an interruption, e.g. landing just before the dashboard's serving loop
         if common.SIGTERMS and e.code == common.INTERRUPTED:
-            sys.exit(common.TERMINATED)
+            sys.exit(128 + common.SIGTERMS[-1])
         raise

@@ -31,6 +31,8 @@ out = Terminal(width=None if sys.stdout.isatty() else 200)
 err = Terminal(stderr=True, highlight=False, soft_wrap=True)
 WIDE = 180  # console columns from which tables show every score (and a configuration has ~40)
 INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
+# Signals that end a command as SIGTERM does: SIGTERM itself, and SIGHUP (its terminal closed).
+STOPPING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def parse_image_size(text: str | int) -> int:
@@ -235,7 +237,7 @@ class StopRequest:
         return self.event.is_set()
 
     def exit_code(self) -> int:
-        return TERMINATED if self.terminated else INTERRUPTED
+        return 128 + SIGTERMS[-1] if self.terminated and SIGTERMS else INTERRUPTED
 
     def on_sigint(self, signum, frame) -> None:
         if self.event.is_set() or self.step is None:
@@ -255,17 +257,15 @@ class StopRequest:
 def stop_requests(step: str | None = None) -> Iterator[StopRequest]:
     """Handle Ctrl-C and SIGTERM as :class:`StopRequest` says inside the block; restore after."""
     request = StopRequest(step)
-    previous = (
-        signal.signal(signal.SIGINT, request.on_sigint),
-        signal.signal(signal.SIGTERM, request.on_sigterm),
-    )
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, request.on_sigint)}
+    previous.update({signum: signal.signal(signum, request.on_sigterm) for signum in STOPPING_SIGNALS})
     unraisable = sys.unraisablehook
     sys.unraisablehook = _quiet_about_stops(unraisable)
     try:
         yield request
     finally:
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         sys.unraisablehook = unraisable
 
 

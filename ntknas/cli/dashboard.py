@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from ntknas.cli.common import (
-    TERMINATED,
     DataRootOpt,
     DeviceOpt,
     StorageOpt,
@@ -67,7 +66,7 @@ def command(
             device=resolve_device(device),
         )
     if stopping.terminated:  # Ctrl-C is how a dashboard is stopped; SIGTERM says so in its code
-        raise typer.Exit(TERMINATED)
+        raise typer.Exit(stopping.exit_code())
 
 
 def loopback(host: str) -> bool:

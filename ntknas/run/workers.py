@@ -141,6 +141,7 @@ def run(
     stops them at once, their running trials marked failed ("interrupted"), and propagates.
     """
     context = multiprocessing.get_context("spawn")
+    _start_resource_tracker_deaf_to_hangups()
     stopping = context.Event()
     errors = context.SimpleQueue()
     processes = [
@@ -194,7 +195,9 @@ def check(ended: list[Ended], completed: int, trials: int) -> list[str]:
 def _work(request: SearchRequest, score: Objective, threads: int, index: int, stopping, errors) -> None:
     """One worker process: the search loop on ``request``. Exits 0 once the study is complete,
     ``STOPPED`` when asked to stop (``stopping`` set, or SIGTERM), ``FAILED`` on an error."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    for name in ("SIGTERM", "SIGHUP"):  # the supervisor's stop, and the terminal's closing
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupt)
     torch.set_num_threads(threads)
     try:
         study = open_study(
@@ -217,6 +220,21 @@ def _work(request: SearchRequest, score: Objective, threads: int, index: int, st
 
 
 _SIGTERMS: list[int] = []
+
+
+def _start_resource_tracker_deaf_to_hangups() -> None:
+    """Start multiprocessing's resource tracker (a helper process the workers share) ignoring
+    SIGHUP, as it ignores SIGINT and SIGTERM: a closing terminal hangs up every process of its
+    session, and a tracker killed by it makes the others print tracebacks as they exit."""
+    from multiprocessing import resource_tracker
+
+    if not hasattr(signal, "SIGHUP"):
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited by the tracker it starts
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def _interrupt(signum, frame) -> None:
