@@ -35,6 +35,16 @@ def test_check_writable(tmp_path):
     assert (
         files.check_writable_folder(tmp_path / "plots" / "new", "--out folder") == tmp_path / "plots" / "new"
     )
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing")
+    for link in ("loop", "dangling"):
+        for path in (tmp_path / link, tmp_path / link / "sub"):
+            with pytest.raises(UserError) as info:
+                files.check_writable_folder(path, "--out folder")
+            assert str(info.value) == (
+                f"cannot write --out folder {path}: {tmp_path / link} is a link that leads nowhere "
+                "(dangling, or a loop); choose another path"
+            )
 
 
 def test_read_only_outputs_are_refused_where_permissions_bind(tmp_path):

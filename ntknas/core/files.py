@@ -132,6 +132,11 @@ def _check_folder(folder: Path, what: str) -> None:
     """UserError unless ``folder`` is a writable folder or can be made inside one."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():  # a dangling link, or a loop: nothing can be written through it
+            raise UserError(
+                f"cannot write {what}: {existing} is a link that leads nowhere (dangling, or a loop); "
+                "choose another path"
+            )
         existing = existing.parent
     if not existing.is_dir():
         raise UserError(f"cannot write {what}: {existing} is not a folder; choose another path")
