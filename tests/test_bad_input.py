@@ -503,6 +503,11 @@ ROWS = [
         "uninstall all but one",
     ),
     Row(
+        "a heartbeat beyond a day",
+        "ntknas search --heartbeat 99999999999999",
+        "--heartbeat must be a number from 1 to 86400; got 99999999999999",
+    ),
+    Row(
         "a plugin that exits",
         "a plugin whose build() calls sys.exit(3), at ntknas score --space myplugin:Exits --arch w=2",
         "plugin space 'myplugin:Exits': build() failed: SystemExit: 3",

@@ -32,7 +32,7 @@ from ntknas.cli.common import (
 )
 from ntknas.cli.progress import progress_bar
 from ntknas.cli.verify import DEFAULTS as VERIFY
-from ntknas.core.checks import check_positive_int, check_seed, check_study_name, parse_budget
+from ntknas.core.checks import check_positive_int, check_range, check_seed, check_study_name, parse_budget
 from ntknas.core.defaults import HEARTBEAT_SECONDS
 from ntknas.core.errors import UserError
 from ntknas.core.files import folder_name
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ntknas.run.request import SearchRequest
 
 DIRECTIONS = ("maximize", "minimize")
+MAX_HEARTBEAT_SECONDS = 86_400  # a day: a worker silent for five is presumed dead
 DEFAULT_COST = "params"  # the second objective of an nsga2 search unless --cost says otherwise
 
 
@@ -147,6 +148,7 @@ def command(
         check_positive_int("--top", top)
         check_positive_int("--workers", worker_count)
         check_positive_int("--heartbeat", heartbeat)
+        check_range("--heartbeat", heartbeat, 1, MAX_HEARTBEAT_SECONDS)
         check_seed("--seed", seed)
         check_choice("--sampler", sampler, tuple(SAMPLERS))
         check_choice("--objective", objective, tuple(METRICS))
