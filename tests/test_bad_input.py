@@ -508,6 +508,13 @@ ROWS = [
         "--heartbeat must be a number from 1 to 86400; got 99999999999999",
     ),
     Row(
+        "--save onto a file of the user's",
+        "ntknas benchmark --ground-truth gt.csv --scores params --save notes.txt",
+        "--save file notes.txt holds other columns than this run writes (index, arch, cifar10_test_acc, "
+        "params), so it is no earlier --save of it; choose another path, or delete the file",
+        UNTOUCHED,
+    ),
+    Row(
         "a plugin that exits",
         "a plugin whose build() calls sys.exit(3), at ntknas score --space myplugin:Exits --arch w=2",
         "plugin space 'myplugin:Exits': build() failed: SystemExit: 3",

@@ -408,3 +408,16 @@ def test_an_interrupted_save_resumes_where_it_stopped(tmp_path):
         in result.stderr
     )
     assert resumed.read_text() == whole.read_text()
+
+
+def test_save_never_writes_through_a_link(tmp_path):
+    from ntknas.core.errors import UserError
+    from ntknas.run import benchmark
+
+    (tmp_path / "mine.txt").write_text("the user's own file\n")
+    (tmp_path / "out.csv").symlink_to(tmp_path / "mine.txt")
+    truth = benchmark.load_ground_truth(TINY)
+    with pytest.raises(UserError, match=r"--save file .*out\.csv is a link; give the path of a new file"):
+        benchmark.SaveFile(tmp_path / "out.csv", truth, ["params"])
+    assert (tmp_path / "mine.txt").read_text() == "the user's own file\n"
+    assert (tmp_path / "out.csv").is_symlink()

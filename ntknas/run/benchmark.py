@@ -304,8 +304,9 @@ class SaveFile:
     """A ``--save`` CSV written row by row, appended and flushed as each architecture is scored,
     so that a killed run loses only the row it was scoring. A file already there with the same
     columns is resumed: its complete rows for architectures of ``truth`` (same index and arch) are
-    ``kept`` and rewritten, the others dropped; a file with other columns is replaced. Use as a
-    context manager; :func:`write_scores` then writes the finished file in the ground truth's order.
+    ``kept`` and rewritten, the others dropped. Anything else at ``path`` (a file with other
+    columns, a link) is the user's: UserError, nothing written. Use as a context manager;
+    :func:`write_scores` then writes the finished file in the ground truth's order.
     """
 
     def __init__(self, path: str | Path, truth: GroundTruth, names: list[str]) -> None:
@@ -323,11 +324,20 @@ class SaveFile:
 
     def _resumable(self) -> dict[int, dict[str, float]]:
         """The rows of the file already at ``path`` that this run can keep: row → metric → value."""
+        if self.path.is_symlink():
+            raise UserError(
+                f"--save file {self.path} is a link; give the path of a new file or of an earlier --save "
+                "(ntknas never writes through a link)"
+            )
         if not self.path.is_file():
             return {}
         header, rows = _read_csv(self.path, "--save file")
         if header != self._header():
-            return {}
+            raise UserError(
+                f"--save file {self.path} holds other columns than this run writes "
+                f"({', '.join(self._header())}), so it is no earlier --save of it; choose another path, "
+                "or delete the file"
+            )
         row_of = {key: i for i, key in enumerate(zip(self.truth.index, self.truth.arch, strict=True))}
         kept = {}
         for _, cells in rows:
