@@ -114,7 +114,9 @@ def _instantiate(name: str, target: str, what: str, search_cwd: bool = False) ->
     with calling(what, f"{target}()", UnknownSpace):
         space = cls()
     for attribute in ("name", "summary", "size"):
-        if not hasattr(space, attribute):
+        with calling(what, f"reading {target}.{attribute}", UnknownSpace):  # a property may raise
+            present = hasattr(space, attribute)
+        if not present:
             raise UnknownSpace(f"{what}: {target} lacks the class attribute {attribute!r}")
     if isinstance(space.size, bool) or not isinstance(space.size, int) or space.size < 1:
         raise UnknownSpace(f"{what}: {target}.size must be a whole number of at least 1; got {space.size!r}")
@@ -124,7 +126,8 @@ def _instantiate(name: str, target: str, what: str, search_cwd: bool = False) ->
         except (TypeError, ValueError):
             accepted = ", ".join(["config" if method != "parse" else "text", *(f"{k}=" for k in keywords)])
             raise UnknownSpace(f"{what}: {target}.{method} must accept ({accepted})") from None
-    return Guarded(space, f"plugin space {name!r}")
+    with calling(what, f"reading {target}'s name and summary", UnknownSpace):
+        return Guarded(space, f"plugin space {name!r}")
 
 
 def _import(module_name: str, what: str, search_cwd: bool):

@@ -339,6 +339,30 @@ class Big(Flexible):
     size = "big"
 
 
+class RaisingSummary(Flexible):
+    summary = property(lambda self: 1 / 0)
+
+
+class RaisingName(Flexible):
+    @property
+    def name(self):
+        raise RuntimeError("[bold]name[/] boom")
+
+
+@pytest.mark.parametrize(
+    ("cls", "why"),
+    [
+        ("RaisingSummary", "summary failed: ZeroDivisionError: division by zero"),
+        ("RaisingName", "name failed: RuntimeError: [bold]name[/] boom"),
+    ],
+)
+def test_a_plugin_attribute_that_raises_is_one_line(workdir, cls, why):
+    target = f"{__name__}:{cls}"
+    with pytest.raises(UnknownSpace) as refused:
+        search_spaces.get(target)
+    assert str(refused.value) == f"search space '{target}': reading {target}.{why}"
+
+
 def test_signatures_are_checked_by_what_they_accept():
     space = search_spaces.get(f"{__name__}:Flexible")
     net = space.build(2, num_classes=7, channels=1, image_size=4)
