@@ -486,6 +486,28 @@ def test_a_full_disk_at_any_write_is_one_line_and_the_search_resumes(workdir, at
     ]  # what was scored before the fault stays as it was
 
 
+def test_a_storage_another_program_keeps_locked_is_one_line(workdir, monkeypatch):
+    from ntknas.study import storage
+
+    make_study()
+    monkeypatch.setattr(storage, "SQLITE_BUSY_SECONDS", 1)
+    holder = sqlite3.connect("results/ntknas.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program's write, never committed
+    try:
+        before = Path("results/ntknas.db").read_bytes()
+        result = invoke("search", *SEARCH, "--objective", "condition_number", "--study", "other")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: storage {URL} stayed locked by another program for 1 s: let it finish (or stop it), "
+        "then run the same command to resume"
+    )
+    assert Path("results/ntknas.db").read_bytes() == before
+    assert "other" not in [s[0] for s in stored()] and no_trial_running()
+
+
 @pytest.mark.parametrize("where", [0.1, 0.5, 0.9])
 def test_a_damaged_page_is_one_line_naming_the_file_and_the_file_stays_as_it_was(workdir, where):
     make_study()

@@ -75,7 +75,8 @@ DAMAGED = (*MALFORMED, "file is not a database")
 
 def fault(error: BaseException, url: str | None) -> str | None:
     """One line on a fault of the storage at ``url`` that ``error`` (or an error it came from)
-    reports, naming the place and the fix: a full disk, or a damaged database; None for others.
+    reports, naming the place and the fix: a full disk, a damaged database, or one another program
+    kept locked for longer than a writer waits; None for others.
     An OSError is a file's, never the storage's (its writer names it: ntknas.core.files.write_failure)."""
     seen: BaseException | None = error
     while seen is not None:
@@ -86,6 +87,11 @@ def fault(error: BaseException, url: str | None) -> str | None:
         damage = next((words for words in DAMAGED if words in text), None)
         if damage is not None:
             return damaged(where, damage)
+        if "database is locked" in text:
+            return (
+                f"storage {where} stayed locked by another program for {SQLITE_BUSY_SECONDS} s: let it "
+                "finish (or stop it), then run the same command to resume"
+            )
         seen = seen.__cause__ or seen.__context__
     return None
 
