@@ -126,8 +126,11 @@ class Guarded(SearchSpace):
         return text
 
     def parse(self, text: str) -> Config:
-        with calling(self.label, "parse()", passing=(ConfigError,)):
-            return self.space.parse(text)
+        try:
+            with calling(self.label, "parse()", passing=(ConfigError,)):
+                return self.space.parse(text)
+        except ConfigError as e:  # the plugin's own words, said to be its
+            raise ConfigError(f"{self.label}: parse() refused the configuration: {first_line(e)}") from None
 
     def smallest(self) -> list[Config]:
         with calling(self.label, "smallest()"):
