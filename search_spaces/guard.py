@@ -60,24 +60,27 @@ def _check_output(label: str, output: object, images: int, num_classes: int) -> 
         )
 
 
-class GuardedForward:
-    """A plugin network's forward pass behind the guard, in every pass any command makes (scoring,
-    training, export): what it raises (SystemExit included) becomes a PluginError, and its output
-    must be a tensor of shape (N, num_classes) for N images. Held as the network's ``forward``
-    (a bound method inside, so that a deep copy of the network calls the copy's own)."""
+def guard_forward(net: nn.Module, label: str, num_classes: int) -> None:
+    """Put a plugin network's forward pass behind the guard, in every pass any command makes
+    (scoring, training, export): what it raises (SystemExit included) becomes a PluginError, and
+    its output must be a tensor of shape (N, num_classes) for N images. The guarded forward is a
+    method bound to the network (so that a deep copy calls the copy's own forward, and
+    torch.export traces it as it traces any method)."""
+    import types
 
-    def __init__(self, forward, label: str, num_classes: int) -> None:
-        self.forward, self.label, self.num_classes = forward, label, num_classes
+    own = net.__dict__.get("forward")  # a forward the plugin set on the instance itself
 
-    def __call__(self, *args, **kwargs):
+    def forward(self, *args, **kwargs):
         import torch
 
-        with calling(self.label, "the network's forward()", passing=(torch.OutOfMemoryError,)):
-            output = self.forward(*args, **kwargs)
-        images = args[0].shape[0] if args and isinstance(args[0], torch.Tensor) else None
-        if images is not None:
-            _check_output(self.label, output, images, self.num_classes)
+        call = own if own is not None else type(self).forward.__get__(self)
+        with calling(label, "the network's forward()", passing=(torch.OutOfMemoryError,)):
+            output = call(*args, **kwargs)
+        if args and isinstance(args[0], torch.Tensor):
+            _check_output(label, output, args[0].shape[0], num_classes)
         return output
+
+    net.forward = types.MethodType(forward, net)
 
 
 class Guarded(SearchSpace):
@@ -111,7 +114,7 @@ class Guarded(SearchSpace):
             output = net.eval()(torch.zeros(PROBE_IMAGES, channels, image_size, image_size))
         net.train(training)
         _check_output(self.label, output, PROBE_IMAGES, num_classes)
-        net.forward = GuardedForward(net.forward, self.label, num_classes)
+        guard_forward(net, self.label, num_classes)
         return net
 
     def describe(self, config: Config) -> str:

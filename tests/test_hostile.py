@@ -4,6 +4,7 @@ each command ends with exit 0 or 2, one line on error and no traceback, no trial
 the user's files stay byte for byte as they were and read-only commands change no stored result.
 Also: each choke point on its own (ntknas.core.terminal, search_spaces.guard, the registry's checks)."""
 
+import copy
 import hashlib
 import io
 import json
@@ -361,6 +362,21 @@ def test_a_plugin_attribute_that_raises_is_one_line(workdir, cls, why):
     with pytest.raises(UnknownSpace) as refused:
         search_spaces.get(target)
     assert str(refused.value) == f"search space '{target}': reading {target}.{why}"
+
+
+def test_a_guarded_network_copies_and_exports_as_itself():
+    net = search_spaces.get(f"{__name__}:Flexible").build(2, num_classes=7, channels=1, image_size=4)
+    twin = copy.deepcopy(net)
+    torch.nn.init.zeros_(twin[1].weight)
+    torch.nn.init.zeros_(twin[1].bias)
+    x = torch.ones(3, 1, 4, 4)
+    assert torch.equal(twin(x), torch.zeros(3, 7)) and not torch.equal(net(x), twin(x))  # the copy's own
+    program = torch.export.export(net.eval(), (x,))
+    assert torch.allclose(program.module()(x), net(x))
+    inner = net[1].forward
+    net[1].forward = lambda v: torch.cat([inner(v), inner(v)])[:3]  # 3 rows for 2 images
+    with pytest.raises(PluginError, match=r"returns \(3, 7\) for 2 images"):
+        net(torch.ones(2, 1, 4, 4))
 
 
 def test_signatures_are_checked_by_what_they_accept():
