@@ -65,20 +65,23 @@ def guard_forward(net: nn.Module, label: str, num_classes: int) -> None:
     (scoring, training, export): what it raises (SystemExit included) becomes a PluginError, and
     its output must be a tensor of shape (N, num_classes) for N images. The guarded forward is a
     method bound to the network (so that a deep copy calls the copy's own forward, and
-    torch.export traces it as it traces any method)."""
+    torch.export traces it as it traces any method; the output's shape is not checked while it
+    traces, so that the program keeps a dynamic batch)."""
+    import functools
     import types
 
     own = net.__dict__.get("forward")  # a forward the plugin set on the instance itself
 
+    @functools.wraps(own if own is not None else type(net).forward)  # its signature, for torch.export
     def forward(self, *args, **kwargs):
         import torch
 
         call = own if own is not None else type(self).forward.__get__(self)
         with calling(label, "the network's forward()", passing=(torch.OutOfMemoryError,)):
             output = call(*args, **kwargs)
-        if args and isinstance(args[0], torch.Tensor):
-            _check_output(label, output, args[0].shape[0], num_classes)
-        return output
+        if args and isinstance(args[0], torch.Tensor) and not torch.compiler.is_compiling():
+            _check_output(label, output, args[0].shape[0], num_classes)  # not while torch.export
+        return output  # traces: a check on the batch's size would pin the program to it
 
     net.forward = types.MethodType(forward, net)
 
