@@ -31,8 +31,7 @@ out = Terminal(width=None if sys.stdout.isatty() else 200)
 err = Terminal(stderr=True, highlight=False, soft_wrap=True)
 WIDE = 180  # console columns from which tables show every score (and a configuration has ~40)
 INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
-# Signals that end a command as SIGTERM does: SIGTERM itself, and SIGHUP (its terminal closed).
-STOPPING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOPPING_SIGNALS = defaults.STOPPING_SIGNALS
 
 
 def parse_image_size(text: str | int) -> int:

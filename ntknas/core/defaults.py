@@ -4,6 +4,7 @@ shows these in its help): where it writes, relative to the working directory (on
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 RESULTS = Path("results")
@@ -13,3 +14,5 @@ PLOTS = RESULTS / "plots"
 CHECKPOINTS = RESULTS / "checkpoints"  # verify's training checkpoints
 ARTIFACTS = RESULTS / "artifacts"  # the dashboard's uploads, for a database server
 HEARTBEAT_SECONDS = 10  # between a running trial's heartbeats (see ntknas.study.heartbeat)
+# Signals that end a command (and its workers) as SIGTERM does: SIGTERM, and SIGHUP (a closed terminal).
+STOPPING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))

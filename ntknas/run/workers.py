@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ntknas.core import cgroups
+from ntknas.core import cgroups, defaults
 from ntknas.core.errors import UserError, first_line
 from ntknas.objectives.objective import Objective
 from ntknas.run.request import SearchRequest
@@ -195,9 +195,8 @@ def check(ended: list[Ended], completed: int, trials: int) -> list[str]:
 def _work(request: SearchRequest, score: Objective, threads: int, index: int, stopping, errors) -> None:
     """One worker process: the search loop on ``request``. Exits 0 once the study is complete,
     ``STOPPED`` when asked to stop (``stopping`` set, or SIGTERM), ``FAILED`` on an error."""
-    for name in ("SIGTERM", "SIGHUP"):  # the supervisor's stop, and the terminal's closing
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _interrupt)
+    for signum in defaults.STOPPING_SIGNALS:  # the supervisor's stop, and the terminal's closing
+        signal.signal(signum, _interrupt)
     torch.set_num_threads(threads)
     try:
         study = open_study(
