@@ -48,6 +48,16 @@ STORED = "stored as the failed trial's reason; the search goes on"
 UNTOUCHED = "exit 2; the file is left byte for byte as it was"
 ROWS = [
     Row(
+        "a value of the wrong type",
+        "ntknas search --trials abc",
+        "Invalid value for '--trials': …; see 'ntknas search --help'",
+    ),
+    Row(
+        "an unknown option or command",
+        "ntknas search --trails 5",
+        "No such option: --trails…; see 'ntknas search --help'",
+    ),
+    Row(
         "unknown search space",
         "ntknas search --space darts",
         "unknown search space 'darts'; known spaces: nb201, nbmacro, resnet, or package.module:Class",

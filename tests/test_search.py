@@ -1,6 +1,8 @@
 """The search loop with small spaces: reuse of scored configurations, failures, interrupts, resume."""
 
 import dataclasses
+import os
+import signal
 
 import optuna
 import pytest
@@ -146,6 +148,31 @@ def test_interrupt_keeps_completed_trials(tmp_path):
     interrupted = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
     assert [t.user_attrs["fail_reason"] for t in interrupted] == ["interrupted"]
     assert optuna.trial.TrialState.RUNNING not in states
+
+
+@pytest.mark.parametrize("at", [1, 3])
+def test_ctrl_c_while_the_storage_creates_a_trial_fails_that_trial(tmp_path, monkeypatch, at):
+    """A Ctrl-C landing inside study.ask(), after the storage created the trial and before the loop
+    holds it, waits until the loop holds it: the trial is failed as interrupted, never RUNNING."""
+    s = settings()
+    study = new_study(tmp_path, s)
+    ask, asks = study.ask, []
+
+    def ask_then_ctrl_c(*args, **kwargs):
+        trial = ask(*args, **kwargs)
+        asks.append(trial.number)
+        if len(asks) == at:
+            os.kill(os.getpid(), signal.SIGINT)  # Python's own handler: a KeyboardInterrupt here
+            sum(range(1000))  # bytecode for it to land on
+        return trial
+
+    monkeypatch.setattr(study, "ask", ask_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        search(study, objective_of(Widths(range(4, 100)), s, BATCH, 3, "cpu"), s, 50)
+    trials = study.get_trials()
+    assert len(trials) == at and trials[-1].state == optuna.trial.TrialState.FAIL
+    assert trials[-1].user_attrs["fail_reason"] == "interrupted"
+    assert len(scored_trials(study)) == at - 1
 
 
 def test_resume_adds_trials_and_keeps_old_ones(tmp_path):

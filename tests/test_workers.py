@@ -131,13 +131,13 @@ def test_claims_never_exceed_the_target(tmp_path, monkeypatch):
     ask = second.ask
 
     def racing_ask():  # the first worker takes the last place between the count and the ask
-        search_module._claim(first, StudyView(first, False), 1, None, None)
+        search_module._claim(first, StudyView(first, False), 1, None, None, [])
         return ask()
 
     monkeypatch.setattr(second, "ask", racing_ask)
     stops = iter([False, True])
     with pytest.raises(KeyboardInterrupt):
-        search_module._claim(second, StudyView(second, False), 1, lambda: next(stops), None)
+        search_module._claim(second, StudyView(second, False), 1, lambda: next(stops), None, [])
     winner, surplus = first.get_trials()
     assert winner.state == RUNNING
     assert surplus.state == FAIL and surplus.user_attrs["fail_reason"] == search_module.SURPLUS

@@ -29,6 +29,7 @@ from ntknas.cli import (
     verify,
 )
 from ntknas.core.files import DISK_FULL, write_failure
+from ntknas.core.interrupts import interrupt
 
 
 class _UntypedHelp:
@@ -45,12 +46,38 @@ class Command(_UntypedHelp, TyperCommand):
     """A command of ``ntknas``."""
 
 
+# The base of the errors typer raises for bad arguments: click's ClickException, or the copy of it
+# that newer typer versions carry.
+_USAGE_ERRORS = tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 class Group(_UntypedHelp, TyperGroup):
-    """The ``ntknas`` command group."""
+    """The ``ntknas`` command group. A mistake in the arguments themselves (an unknown option or
+    command, a value of the wrong type) is one ``error:`` line naming the help to read, exit 2,
+    as every other bad input is."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _USAGE_ERRORS as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare ``ntknas``: the help is the answer
+                e.show()
+                sys.exit(e.exit_code)
+            context = getattr(e, "ctx", None)
+            where = f"; see '{context.command_path if context is not None else 'ntknas'} --help'"
+            common.error_line(" ".join(e.format_message().split()).rstrip(".") + where)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            common.error_line("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(
     cls=Group,
+    name="ntknas",
     help="Training-free neural architecture search with the pseudo neural tangent kernel (pNTK).",
     no_args_is_help=True,
     add_completion=False,
@@ -93,7 +120,7 @@ def main() -> None:
     # the search and verify loops handle it themselves (common.stop_requests), saying what is kept.
     def on_sigterm(signum, frame) -> None:
         common.SIGTERMS.append(signum)
-        raise common.Terminated
+        interrupt(common.Terminated())
 
     for signum in common.STOPPING_SIGNALS:
         signal.signal(signum, on_sigterm)

@@ -19,6 +19,7 @@ from ntknas.cli.progress import phase
 from ntknas.core import defaults
 from ntknas.core.checks import check_positive_int
 from ntknas.core.errors import CandidateFailed, UserError, input_warnings_to
+from ntknas.core.interrupts import interrupt
 from ntknas.core.terminal import Terminal
 from ntknas.inputs import image_size
 from ntknas.inputs.sources import BUNDLED, CIFAR10, SYNTHETIC
@@ -241,7 +242,8 @@ class StopRequest:
     def on_sigint(self, signum, frame) -> None:
         if self.event.is_set() or self.step is None:
             self.event.set()
-            raise KeyboardInterrupt
+            interrupt()
+            return
         self.event.set()
         err.print(f"stopping after the current {self.step} (Ctrl-C again to stop now)")
 
@@ -249,7 +251,7 @@ class StopRequest:
         SIGTERMS.append(signum)
         self.terminated = True
         self.event.set()
-        raise Terminated
+        interrupt(Terminated())
 
 
 @contextmanager

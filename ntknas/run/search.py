@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import optuna
 
 from ntknas.core.errors import UserError, first_line
+from ntknas.core.interrupts import uninterrupted
 from ntknas.objectives.candidates import CandidateFailed, OverBudget
 from ntknas.objectives.objective import Objective
 from ntknas.study import heartbeat
@@ -97,48 +98,63 @@ def search(
     :class:`SearchStatus` after each read of the study. ``objective`` scores each new
     configuration (:class:`~ntknas.objectives.objective.Objective`); ``settings`` are the study's.
     """
-    space = objective.space
-    target = target_of(trials, space)
+    target = target_of(trials, objective.space)
     view = StudyView(study, settings.higher_is_better)
     failures = idle = 0
-    while (trial := _claim(study, view, target, stop, report)) is not None:
-        try:
-            with heartbeat.beating(trial):
-                config = space.sample(trial)
-                text = space.describe(config)
-                trial.set_user_attr(CONFIG, text)
-                attrs = _reused(view, trial, text, stop)
-                if attrs is None:
-                    attrs = objective.evaluate(config)
-                _set_constraints(trial, settings, attrs)
-                for key, value in attrs.items():
-                    trial.set_user_attr(key, value)
-                values = [float(attrs[settings.objective])] + (
-                    [float(attrs[settings.cost])] if settings.cost else []
-                )
-                study.tell(trial, values, skip_if_finished=True)
-            failures = 0
-            idle = idle + 1 if REUSED_FROM in attrs else 0
-        except OverBudget as e:
-            _set_constraints(trial, settings, e.size)
-            _prune(study, trial, str(e), e.size)
-            idle += 1
-        except (CandidateFailed, PluginError) as e:  # a plugin's sample() or describe() too
-            _fail_quietly(study, trial, str(e))
-            failures += 1
-            if failures >= MAX_FAILURES_IN_A_ROW:
-                raise UserError(f"{failures} candidates in a row failed; the last: {e}") from None
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another worker failed this trial for missed heartbeats; its retry scores it
-        except KeyboardInterrupt:
-            _fail_quietly(study, trial, "interrupted")
-            raise
-        except Exception as e:  # a fault of the storage (a full disk) or a bug ends the search
-            with contextlib.suppress(Exception):  # else a heartbeat fails it when the search resumes
-                _fail_quietly(study, trial, f"{type(e).__name__}: {first_line(e)}")
-            raise
-        if idle >= MAX_IDLE_IN_A_ROW:
-            _exhausted(view, settings, target)
+    asked: list[optuna.Trial] = []  # the last trial this process asked for: failed on a stop
+    try:
+        while (trial := _claim(study, view, target, stop, report, asked)) is not None:
+            failures, idle = _run_trial(study, objective, settings, view, trial, stop, failures, idle)
+            if idle >= MAX_IDLE_IN_A_ROW:
+                _exhausted(view, settings, target)
+    except KeyboardInterrupt:
+        if asked:
+            _fail_quietly(study, asked[-1], "interrupted")
+        raise
+
+
+def _run_trial(
+    study: optuna.Study,
+    objective: Objective,
+    settings: Settings,
+    view: StudyView,
+    trial: optuna.Trial,
+    stop: Callable[[], bool] | None,
+    failures: int,
+    idle: int,
+) -> tuple[int, int]:
+    """Score ``trial`` (or reuse, prune or fail it) and tell the study. Returns the counts of
+    candidates that failed, and of proposals reused or over budget, in a row."""
+    try:
+        with heartbeat.beating(trial):
+            config = objective.space.sample(trial)
+            text = objective.space.describe(config)
+            trial.set_user_attr(CONFIG, text)
+            attrs = _reused(view, trial, text, stop)
+            if attrs is None:
+                attrs = objective.evaluate(config)
+            _set_constraints(trial, settings, attrs)
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            values = [float(attrs[settings.objective])]
+            values += [float(attrs[settings.cost])] if settings.cost else []
+            study.tell(trial, values, skip_if_finished=True)
+        return 0, (idle + 1 if REUSED_FROM in attrs else 0)
+    except OverBudget as e:
+        _set_constraints(trial, settings, e.size)
+        _prune(study, trial, str(e), e.size)
+        return failures, idle + 1
+    except (CandidateFailed, PluginError) as e:  # a plugin's sample() or describe() too
+        _fail_quietly(study, trial, str(e))
+        if failures + 1 >= MAX_FAILURES_IN_A_ROW:
+            raise UserError(f"{failures + 1} candidates in a row failed; the last: {e}") from None
+        return failures + 1, idle
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return failures, idle  # another worker failed this trial for missed heartbeats; its retry scores it
+    except Exception as e:  # a fault of the storage (a full disk) or a bug ends the search
+        with contextlib.suppress(Exception):  # else a heartbeat fails it when the search resumes
+            _fail_quietly(study, trial, f"{type(e).__name__}: {first_line(e)}")
+        raise
 
 
 def _claim(
@@ -147,6 +163,7 @@ def _claim(
     target: int,
     stop: Callable[[], bool] | None,
     report: Callable[[SearchStatus], None] | None,
+    asked: list[optuna.Trial],
 ) -> optuna.Trial | None:
     """The next trial for this worker to run, or None once the study holds ``target`` distinct
     scored configurations.
@@ -155,7 +172,8 @@ def _claim(
     ``target``; while they make up ``target``, this worker waits, as a running one may yet fail
     or turn out to be a reuse. A trial asked for just after another worker took the last place
     (``target`` or more pending trials precede it) is failed as surplus, so no more than
-    ``target`` configurations are ever scored.
+    ``target`` configurations are ever scored. ``asked`` holds the trial asked for last, even
+    when a stop comes while the storage creates it.
     """
     while True:
         if stop is not None and stop():
@@ -169,19 +187,17 @@ def _claim(
         if view.scored() >= target:
             return None
         if view.pending() < target or view.waiting():
-            with warnings.catch_warnings():  # our loop beats itself (see ntknas.study.heartbeat)
+            with warnings.catch_warnings(), uninterrupted():  # a stop waits until ``asked`` holds it
+                # our loop beats itself (see ntknas.study.heartbeat)
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-                trial = study.ask()
-            try:
-                # Trials numbered after the last read were asked for meanwhile by other workers:
-                # count them as pending.
-                ahead = view.pending(below=trial.number) + max(0, trial.number - len(view.trials))
-                if ahead < target:
-                    return trial
-                _fail_quietly(study, trial, SURPLUS)
-            except KeyboardInterrupt:
-                _fail_quietly(study, trial, "interrupted")
-                raise
+                asked[:] = [study.ask()]
+            trial = asked[0]
+            # Trials numbered after the last read were asked for meanwhile by other workers:
+            # count them as pending.
+            ahead = view.pending(below=trial.number) + max(0, trial.number - len(view.trials))
+            if ahead < target:
+                return trial
+            _fail_quietly(study, trial, SURPLUS)
         time.sleep(POLL_SECONDS)
 
 
@@ -238,9 +254,8 @@ def _prune(study: optuna.Study, trial: optuna.Trial, reason: str, attrs: dict[st
 
 
 def _fail_quietly(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
-    """Mark a trial failed, unless it was already told (the interrupt came after ``tell``)."""
-    try:
+    """Mark a trial failed, unless it was already told (the interrupt came after ``tell``); a
+    stop meanwhile waits until it is stored."""
+    with uninterrupted(), contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
         trial.set_user_attr(FAIL_REASON, reason)
         study.tell(trial, state=FAIL)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        pass

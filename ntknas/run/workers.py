@@ -16,6 +16,7 @@ import torch
 
 from ntknas.core import cgroups, defaults
 from ntknas.core.errors import UserError, first_line
+from ntknas.core.interrupts import interrupt
 from ntknas.objectives.objective import Objective
 from ntknas.run.request import SearchRequest
 from ntknas.run.search import search
@@ -240,4 +241,4 @@ def _interrupt(signum, frame) -> None:
     """SIGTERM in a worker: stop at once. Should the KeyboardInterrupt land in a garbage-collection
     callback, where Python swallows it, the flag stops the loop before its next candidate."""
     _SIGTERMS.append(signum)
-    raise KeyboardInterrupt
+    interrupt()
