@@ -536,6 +536,18 @@ ROWS = [
         "plugin space 'myplugin:Draws': sample() failed: ValueError: no width left",
     ),
     Row(
+        "a plugin network whose methods fail",
+        "a plugin network whose state_dict() raises, at ntknas export good --out pick",
+        "plugin space '…': the network's state_dict() failed: RuntimeError: …",
+    ),
+    Row(
+        "a plugin that changes what it shares",
+        "a plugin network that closes sys.stdout, replaces sys.stderr or changes directory as it runs, "
+        "in a search",
+        "(none)",
+        "exit 0; the streams are lent unclosable and each change is undone as the plugin's call returns",
+    ),
+    Row(
         "saved scores of other architectures",
         "ntknas benchmark --ground-truth gt.csv --scored other.csv",
         "--scored file other.csv line 2 scores another architecture for index 13414 than gt.csv line 2; "

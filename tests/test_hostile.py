@@ -8,9 +8,12 @@ import copy
 import hashlib
 import io
 import json
+import os
 import shlex
 import shutil
+import signal
 import sqlite3
+import sys
 from pathlib import Path
 
 import optuna
@@ -37,6 +40,7 @@ SPACE = "hostile_space:Space"
 # A plugin space of tiny MLPs whose methods misbehave as fault.json in the working directory says.
 PLUGIN = """\
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -69,6 +73,15 @@ def misbehave(kind, fine):
     return fine()
 
 
+def meddle(kind):
+    if kind == "stdout":
+        sys.stdout.close()
+        sys.stderr = None
+    else:
+        os.makedirs("elsewhere", exist_ok=True)
+        os.chdir("elsewhere")
+
+
 class Space(SearchSpace):
     name = "hostile"
     summary = "[/x] [bold]tiny MLPs"
@@ -88,6 +101,11 @@ class Space(SearchSpace):
         if fault("build") == "batch":  # fine on the guard's probe of 2 images, exits on a real batch
             inner = net[1].forward
             net[1].forward = lambda x: sys.exit(3) if x.shape[0] != 2 else inner(x)
+        if fault("build") == "state":  # a network that cannot give its weights
+            net.state_dict = lambda *args, **kwargs: misbehave("raise", None)
+        if fault("build") in ("stdout", "chdir"):  # it runs, and changes what it shares with us
+            inner = net[1].forward
+            net[1].forward = lambda x: (meddle(fault("build")), inner(x))[1]
         return misbehave(fault("build"), lambda: net)
 
     def describe(self, config):
@@ -100,7 +118,7 @@ class Space(SearchSpace):
 """
 FAULTS = {
     "sample": ("raise", "exit", "dict"),
-    "build": ("raise", "exit", "none", "lambda", "shape", "forward", "batch"),
+    "build": ("raise", "exit", "none", "lambda", "shape", "forward", "batch", "state", "stdout", "chdir"),
     "describe": ("raise", "exit", "dict", "newline", "markup"),
     "parse": ("raise", "exit", "none"),
 }
@@ -203,6 +221,9 @@ def test_any_study_name_is_refused_or_shown_verbatim(workdir, name):
 @CHECKS
 @given(case=st.sampled_from([(m, f) for m, faults in FAULTS.items() for f in faults]))
 @example(case=("build", "batch"))
+@example(case=("build", "state"))
+@example(case=("build", "stdout"))
+@example(case=("build", "chdir"))
 def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
     method, fault = case
     (workdir / "fault.json").unlink(missing_ok=True)
@@ -214,6 +235,11 @@ def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
     if fault == "markup":  # a valid description: shown as it is
         assert searched.exit_code == 0 and " ops=[conv8, skip] :smile:\n" in searched.stdout
         assert "[/x] [bold red]w=" in searched.stdout
+    elif fault in ("state", "stdout", "chdir"):  # scored as any network; what it changed, undone
+        shared = KINDS["a plugin that changes what it shares"]
+        assert shared.outcome.startswith(f"exit {searched.exit_code};"), searched.output
+        assert "Study 'build-" in searched.stdout, searched.output
+        assert Path.cwd() == workdir and not (workdir / "elsewhere" / "results").exists()
     elif method in ("sample", "describe", "build"):  # one line: before any study (the image-size
         # probe builds a network first), or with every candidate failed and stored
         assert searched.exit_code == 2 and "plugin space 'hostile_space:Space': " in searched.stderr
@@ -234,6 +260,9 @@ def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
         done = invoke(*command)
         if done.exit_code == 2 and fault != "markup":
             assert "plugin space 'hostile_space:Space': " in done.stderr or "[/x]" in done.stderr
+        if fault == "state" and command[0] in ("export", "verify"):
+            failing = KINDS["a plugin network whose methods fail"].message
+            assert done.exit_code == 2 and matches(f"error: {failing}", done.stderr.splitlines()[-1])
     assert stored() == before and no_trial_running()
     assert user_files(workdir) == files
 
@@ -378,6 +407,46 @@ def test_a_guarded_network_copies_and_exports_as_itself():
     net[1].forward = lambda v: torch.cat([inner(v), inner(v)])[:3]  # 3 rows for 2 images
     with pytest.raises(PluginError, match=r"returns \(3, 7\) for 2 images"):
         net(torch.ones(2, 1, 4, 4))
+
+
+class _Block(torch.nn.Linear):
+    """A plugin's own layer: it closes stdout, replaces stderr, moves the working directory and
+    takes Ctrl-C as it runs, and cannot give its weights."""
+
+    def forward(self, x):
+        sys.stdout.close()
+        sys.stderr = io.StringIO()
+        os.chdir("/")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return super().forward(x)
+
+    def state_dict(self, *args, **kwargs):
+        raise OSError("no weights [here]")
+
+
+class Meddling(Flexible):
+    def build(self, config, num_classes=10, **kw):
+        return torch.nn.Sequential(
+            torch.nn.Flatten(), _Block(kw["channels"] * kw["image_size"] ** 2, num_classes)
+        )
+
+
+def test_what_a_plugin_network_changes_is_undone_and_its_faults_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    streams, handler = (sys.stdin, sys.stdout, sys.stderr), signal.getsignal(signal.SIGINT)
+    net = search_spaces.get(f"{__name__}:Meddling").build(2, num_classes=3, channels=1, image_size=2)
+    assert net(torch.ones(5, 1, 2, 2)).shape == (5, 3)
+    assert (sys.stdin, sys.stdout, sys.stderr) == streams and not sys.stdout.closed
+    assert Path.cwd() == tmp_path and signal.getsignal(signal.SIGINT) is handler
+    with pytest.raises(
+        PluginError,
+        match=r"^plugin space '[^']+:Meddling': the network's state_dict\(\) "
+        r"failed: OSError: no weights \[here\]$",
+    ):
+        net.state_dict()
+    copy.deepcopy(net).train()  # a copy is guarded as the original
+    with pytest.raises(PluginError, match="state_dict"):
+        copy.deepcopy(net)[1].state_dict()
 
 
 def test_signatures_are_checked_by_what_they_accept():
