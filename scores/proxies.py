@@ -29,6 +29,27 @@ ACTIVATIONS = (
 )  # fmt: skip
 
 
+# Elements (about 1 MB of float32) per slice of a block output or of activation codes that is
+# formed and multiplied while it sits in cache, rather than copied whole first.
+SLICE = 1 << 18
+
+
+def _code_agreements(units: torch.Tensor) -> torch.Tensor:
+    """``C Cᵀ`` (N, N) float64 of the 0/1 codes ``C = units > 0`` of ``units`` (N, U): the number of
+    units on in both samples, exactly. The codes are formed and multiplied a slice of units at a
+    time (``SLICE``) while they sit in cache, in float32 (exact: a slice's counts are below 2**24)."""
+    n, width = units.shape
+    agree = torch.zeros(n, n, dtype=torch.float64, device=units.device)
+    step = max(1, SLICE // max(n, 1))
+    code = torch.empty(n, min(step, width), dtype=torch.float32, device=units.device)
+    for start in range(0, width, step):
+        part = units[:, start : start + step]
+        piece = code[:, : part.shape[1]]
+        torch.gt(part, 0, out=piece)  # 0/1 written straight into float32: no bool copy
+        agree += piece @ piece.T
+    return agree
+
+
 class ActivationCodes:
     """Forward hooks on a model's activation modules (``ACTIVATIONS``) that add each sample's
     on/off code (input > 0) to NASWOT's kernel ``K_H`` (N, N) float64 during the first complete
@@ -59,10 +80,10 @@ class ActivationCodes:
             k = formed[2]
         else:
             with torch.no_grad():
-                code = (x.detach() > 0).flatten(1).to(torch.float32)
-                ones = code.sum(1, dtype=torch.float64)
-                agree = (code @ code.T).to(torch.float64)
-                k = code.shape[1] - ones[:, None] - ones[None, :] + 2 * agree
+                units = x.detach().flatten(1)
+                agree = _code_agreements(units)
+                ones = agree.diagonal()  # a code is its own square: its count of ones
+                k = units.shape[1] - ones[:, None] - ones[None, :] + 2 * agree
             self._formed[id(x)] = (weakref.ref(x), x._version, k)
         self._sum = k if self._sum is None else self._sum + k
 
@@ -193,9 +214,7 @@ class FeatureCovariances:
     def _on_block(self, module: nn.Module, args: tuple, out: object) -> None:
         if self.covariances is None and isinstance(out, torch.Tensor) and out.dim() >= 2 and out.shape[1] > 0:
             with torch.no_grad():
-                v = out.detach().movedim(1, -1).reshape(-1, out.shape[1]).to(torch.float64)
-                v = v - v.mean(0, keepdim=True)
-                self._pending.append((v.T @ v if v.shape[0] >= v.shape[1] else v @ v.T) / v.shape[0])
+                self._pending.append(_channel_covariance(out.detach()))
 
     def _on_model(self, module: nn.Module, args: tuple, out: object) -> None:
         if self.covariances is None:
@@ -207,6 +226,34 @@ class FeatureCovariances:
     def __exit__(self, *exc: object) -> None:
         for h in self._handles:
             h.remove()
+
+
+def _channel_covariance(out: torch.Tensor) -> torch.Tensor:
+    """``VᵀV/M`` (C, C) float64 of an (N, C, ...) output's M = N·P centred channel vectors V (P
+    positions per sample), or the dual ``VVᵀ/M`` (M, M) when M < C. The products are taken, like
+    the pNTK's, in the output's precision (float32 at least), a few samples at a time (``SLICE``),
+    and summed in float64; a constant channel is centred to exactly 0. When P ≥ C each sample's
+    (C, P) slice is multiplied as it lies in memory, without gathering its channel vectors into
+    rows first."""
+    n, c = out.shape[0], out.shape[1]
+    dtype = torch.promote_types(out.dtype, torch.float32)
+    x = out.reshape(n, c, -1)  # (N, C, P)
+    p, m = x.shape[2], n * x.shape[2]
+    lowest, highest = x.amin((0, 2), keepdim=True), x.amax((0, 2), keepdim=True)
+    mean = torch.where(lowest == highest, lowest.to(dtype), x.mean((0, 2), keepdim=True, dtype=dtype))
+    if m < c:
+        v = (x - mean).transpose(1, 2).reshape(m, c)
+        return (v @ v.T).to(torch.float64) / m
+    total = torch.zeros(c, c, dtype=torch.float64, device=out.device)
+    step = max(1, SLICE // (c * p))
+    for start in range(0, n, step):
+        part = x[start : start + step] - mean  # (k, C, P), centred, a copy in ``dtype``
+        if p >= c:
+            total += torch.bmm(part, part.transpose(1, 2)).sum(0, dtype=torch.float64)
+        else:
+            rows = part.transpose(1, 2).reshape(-1, c)
+            total += rows.T @ rows
+    return total / m
 
 
 def spectral_entropy(covariances: list[torch.Tensor]) -> float:
@@ -226,8 +273,9 @@ def spectral_entropy(covariances: list[torch.Tensor]) -> float:
 def expressivity(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> float:
     """AZ-NAS expressivity (Lee & Ham, CVPR 2024): Σ over :func:`feature_blocks` of the entropy
     of the normalised eigenvalues of the block output's channel covariance, taken over every
-    sample and position (an (N, C, ...) output gives N·H·W vectors of C channels), in float64.
-    A block whose features are constant adds 0; outputs that are not tensors are skipped.
+    sample and position (an (N, C, ...) output gives N·H·W vectors of C channels), its products
+    in float32 (as the pNTK's) summed in float64. A block whose features are constant adds 0;
+    outputs that are not tensors are skipped.
     (:mod:`ntknas.scoring.metrics` takes the covariances from the pNTK's pass instead, with the same
     value.)"""
     check_inputs(model, inputs)

@@ -230,6 +230,9 @@ def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
     assert invoke("search", *SEARCH, "--objective", "condition_number", "--study", "good").exit_code == 0
     (workdir / "fault.json").write_text(json.dumps({"method": method, "fault": fault}))
     shutil.rmtree(workdir / "pick", ignore_errors=True)
+    # an earlier example's finished checkpoint would let verify resume without training, so
+    # without ever saving the network's state: each example trains afresh
+    shutil.rmtree(workdir / "results" / "checkpoints", ignore_errors=True)
     files = user_files(workdir)
     searched = invoke("search", *SEARCH, "--objective", "condition_number", "--study", f"{method}-{fault}")
     if fault == "markup":  # a valid description: shown as it is
@@ -262,7 +265,8 @@ def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
             assert "plugin space 'hostile_space:Space': " in done.stderr or "[/x]" in done.stderr
         if fault == "state" and command[0] in ("export", "verify"):
             failing = KINDS["a plugin network whose methods fail"].message
-            assert done.exit_code == 2 and matches(f"error: {failing}", done.stderr.splitlines()[-1])
+            last = done.stderr.splitlines()[-1]
+            assert done.exit_code == 2 and matches(f"error: {failing}", last), (command, done.output)
     assert stored() == before and no_trial_running()
     assert user_files(workdir) == files
 

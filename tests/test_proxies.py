@@ -256,7 +256,8 @@ def test_expressivity_from_the_pntks_pass_equals_its_own_pass(space_name: str, c
     for h in handles:
         h.remove()
     assert passes == [8]  # one forward pass served the pNTK and expressivity
-    assert 0 < alone == pytest.approx(by_hand, rel=1e-9)
+    # the products in float32, as the pNTK's (a float32 network's outputs are no finer than that)
+    assert 0 < alone == pytest.approx(by_hand, rel=1e-7)
     assert shared["expressivity"] == pytest.approx(alone, rel=1e-9)
     assert shared["lambda_max"] == metrics.compute(net, x, y, ["lambda_max"])["lambda_max"]
 
