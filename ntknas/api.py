@@ -56,20 +56,14 @@ def pin_reference(
     on the study, so that a resumed study or a worker elsewhere scores exactly as it did); a study
     without one gets ``prepare()`` (default: the objective's own: shipped, cached or measured),
     stored. Nothing for an objective other than ``ntk_score``."""
-    import math
-
-    from ntknas.scoring import metrics
+    from ntknas.objectives.reference import checked_terms
     from ntknas.study import records
 
     if score.metric != DEFAULT:
         return
-    stored = study.user_attrs.get(records.REFERENCE)
     try:
-        terms = {n: (float(stored[n][0]), float(stored[n][1])) for n in metrics.WEIGHTS}
-        usable = all(math.isfinite(c) and math.isfinite(s) and s > 0 for c, s in terms.values())
-    except (TypeError, KeyError, IndexError, ValueError):
-        usable = False
-    if not usable:  # a study of an earlier ntknas, or a damaged attribute: placed as a new one
+        terms = checked_terms(study.user_attrs.get(records.REFERENCE))
+    except ValueError:  # a study of an earlier ntknas, or a damaged attribute: placed as a new one
         terms = dict(prepare() if prepare is not None else score.reference())
         study.set_user_attr(records.REFERENCE, {n: list(v) for n, v in terms.items()})
     score.reference_terms = terms

@@ -90,11 +90,21 @@ class Reference:
                 f"it is the reference of space {self.space!r} for {self.image_size!r} px, "
                 f"{self.classes!r} classes and batches of {self.batch!r}"
             )
-        if not set(metrics.WEIGHTS) <= set(self.terms):
-            raise ValueError(f"it holds the terms {sorted(self.terms)}, not {sorted(metrics.WEIGHTS)}")
-        for name, (centre, spread) in self.terms.items():
-            if not (math.isfinite(centre) and math.isfinite(spread) and spread > 0):
-                raise ValueError(f"term {name} has centre {centre} and spread {spread}")
+        checked_terms(self.terms)
+
+
+def checked_terms(raw: object) -> dict[str, tuple[float, float]]:
+    """The (centre, spread) of every weighted term of ``ntk_score`` in ``raw`` (a mapping from term
+    to a pair, as a cache file or a study attribute holds it), as floats; ValueError saying why
+    unless each is there, with a finite centre and a finite, positive spread."""
+    try:
+        terms = {name: (float(raw[name][0]), float(raw[name][1])) for name in metrics.WEIGHTS}  # type: ignore[index]
+    except (TypeError, KeyError, IndexError, ValueError) as e:
+        raise ValueError(f"it does not hold a (centre, spread) for each of {sorted(metrics.WEIGHTS)}") from e
+    for name, (centre, spread) in terms.items():
+        if not (math.isfinite(centre) and math.isfinite(spread) and spread > 0):
+            raise ValueError(f"term {name} has centre {centre} and spread {spread}")
+    return terms
 
 
 def lookup(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH) -> Reference | None:
