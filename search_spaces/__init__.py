@@ -118,8 +118,15 @@ def _instantiate(name: str, target: str, what: str, search_cwd: bool = False) ->
             present = hasattr(space, attribute)
         if not present:
             raise UnknownSpace(f"{what}: {target} lacks the class attribute {attribute!r}")
-    if isinstance(space.size, bool) or not isinstance(space.size, int) or space.size < 1:
-        raise UnknownSpace(f"{what}: {target}.size must be a whole number of at least 1; got {space.size!r}")
+    if not isinstance(space.name, str) or not space.name:
+        raise UnknownSpace(f"{what}: {target}.name must be a non-empty str; got {space.name!r}")
+    for attribute in ("size", "min_image_size", "image_size_multiple"):
+        with calling(what, f"reading {target}.{attribute}", UnknownSpace):
+            value = getattr(space, attribute)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UnknownSpace(
+                f"{what}: {target}.{attribute} must be a whole number of at least 1; got {value!r}"
+            )
     for method, (args, keywords) in CALLS.items():
         try:
             inspect.signature(getattr(space, method)).bind(*args, **keywords)

@@ -22,6 +22,7 @@ from search_spaces.base import Config, ConfigError, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
+    import torch
     from torch import nn
 
 _STOP_SIGNALS = tuple(
@@ -34,24 +35,42 @@ class PluginError(Exception):
     """A plugin space's code failed or broke the SearchSpace contract; the message says which."""
 
 
+MESSAGE_LIMIT = 300  # characters of an error's first line that a message quotes
+
+
+def message_of(error: BaseException) -> str:
+    """``error``'s message as plain text; one that cannot be read (its ``__str__`` raises or
+    returns no text, as plugin code may) is said to be so."""
+    try:
+        text = str(error)
+        if not isinstance(text, str):
+            raise TypeError
+        return str.__str__(text)  # a plain str, whatever a subclass's methods would do
+    except BaseException:
+        return "(its message cannot be read)"
+
+
 def first_line(error: BaseException) -> str:
-    """The first line of ``error``'s message (empty when it has none)."""
-    return (str(error).strip().splitlines() or [""])[0]
+    """The first line of ``error``'s message (:func:`message_of`; empty when it has none), at most
+    ``MESSAGE_LIMIT`` characters."""
+    line = (message_of(error).strip().splitlines() or [""])[0]
+    return line if len(line) <= MESSAGE_LIMIT else f"{line[:MESSAGE_LIMIT]}…"
 
 
 @contextmanager
 def calling(
     label: str, what: str, error: type[Exception] = PluginError, passing: tuple[type[Exception], ...] = ()
 ) -> Iterator[None]:
-    """Run plugin code: an exception it raises (SystemExit included; KeyboardInterrupt and
-    ``passing`` excepted) becomes ``error("{label}: {what} failed: {type}: {first line}")``.
-    What the process shares with the plugin is kept as it was (see :class:`_Shared`)."""
+    """Run plugin code: what it raises (any BaseException, SystemExit and GeneratorExit included;
+    KeyboardInterrupt and ``passing`` excepted) becomes
+    ``error("{label}: {what} failed: {type}: {first line}")``. What the process shares with the
+    plugin is kept as it was (see :class:`_Shared`)."""
     with _Shared():
         try:
             yield
-        except (PluginError, *passing):
+        except (PluginError, KeyboardInterrupt, *passing):
             raise
-        except (Exception, SystemExit) as e:
+        except BaseException as e:
             raise error(f"{label}: {what} failed: {type(e).__name__}: {first_line(e)}") from None
 
 
@@ -71,8 +90,9 @@ class _Unclosable:
 class _Shared:
     """Around a call into plugin code, what the process shares with it: the standard streams are
     lent unclosable and put back (a plugin may close or replace ``sys.stdout``), and the working
-    directory (relative paths such as the default storage's) and the stop signals' handlers are
-    restored as the call returns, so that nothing a plugin changes outlives its call."""
+    directory (relative paths such as the default storage's), the stop signals' handlers and
+    torch's default dtype and gradient mode are restored as the call returns, so that nothing a
+    plugin changes outlives its call."""
 
     STREAMS = ("stdin", "stdout", "stderr")
 
@@ -86,6 +106,8 @@ class _Shared:
         except OSError:  # the working directory was deleted: nothing to keep
             self.folder = None
         self.signals = {n: signal.getsignal(n) for n in _STOP_SIGNALS if signal.getsignal(n) is not None}
+        torch = sys.modules.get("torch")  # torch's global modes, which every later network reads
+        self.modes = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch is not None else None
 
     def __exit__(self, *exc) -> None:
         import threading
@@ -96,23 +118,43 @@ class _Shared:
             with suppress(OSError):
                 if os.getcwd() != self.folder:
                     os.chdir(self.folder)
+        if self.modes is not None:
+            torch = sys.modules["torch"]
+            torch.set_default_dtype(self.modes[0])
+            torch.set_grad_enabled(self.modes[1])
         if threading.current_thread() is threading.main_thread():
             for signum, handler in self.signals.items():
                 if signal.getsignal(signum) is not handler:
                     signal.signal(signum, handler)
 
 
-def _check_output(label: str, output: object, images: int, num_classes: int) -> None:
-    """PluginError unless ``output`` is a tensor of shape (images, num_classes)."""
+def _check_output(label: str, output: object, inputs: torch.Tensor, num_classes: int, tracked: bool) -> None:
+    """PluginError unless ``output`` is a real floating-point tensor of shape (N, num_classes) for
+    N ``inputs``, on their device, and (when ``tracked``: gradients on, a parameter that takes
+    them) one that gradients flow through."""
     import torch
 
-    wanted = (images, num_classes)
+    wanted = (inputs.shape[0], num_classes)
     shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+    rule = None
     if shape != wanted:
-        raise PluginError(
-            f"{label}: the network built by build() returns {shape} for {images} images; "
+        rule = (
+            f"returns {shape} for {wanted[0]} images; "
             f"it must return a tensor of shape (N, num_classes) = {wanted}"
         )
+    elif not output.is_floating_point():
+        rule = f"returns a tensor of {output.dtype}; it must return real floating-point logits"
+    elif output.device != inputs.device:
+        rule = (
+            f"returns its output on {output.device} for inputs on {inputs.device}; it must keep their device"
+        )
+    elif tracked and not output.requires_grad:
+        rule = (
+            "returns an output that no gradient flows through (detached); "
+            "it must return its logits as computed"
+        )
+    if rule is not None:
+        raise PluginError(f"{label}: the network built by build() {rule}")
 
 
 def guard_network(net: nn.Module, label: str, num_classes: int) -> None:
@@ -120,19 +162,29 @@ def guard_network(net: nn.Module, label: str, num_classes: int) -> None:
     training, ``state_dict()`` for a checkpoint or an export): each method that a module of the
     plugin's own classes overrides from ``torch.nn.Module`` (``forward`` included) is replaced, on
     that module, by a guarded one, so what it raises (SystemExit included) becomes a PluginError;
-    and the network's output must be a tensor of shape (N, num_classes) for N images."""
+    and the network's output, after any forward hook the plugin registered, must be what
+    :func:`_check_output` asks (checked by a hook of our own, registered last), except while
+    torch.export traces it, so that the program keeps a dynamic batch."""
+    import torch
+
     with calling(label, "the network's modules()"):
         modules = list(net.modules())
     for module in modules:
         for name in _plugin_methods(module) | ({"forward"} if module is net else set()):
-            _guard_method(module, name, label, num_classes if module is net and name == "forward" else None)
+            _guard_method(module, name, label)
+
+    def check(module: nn.Module, args: tuple, output: object) -> None:
+        if args and isinstance(args[0], torch.Tensor) and not torch.compiler.is_compiling():
+            tracked = torch.is_grad_enabled() and any(p.requires_grad for p in module.parameters())
+            _check_output(label, output, args[0], num_classes, tracked)
+
+    net.register_forward_hook(check)
 
 
 def _plugin_methods(module: nn.Module) -> set[str]:
     """Names of the ``torch.nn.Module`` methods (and ``forward``) that the plugin defines for
-    ``module``: in its class or a base class of its own (outside torch), or on the module itself."""
-    import types
-
+    ``module``: in its class or a base class of its own (one that is not torch's), or on the
+    module itself; as functions, static or class methods, or any other callable."""
     from torch import nn
 
     def overrides(name: str) -> bool:
@@ -144,44 +196,81 @@ def _plugin_methods(module: nn.Module) -> set[str]:
     return own | {
         name
         for klass in type(module).__mro__
-        if not klass.__module__.startswith("torch.") and klass is not object
+        if not _torch_class(klass) and klass is not object
         for name, value in vars(klass).items()
-        if isinstance(value, types.FunctionType) and overrides(name)
+        if (callable(value) or isinstance(value, (staticmethod, classmethod)))
+        and not isinstance(value, type)
+        and overrides(name)
     }
 
 
-def _guard_method(module: nn.Module, name: str, label: str, num_classes: int | None) -> None:
+def _torch_class(klass: type) -> bool:
+    """Whether ``klass`` is torch's own: named in a torch module as that module's attribute (a
+    class that only calls its module torch's is not)."""
+    module = sys.modules.get(klass.__module__)
+    return (
+        klass.__module__.partition(".")[0] == "torch"
+        and module is not None
+        and getattr(module, klass.__name__, None) is klass
+    )
+
+
+def _guard_method(module: nn.Module, name: str, label: str) -> None:
     """Replace ``module.name`` by a guarded method bound to it (so that a deep copy calls the
-    copy's own, and torch.export traces it as any method); with ``num_classes``, its output is
-    checked to be (N, num_classes), except while torch.export traces it, so that the program
-    keeps a dynamic batch."""
+    copy's own, and torch.export traces it as any method)."""
     import functools
+    import inspect
     import types
 
     own = module.__dict__.get(name)  # a method the plugin set on the instance itself
+
+    def original(self: nn.Module):
+        """What ``self.name`` is without the guard: the instance's own, or the class's, bound as
+        Python binds it (a function to ``self``, a static method to nothing)."""
+        if own is not None:
+            return own
+        found = inspect.getattr_static(type(self), name)
+        return found.__get__(self, type(self)) if hasattr(found, "__get__") else found
 
     @functools.wraps(own if own is not None else getattr(type(module), name))  # its signature
     def method(self, *args, **kwargs):
         import torch
 
-        call = own if own is not None else getattr(type(self), name).__get__(self)
         with calling(label, f"the network's {name}()", passing=(torch.OutOfMemoryError,)):
-            output = call(*args, **kwargs)
-        if num_classes is not None and args and isinstance(args[0], torch.Tensor):
-            if not torch.compiler.is_compiling():
-                _check_output(label, output, args[0].shape[0], num_classes)
-        return output
+            return original(self)(*args, **kwargs)
 
     object.__setattr__(module, name, types.MethodType(method, module))
 
 
+class _Asking:
+    """The trial a plugin's ``sample()`` gets: it may ask for values (``suggest_*``) and read the
+    trial's number and parameters, not reach the study or write attributes (a plugin that set the
+    study's settings would change how every later command reads it)."""
+
+    READABLE = frozenset({"number", "params", "distributions"})
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        object.__setattr__(self, "_trial", trial)
+
+    def __getattr__(self, name: str):
+        if name.startswith("suggest_") or name in self.READABLE:
+            return getattr(self._trial, name)
+        raise AttributeError(
+            f"sample() may only ask the trial for values (trial.suggest_*), not use trial.{name}"
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"sample() may not set trial.{name}")
+
+
 class Guarded(SearchSpace):
-    """A plugin space seen through the guard: same name, summary, size and methods, each call
-    checked (see the module's docstring). ``label`` names it in messages."""
+    """A plugin space seen through the guard: same name, summary, size, image sides and methods,
+    each call checked (see the module's docstring). ``label`` names it in messages."""
 
     def __init__(self, space: SearchSpace, label: str) -> None:
         self.space, self.label = space, label
         self.name, self.summary, self.size = space.name, str(space.summary), space.size
+        self.min_image_size, self.image_size_multiple = space.min_image_size, space.image_size_multiple
 
     @property
     def origin(self) -> str:
@@ -189,7 +278,7 @@ class Guarded(SearchSpace):
 
     def sample(self, trial: optuna.Trial) -> Config:
         with calling(self.label, "sample()"):
-            return self.space.sample(trial)
+            return self.space.sample(_Asking(trial))
 
     def build(
         self, config: Config, num_classes: int = 10, channels: int = 3, image_size: int = 32
@@ -213,6 +302,7 @@ class Guarded(SearchSpace):
             text = self.space.describe(config)
         if not isinstance(text, str):
             raise PluginError(f"{self.label}: describe() returned {type(text).__name__}, not a str")
+        text = str.__str__(text)  # a plain str, whatever a subclass's methods would do
         if not text or not text.isprintable():
             raise PluginError(
                 f"{self.label}: describe() returned {text!a}; it must return one line of printable text"

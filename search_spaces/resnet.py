@@ -11,6 +11,7 @@ stem=cifar``; ResNet-34's 3-4-6-3 is capped here at 3-4-4-3.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,14 +79,18 @@ class ResNetSpace(SearchSpace):
         )
 
     def parse(self, text: str) -> ResNetConfig:
-        fields = dict(part.partition("=")[::2] for part in text.split())
+        pairs = [part.partition("=")[::2] for part in text.split()]
+        fields = dict(pairs)
         expected = ("block", "blocks", "width", "growth", "stem")
-        if sorted(fields) != sorted(expected):
+        if sorted(key for key, _ in pairs) != sorted(expected):  # each once
             raise ConfigError(
                 f"malformed resnet config {text!r}: give exactly {', '.join(f'{k}=' for k in expected)} "
                 "(e.g. block=basic blocks=2-2-2-2 width=64 growth=2 stem=cifar)"
             )
+        numbers = [*fields["blocks"].split("-"), fields["width"], fields["growth"]]
         try:
+            if not all(re.fullmatch(r"[0-9]+(\.[0-9]+)?", n) for n in numbers):  # as describe() writes them
+                raise ValueError
             blocks = tuple(int(b) for b in fields["blocks"].split("-"))
             width, growth = int(fields["width"]), float(fields["growth"])
         except ValueError:

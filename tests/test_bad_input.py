@@ -481,7 +481,18 @@ ROWS = [
     Row(
         "an empty study name",
         "ntknas search --space nb201 --study ''",
-        "--study must not be empty; give the study a name, e.g. --study nb201-small",
+        "--study is empty; give it a value, or leave it out for its default",
+    ),
+    Row(
+        "an empty path",
+        "ntknas plot nb201 --out ''",
+        "--out is empty; give it a value, or leave it out for its default",
+    ),
+    Row(
+        "a storage opened read-only for a command that writes",
+        "ntknas search --space nb201 --storage 'sqlite:///file:results/ntknas.db?mode=ro&uri=true'",
+        "storage … opens the database read-only (mode=ro); this command writes to it: drop that option, or "
+        "give --storage a writable file",
     ),
     Row(
         "a study name a shell cannot carry",

@@ -243,7 +243,10 @@ def test_bad_input_is_one_line_and_changes_nothing(workdir):
         f"error: cannot write --out notes.txt/pick: {workdir / 'notes.txt'} is not a writable folder; "
         "choose another --out"
     )
-    for given, shown, new in (("", ".", "new"), (".", ".", "new"), ("mine/..", "mine/..", "mine/../new")):
+    assert one_line_error(["--out", ""], workdir) == (
+        "error: --out is empty; give it a value, or leave it out for its default"
+    )
+    for given, shown, new in ((".", ".", "new"), ("mine/..", "mine/..", "mine/../new")):
         assert one_line_error(["--out", given], workdir) == (  # no name to add -2 to: a folder inside
             f"error: --out {shown} is not empty; give a new folder, so that nothing is overwritten, e.g. "
             f"--out {new}"

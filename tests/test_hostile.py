@@ -30,8 +30,10 @@ from typer.testing import CliRunner
 import search_spaces
 from ntknas import cli
 from ntknas.cli.dashboard import loopback
+from ntknas.core.errors import UserError
 from ntknas.core.terminal import Terminal, visible
 from search_spaces import PluginError, SearchSpace, UnknownSpace
+from search_spaces.guard import first_line
 
 runner = CliRunner()
 URL = "sqlite:///results/ntknas.db"
@@ -43,6 +45,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+import torch
 
 from search_spaces import ConfigError, SearchSpace
 
@@ -70,6 +74,12 @@ def misbehave(kind, fine):
         return "[/x] [bold red]" + fine() + " ops=[conv8, skip] :smile:"
     if kind == "newline":
         return "w=2\\nw=3"
+    if kind == "base":  # no Exception at all
+        raise type("Boom", (BaseException,), {})("a BaseException")
+    if kind == "unreadable":  # a message that raises when read
+        raise type("Mute", (ConfigError,), {"__str__": lambda self: 1 / 0})()
+    if kind == "strsub":  # text whose own methods raise
+        return type("Text", (str,), {"isprintable": lambda self: 1 / 0, "strip": lambda self: 1 / 0})(fine())
     return fine()
 
 
@@ -80,6 +90,23 @@ def meddle(kind):
     else:
         os.makedirs("elsewhere", exist_ok=True)
         os.chdir("elsewhere")
+
+
+class Exits(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        sys.exit(7)
+
+
+OUTPUTS = {
+    "int": lambda out: (out * 100).long(),
+    "detached": lambda out: out.detach(),
+    "backward": Exits.apply,
+}
 
 
 class Space(SearchSpace):
@@ -101,6 +128,10 @@ class Space(SearchSpace):
         if fault("build") == "batch":  # fine on the guard's probe of 2 images, exits on a real batch
             inner = net[1].forward
             net[1].forward = lambda x: sys.exit(3) if x.shape[0] != 2 else inner(x)
+        if fault("build") in ("int", "detached", "backward"):  # logits of the wrong kind, or a
+            # backward pass that exits (code that runs where no guard stands)
+            inner = net.forward
+            net.forward = lambda x: OUTPUTS[fault("build")](inner(x))
         if fault("build") == "state":  # a network that cannot give its weights
             net.state_dict = lambda *args, **kwargs: misbehave("raise", None)
         if fault("build") in ("stdout", "chdir"):  # it runs, and changes what it shares with us
@@ -117,11 +148,14 @@ class Space(SearchSpace):
         return misbehave(fault("parse"), lambda: int(text.split("w=")[1].split()[0]))
 """
 FAULTS = {
-    "sample": ("raise", "exit", "dict"),
-    "build": ("raise", "exit", "none", "lambda", "shape", "forward", "batch", "state", "stdout", "chdir"),
-    "describe": ("raise", "exit", "dict", "newline", "markup"),
-    "parse": ("raise", "exit", "none"),
-}
+    "sample": ("raise", "exit", "dict", "base"),
+    "build": (
+        "raise", "exit", "none", "lambda", "shape", "forward", "batch", "state", "stdout", "chdir", "base",
+        "int", "detached", "backward",
+    ),
+    "describe": ("raise", "exit", "dict", "newline", "markup", "unreadable", "strsub"),
+    "parse": ("raise", "exit", "none", "base", "unreadable"),
+}  # fmt: skip
 SEARCH = [
     "--space",
     SPACE,
@@ -200,7 +234,7 @@ def no_trial_running() -> bool:
 @given(name=NAMES)
 def test_any_study_name_is_refused_or_shown_verbatim(workdir, name):
     result = invoke("search", *SEARCH, "--objective", "condition_number", "--study", name)
-    if name and name.isprintable():
+    if name.strip() and name.isprintable() and not name.startswith("-"):
         assert result.exit_code == 0, result.output
         assert f"Study '{name}' in {URL}: " in result.stdout
         assert f"  ntknas results {shlex.quote(name)}  " in result.stdout
@@ -224,6 +258,9 @@ def test_any_study_name_is_refused_or_shown_verbatim(workdir, name):
 @example(case=("build", "state"))
 @example(case=("build", "stdout"))
 @example(case=("build", "chdir"))
+@example(case=("build", "backward"))
+@example(case=("describe", "strsub"))
+@example(case=("parse", "unreadable"))
 def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
     method, fault = case
     (workdir / "fault.json").unlink(missing_ok=True)
@@ -238,6 +275,9 @@ def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
     if fault == "markup":  # a valid description: shown as it is
         assert searched.exit_code == 0 and " ops=[conv8, skip] :smile:\n" in searched.stdout
         assert "[/x] [bold red]w=" in searched.stdout
+    elif fault == "strsub":  # text of a str subclass: read as the plain text it holds
+        assert searched.exit_code == 0, searched.output
+        assert f"Study '{method}-{fault}' in " in searched.stdout
     elif fault in ("state", "stdout", "chdir"):  # scored as any network; what it changed, undone
         shared = KINDS["a plugin that changes what it shares"]
         assert shared.outcome.startswith(f"exit {searched.exit_code};"), searched.output
@@ -373,6 +413,18 @@ class Big(Flexible):
     size = "big"
 
 
+class Fractional(Flexible):
+    image_size_multiple = 2.5
+
+
+class Unnamed(Flexible):
+    name = 123
+
+
+class Large(Flexible):  # networks that need at least 64-pixel images, in steps of 8
+    min_image_size, image_size_multiple = 64, 8
+
+
 class RaisingSummary(Flexible):
     summary = property(lambda self: 1 / 0)
 
@@ -463,10 +515,53 @@ def test_signatures_are_checked_by_what_they_accept():
         search_spaces.get(f"{__name__}:Positional")
 
 
-@pytest.mark.parametrize(("cls", "got"), [("Zero", "0"), ("Big", "'big'")])
-def test_a_size_that_is_no_positive_count_is_refused(cls, got):
-    with pytest.raises(UnknownSpace, match=rf"{cls}\.size must be a whole number of at least 1; got {got}$"):
+@pytest.mark.parametrize(
+    ("cls", "attribute", "got"),
+    [("Zero", "size", "0"), ("Big", "size", "'big'"), ("Fractional", "image_size_multiple", "2.5")],
+)
+def test_a_count_that_is_no_positive_whole_number_is_refused(cls, attribute, got):
+    with pytest.raises(
+        UnknownSpace, match=rf"{cls}\.{attribute} must be a whole number of at least 1; got {got}$"
+    ):
         search_spaces.get(f"{__name__}:{cls}")
+
+
+def test_a_name_that_is_no_text_is_refused():
+    with pytest.raises(UnknownSpace, match=r"Unnamed\.name must be a non-empty str; got 123$"):
+        search_spaces.get(f"{__name__}:Unnamed")
+
+
+def test_a_plugins_image_sides_are_kept_behind_the_guard(workdir):
+    from ntknas.objectives.fit import check_for_space
+
+    space = search_spaces.get(f"{__name__}:Large")
+    assert (space.min_image_size, space.image_size_multiple) == (64, 8)
+    with pytest.raises(UserError, match="64"):
+        check_for_space(space, 20)
+
+
+class Unreadable(Exception):
+    def __str__(self):
+        raise RuntimeError("no")
+
+
+class Shouting(str):
+    def strip(self):
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (Unreadable(), "(its message cannot be read)"),
+        (type("Odd", (Exception,), {"__str__": lambda self: 42})(), "(its message cannot be read)"),
+        (RuntimeError(Shouting("loud\nsecond")), "loud"),
+        (RuntimeError("x" * 1000), "x" * 300 + "…"),
+        (SystemExit(3), "3"),
+    ],
+)
+def test_any_error_message_is_read_as_one_line_of_text(error, line):
+    assert first_line(error) == line
 
 
 class EntryPoint:
@@ -511,13 +606,26 @@ def test_a_plugin_error_names_the_space_the_method_and_the_rule():
     ("host", "local"),
     [("127.0.0.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False), ("example.org", False)],
 )
-def test_the_dashboard_warns_when_it_listens_beyond_this_machine(workdir, host, local):
+def test_the_dashboard_warns_when_it_listens_beyond_this_machine(workdir, monkeypatch, host, local):
     assert loopback(host) is local
-    result = runner.invoke(cli.app, ["dashboard", "--host", host, "--storage", "sqlite:///nope.db"])
+    # one that cannot open its storage listens nowhere: the error alone
+    result = runner.invoke(cli.app, ["dashboard", "--host", host, "--storage", "sqlite:///results/ntknsa.db"])
     assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"error: {KINDS['a mistyped storage for the dashboard'].message}"]
+    from ntknas.outputs import dashboard
+
+    class Listening:  # a dashboard that has bound its port, then is stopped with Ctrl-C
+        url = f"http://{host}:8080/"
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(dashboard, "open_dashboard", lambda *a, **k: Listening())
+    result = runner.invoke(cli.app, ["dashboard", "--host", host])
+    assert result.exit_code == 0, result.output
     warned = KINDS["a dashboard open to the network"].message.replace("0.0.0.0", host)
-    assert (result.stderr.splitlines()[0] == f"warning: {warned}") is not local, result.stderr
-    assert result.stderr.splitlines()[-1].startswith("error: storage file nope.db does not exist")
+    assert result.stderr.splitlines() == ([] if local else [f"warning: {warned}"])
+    assert f"optuna-dashboard: {Listening.url} (Ctrl-C to stop)" in result.stdout
 
 
 def test_a_full_disk_during_a_search_is_one_line_and_leaves_no_trial_running(workdir, monkeypatch):
@@ -616,3 +724,143 @@ def test_a_damaged_page_is_one_line_naming_the_file_and_the_file_stays_as_it_was
         assert result.exit_code == 2
         assert matches(f"error: {KINDS['a damaged database'].message}", result.stderr.strip()), result.stderr
         assert database.read_bytes() == content and sorted((workdir / "results").iterdir()) == files
+
+
+# A path the system refuses (too long, a loop of links, unreadable, under a file): one line in
+# every command that takes a path, whichever check or read meets it first
+# (ntknas.core.files.path_failure, through cli.common.user_errors).
+REFUSED_PATHS = {
+    "too long": ("a" * 300, "file name too long"),
+    "under a file": ("notes.txt/x", ""),
+    "a loop of links": ("loop/x", ""),
+}
+
+
+@pytest.mark.parametrize("kind", REFUSED_PATHS)
+def test_a_path_the_system_refuses_is_one_line_in_every_command(workdir, kind):
+    make_study()
+    os.symlink("loop", workdir / "loop")
+    path, reason = REFUSED_PATHS[kind]
+    before, files = stored(), user_files(workdir)
+    commands = [
+        [
+            "score",
+            "--space",
+            "nb201",
+            "--arch",
+            "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "--data",
+            path,
+        ],
+        ["search", "--space", "nb201", "--trials", "1", "--data", path, "--study", "other"],
+        ["verify", "tiny", "--top", "1", "--epochs", "1", "--data", path],
+        ["plot", "tiny", "--out", path],
+        ["export", "tiny", "--out", path],
+        ["benchmark", "--ground-truth", path],
+        ["results", "--storage", f"sqlite:///{path}"],
+    ]
+    for command in commands:
+        result = invoke(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert reason in result.stderr.lower(), (command, result.stderr)
+    assert stored() == before and no_trial_running() and user_files(workdir) == files
+
+
+@pytest.mark.parametrize("option", ["mode=ro", "immutable=1"])
+def test_a_storage_opened_read_only_is_refused_by_commands_that_write(workdir, option):
+    make_study()
+    url = f"sqlite:///file:results/ntknas.db?{option}&uri=true"
+    before = stored()
+    result = invoke(
+        "search",
+        "--space",
+        "nb201",
+        "--trials",
+        "5",
+        "--data",
+        "synthetic",
+        "--study",
+        "tiny",
+        "--storage",
+        url,
+    )
+    assert result.exit_code == 2
+    assert (
+        f"opens the database read-only ({option}); this command writes to it: drop that option"
+        in result.stderr
+    )
+    assert invoke("results", "tiny", "--storage", url).exit_code == 0  # reading it is fine
+    assert stored() == before and no_trial_running()
+
+
+# What a hand edit or a damaged row may leave in a study's tables: a choice out of range, a
+# number where JSON belongs, text that is no JSON.
+EDITS = st.one_of(
+    st.builds(
+        lambda v: ("update trial_params set param_value = ?", v),
+        st.integers(5, 10**9) | st.floats(-1e9, -0.5),
+    ),
+    st.builds(
+        lambda v: ("update trial_user_attributes set value_json = ?", v),
+        st.sampled_from(["not json", "{", "", "[1,", "\x00"]) | st.text(alphabet="{}[]\"':,x", max_size=6),
+    ),
+    st.builds(lambda v: ("update trial_values set value = ?", v), st.sampled_from(["x", None])),
+)
+
+
+@pytest.mark.slow
+@CHECKS
+@given(edit=EDITS)
+def test_a_stored_value_optuna_cannot_read_is_one_line_in_every_command(workdir, edit):
+    shutil.rmtree(workdir / "results", ignore_errors=True)
+    make_study()
+    con = sqlite3.connect("results/ntknas.db")
+    con.execute(f"{edit[0]} where rowid = (select min(rowid) from {edit[0].split()[1]})", (edit[1],))
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself, none in a log
+    con.close()
+    database = (workdir / "results" / "ntknas.db").read_bytes()
+    shutil.rmtree(workdir / "pick", ignore_errors=True)
+    for command in (["results", "tiny"], ["studies"], ["export", "tiny", "--out", "pick"], ["plot", "tiny"]):
+        result = invoke(*command)
+        if result.exit_code == 2:
+            assert (
+                "is damaged (Optuna cannot read a value it holds: " in result.stderr
+                or "error: " in result.stderr
+            )
+    assert (workdir / "results" / "ntknas.db").read_bytes() == database
+
+
+class _Disguised(torch.nn.Linear):  # a plugin's layer that calls its module torch's
+    __module__ = "torch.nn"
+
+    def extra_repr(self):
+        raise SystemExit(4)
+
+    state_dict = staticmethod(lambda *args, **kwargs: 1 / 0)
+
+
+class Disguised(Flexible):
+    def build(self, config, num_classes=10, **sizes):
+        net = torch.nn.Sequential(
+            torch.nn.Flatten(), _Disguised(sizes["channels"] * sizes["image_size"] ** 2, 4)
+        )
+        net.append(torch.nn.Linear(4, num_classes))
+        return net
+
+
+class Hooked(Flexible):
+    def build(self, config, num_classes=10, **sizes):
+        net = super().build(config, num_classes, **sizes)
+        net.register_forward_hook(lambda module, args, out: out[:, :3])  # 3 logits, after the forward
+        return net
+
+
+def test_what_a_plugin_hides_or_hooks_is_still_behind_the_guard():
+    net = search_spaces.get(f"{__name__}:Disguised").build(2, num_classes=5, channels=1, image_size=4)
+    with pytest.raises(PluginError, match=r"the network's state_dict\(\) failed: ZeroDivisionError"):
+        net[1].state_dict()
+    with pytest.raises(PluginError, match=r"the network's extra_repr\(\) failed: SystemExit: 4"):
+        repr(net)
+    with pytest.raises(PluginError, match=r"build\(\) returns \(2, 3\) for 2 images"):
+        search_spaces.get(f"{__name__}:Hooked").build(2, num_classes=5, channels=1, image_size=4)

@@ -28,7 +28,7 @@ from ntknas.cli import (
     studies,
     verify,
 )
-from ntknas.core.files import DISK_FULL, write_failure
+from ntknas.core.files import DISK_FULL, path_failure, write_failure
 from ntknas.core.interrupts import interrupt
 
 
@@ -43,7 +43,17 @@ class _UntypedHelp:
 
 
 class Command(_UntypedHelp, TyperCommand):
-    """A command of ``ntknas``."""
+    """A command of ``ntknas``. An option given an empty value (``--data ''``, ``--out ''``) is one
+    error line, exit 2: no option of ours means anything by it, and a path would silently become
+    the working folder or the default."""
+
+    def parse_args(self, ctx, args):
+        given, _, _ = self.make_parser(ctx).parse_args(args=list(args))  # the values as typed
+        for param in self.params:
+            if param.param_type_name == "option" and given.get(param.name) == "":
+                flag = max(param.opts, key=len)
+                common.fail(f"{flag} is empty; give it a value, or leave it out for its default")
+        return super().parse_args(ctx, args)
 
 
 # The base of the errors typer raises for bad arguments: click's ClickException, or the copy of it
@@ -131,7 +141,11 @@ def main() -> None:
             sys.stdout.flush()  # what print() buffered: a full disk shows here, not at exit
     except OSError as e:
         if e.errno not in DISK_FULL:
-            raise
+            failure = path_failure(e)  # a path the system refused, where no command caught it
+            if failure is None:
+                raise
+            common.error_line(failure)
+            sys.exit(2)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the rest goes nowhere
         common.error_line(write_failure(e, "the output"))
         sys.exit(2)

@@ -19,11 +19,12 @@ from ntknas.cli.progress import phase
 from ntknas.core import defaults
 from ntknas.core.checks import check_positive_int
 from ntknas.core.errors import CandidateFailed, UserError, input_warnings_to
+from ntknas.core.files import path_failure
 from ntknas.core.interrupts import interrupt
 from ntknas.core.terminal import Terminal
 from ntknas.inputs import image_size
 from ntknas.inputs.sources import BUNDLED, CIFAR10, SYNTHETIC
-from search_spaces.guard import PluginError
+from search_spaces.guard import PluginError, message_of
 
 # Every line the commands print goes through these two: strings are shown as the text they are
 # (ntknas.core.terminal). Output that is not a terminal (a log, a pipe) gets wide tables instead of
@@ -97,9 +98,9 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
     except UserError as e:  # its message masks secrets already
         fail(str(e))
     except (CandidateFailed, PluginError, ValueError, TypeError) as e:  # may quote a secret
-        from ntknas.study.storage import redact
+        from ntknas.study.storage import fault, redact
 
-        fail(redact(str(e), storage))
+        fail(fault(e, storage) or redact(message_of(e), storage))
     except typer.Exit:  # a command's own exit (after its own message)
         raise
     except Exception as e:  # running out of memory, or a fault of the storage (a full disk, damage)
@@ -117,6 +118,8 @@ def _resource_problem(error: Exception, storage: str | None) -> str:
             "--batch-size or --image-size, a smaller model, or fewer --workers"
         )
     message = fault(error, storage)
+    if message is None and isinstance(error, OSError):  # a path the system refused, whichever
+        message = path_failure(error)
     if message is None:
         raise error
     return message

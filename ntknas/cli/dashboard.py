@@ -50,15 +50,15 @@ def command(
     with user_errors(storage), stop_requests() as stopping:
         if not 0 <= port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535; got {port}")
-        if not loopback(host):
-            warn(
-                f"--host {host} serves the dashboard, which has no login and can delete studies, to other "
-                "machines; use --host 127.0.0.1 unless every machine that reaches it may"
-            )
+        exposed = (
+            f"--host {host} serves the dashboard, which has no login and can delete studies, to other "
+            "machines; use --host 127.0.0.1 unless every machine that reaches it may"
+        )
         dashboard.serve(
             storage,
             study,
             echo=lambda line: out.print(line, highlight=False, soft_wrap=True),
+            serving=None if loopback(host) else lambda: warn(exposed),
             host=host,
             port=port,
             artifact_dir=artifacts,

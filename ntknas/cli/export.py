@@ -35,7 +35,7 @@ def command(
     from ntknas.outputs.export_docs import PROGRAM, WEIGHTS, contents
     from ntknas.study.studies import load_study
 
-    with user_errors():
+    with user_errors(storage):
         check_new_folder(out_dir)
         loaded = load_study(study, storage)
         try:

@@ -22,8 +22,11 @@ from rich.progress import (
 
 from ntknas.core.terminal import PlainColumn
 
-FIRST_LINE_SECONDS = 2.0  # a shorter task leaves a log alone (and an error stays one line)
-LOG_SECONDS = 20.0  # between a log's progress lines: under the 30 s a command may stay silent
+# A log's first line on a task, then the time between its lines: under the 30 s a command may
+# stay silent. A shorter task (opening a study, loading data) leaves the log alone, so that an
+# error right after it is the only line on stderr, as a terminal (where the bar is erased) shows it.
+FIRST_LINE_SECONDS = 20.0
+LOG_SECONDS = 20.0
 
 
 class LoggedProgress(Progress):

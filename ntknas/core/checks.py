@@ -85,9 +85,10 @@ NAME_LIMIT = 512
 
 
 def check_study_name(name: str) -> str:
-    """``name`` when a new study may take it: not empty, at most ``NAME_LIMIT`` characters, and
-    every character printable, so that the commands printed for it can be copied back into a
-    shell (a newline or a control character cannot)."""
+    """``name`` when a new study may take it: not blank, at most ``NAME_LIMIT`` characters, every
+    character printable and not starting with ``-``, so that the commands printed for it can be
+    copied back into a shell (a newline or a control character cannot, and ``-x`` reads as an
+    option)."""
     if not name:
         raise UserError("--study must not be empty; give the study a name, e.g. --study nb201-small")
     if not name.isprintable():
@@ -95,6 +96,16 @@ def check_study_name(name: str) -> str:
         raise UserError(
             f"study name {name!a} holds the character {shown}, which a shell command cannot carry; "
             "give a name of printable characters"
+        )
+    if not name.strip():
+        raise UserError(
+            f"study name {name!r} is blank, which no listing shows; give the study a name, "
+            "e.g. --study nb201-small"
+        )
+    if name.startswith("-"):
+        raise UserError(
+            f"study name {name!r} starts with '-', which a command line reads as an option "
+            "(ntknas results --x); give a name that starts otherwise, e.g. --study x"
         )
     if len(name) > NAME_LIMIT:
         raise UserError(f"study name must be at most {NAME_LIMIT} characters; got {len(name)}")

@@ -7,6 +7,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from search_spaces.guard import first_line  # one reading of any error's message, a plugin's too
+
+__all__ = ["CandidateFailed", "InputWarning", "UserError", "first_line", "input_warnings_to"]
+
 
 class UserError(Exception):
     """Bad input, described in one line that names the problem and the fix."""
@@ -14,11 +18,6 @@ class UserError(Exception):
 
 class InputWarning(UserWarning):
     """Input that ntknas skipped (e.g. a special file in an image folder), described in one line."""
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of ``error``'s message (empty when it has none)."""
-    return (str(error).strip().splitlines() or [""])[0]
 
 
 class CandidateFailed(Exception):

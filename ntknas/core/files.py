@@ -79,6 +79,28 @@ def write_failure(error: OSError, what: str) -> str:
     return f"cannot write {what}: {reason}; choose a writable path"
 
 
+# What to do about a path that the system refused, by the reason it gave.
+PATH_FIXES = {
+    errno.ENAMETOOLONG: "give a shorter path",
+    errno.EACCES: "check its permissions, or give another path",
+    errno.EPERM: "check its permissions, or give another path",
+    errno.ELOOP: "it leads through a loop of links: fix the link, or give another path",
+    errno.ENOTDIR: "a part of it is a file, not a folder: check the path",
+    errno.EISDIR: "it is a folder: give a file",
+    errno.ENOENT: "check the path",
+}
+
+
+def path_failure(error: OSError) -> str | None:
+    """The one line on ``error``, raised using a path a user named (too long, unreadable, a loop
+    of links, ...): the path, what happened and the fix; None when it names no path."""
+    if error.filename is None:
+        return None
+    reason = error.strerror or type(error).__name__
+    fix = PATH_FIXES.get(error.errno, "check the path")
+    return f"cannot use {os.fsdecode(error.filename)}: {reason[:1].lower()}{reason[1:]}; {fix}"
+
+
 def write_new(path: str | Path, data: bytes) -> None:
     """Write ``data`` to the new file ``path`` (never a link or an existing file) and flush it to
     disk. OSError when that fails: the caller removes the partial file, with its folder."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import torch
 
@@ -80,11 +81,12 @@ def evaluate(
     """
     text = space.describe(config)
     x, y = batch
+    x = x.clone()  # the caller's minibatch stays as it is, whatever the network does to its input
     try:
         model = seeded_model(space, config, num_classes, seed, tuple(x.shape[1:]))
         size = {"params": count_params(model), "flops": count_flops(model, x[:1])}
-    except Exception as e:  # any failure of one candidate is recorded, and the search goes on
-        raise CandidateFailed(_reason(e)) from e
+    except FAILURES as e:  # any failure of one candidate is recorded, and the search goes on
+        raise CandidateFailed(_reason(space, e)) from e
     reason = budget.overrun(size) if budget else None
     if reason is not None:
         raise OverBudget(reason, size)
@@ -92,12 +94,43 @@ def evaluate(
         values = metrics.compute(
             model, x, y, [objective, *SPECTRUM], bn=bn, device=device, eigenvalues=True, reference=reference
         )
-    except Exception as e:  # any failure of one candidate is recorded, and the search goes on
-        raise CandidateFailed(_reason(e)) from e
+    except FAILURES as e:  # any failure of one candidate is recorded, and the search goes on
+        raise CandidateFailed(_reason(space, e)) from e
     return {"config": text, **values, **size, "bn": bn}
 
 
-def _reason(error: Exception) -> str:
+# What a candidate may raise: any error, and the exits that a network's own code can raise where
+# no guard stands (an autograd Function's backward, a hook); KeyboardInterrupt stops the command.
+FAILURES = (Exception, SystemExit, GeneratorExit)
+
+
+@contextmanager
+def plugin_network(space: SearchSpace, doing: str) -> Iterator[None]:
+    """While ``doing`` something with a network of ``space`` (e.g. "training"): when it is a plugin
+    space's, what the network's own code raises outside the guard (a backward pass, a hook; an
+    exit included) becomes a PluginError naming the space; else errors pass unchanged."""
+    label = getattr(space, "label", None)  # a plugin space's (search_spaces.guard.Guarded)
+    try:
+        yield
+    except (PluginError, UserError, KeyboardInterrupt):
+        raise
+    except FAILURES as e:
+        if label is None:
+            raise
+        raise PluginError(_network_failed(label, doing, e)) from None
+
+
+def _reason(space: SearchSpace, error: BaseException) -> str:
     """A failed candidate's stored reason: a plugin's message as it is (it names the space and
-    the method), any other error's type and first line."""
-    return str(error) if isinstance(error, PluginError) else f"{type(error).__name__}: {first_line(error)}"
+    the method), any other error's type and first line, after the plugin space's label when the
+    network is a plugin's (what its code runs outside the guard: a backward pass, a hook)."""
+    if isinstance(error, PluginError):
+        return str(error)
+    label = getattr(space, "label", None)  # a plugin space's (search_spaces.guard.Guarded)
+    return _network_failed(label, "", error) if label else f"{type(error).__name__}: {first_line(error)}"
+
+
+def _network_failed(label: str, doing: str, error: BaseException) -> str:
+    """``{label}: its network failed[ doing]: {type}: {first line}``."""
+    when = f" {doing}" if doing else ""
+    return f"{label}: its network failed{when}: {type(error).__name__}: {first_line(error)}"

@@ -422,11 +422,18 @@ def open_dashboard(
 
 
 def serve(
-    storage_url: str | None, study_name: str | None = None, *, echo: Callable[[str], None] = print, **options
+    storage_url: str | None,
+    study_name: str | None = None,
+    *,
+    echo: Callable[[str], None] = print,
+    serving: Callable[[], None] | None = None,
+    **options,
 ) -> None:
     """Serve the dashboard (see :func:`open_dashboard` for the ``options``) until Ctrl-C,
-    printing its URL through ``echo``."""
+    printing its URL through ``echo``; ``serving()`` is called once it listens, before that."""
     dashboard = open_dashboard(storage_url, study_name, report=echo, **options)
+    if serving is not None:
+        serving()
     echo(f"optuna-dashboard: {dashboard.url} (Ctrl-C to stop)")
     try:
         dashboard.serve_forever()

@@ -32,7 +32,7 @@ from ntknas.core.errors import UserError
 from ntknas.core.seeds import derive_seed
 from ntknas.inputs import data
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
-from ntknas.objectives.candidates import seeded_model
+from ntknas.objectives.candidates import plugin_network, seeded_model
 from ntknas.run.recipe import Recipe
 from ntknas.study import records
 from ntknas.study.settings import Settings
@@ -242,16 +242,17 @@ def verify(
         staged = partial(stage, trial.number) if stage is not None else quiet
         with staged("building the network"):
             model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed, image)
-        attrs = train(
-            model,
-            splits,
-            recipe,
-            data_seed=data_order_seed(settings.seed, text),
-            checkpoint=checkpoint_path(study.study_name, trial.number, checkpoints),
-            device=device,
-            report=None if report is None else partial(report, trial.number),
-            stage=staged,
-        )
+        with plugin_network(space, "in training"):
+            attrs = train(
+                model,
+                splits,
+                recipe,
+                data_seed=data_order_seed(settings.seed, text),
+                checkpoint=checkpoint_path(study.study_name, trial.number, checkpoints),
+                device=device,
+                report=None if report is None else partial(report, trial.number),
+                stage=staged,
+            )
         if better_founded(earlier, attrs):  # this run diverged; the stored one trained
             outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
             continue

@@ -12,6 +12,7 @@ import contextlib
 import os
 import sqlite3
 import time
+import traceback
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus, unquote
@@ -24,6 +25,7 @@ from ntknas.core import defaults
 from ntknas.core.errors import UserError
 from ntknas.core.extras import install_hint
 from ntknas.study.heartbeat import Retry
+from search_spaces.guard import message_of
 
 DEFAULT_FILE = defaults.DATABASE
 # How long an SQLite writer waits for another process's write to finish before giving up.
@@ -80,13 +82,20 @@ def fault(error: BaseException, url: str | None) -> str | None:
     An OSError is a file's, never the storage's (its writer names it: ntknas.core.files.write_failure)."""
     seen: BaseException | None = error
     while seen is not None:
-        text = "" if isinstance(seen, OSError) else str(seen).lower()
+        text = "" if isinstance(seen, OSError) else message_of(seen).lower()
         where = mask(url or default_url())
+        if _unreadable_record(seen):
+            return damaged(where, f"Optuna cannot read a value it holds: {type(seen).__name__}: {seen}")
         if any(words in text for words in DISK_FULL):
             return f"disk full writing storage {where}: free space and run the same command to resume"
         damage = next((words for words in DAMAGED if words in text), None)
         if damage is not None:
             return damaged(where, damage)
+        if "readonly database" in text or "read-only database" in text:
+            return (
+                f"storage {where} could not be written (the database is read-only): make it writable, "
+                "or give --storage a copy, then run the same command to resume"
+            )
         if "database is locked" in text:
             return (
                 f"storage {where} stayed locked by another program for {SQLITE_BUSY_SECONDS} s: let it "
@@ -94,6 +103,20 @@ def fault(error: BaseException, url: str | None) -> str | None:
             )
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _unreadable_record(error: BaseException) -> bool:
+    """Whether ``error`` is Optuna's storage failing to decode what the database holds (a value
+    edited by hand or damaged: a choice out of range, text that is not JSON, a missing value): a
+    ValueError, IndexError, TypeError or AssertionError raised inside ``optuna.storages`` or
+    ``optuna.distributions``."""
+    if not isinstance(error, (ValueError, IndexError, TypeError, AssertionError)):
+        return False
+    where = [Path(frame.filename).parts for frame in traceback.extract_tb(error.__traceback__)]
+    return any(
+        parts[-2:] == ("optuna", "distributions.py") or ("storages" in parts[-3:-1] and "optuna" in parts)
+        for parts in where
+    )
 
 
 def damaged(where: str, reason: str) -> str:
@@ -250,17 +273,36 @@ def _sqlite_file(parsed: URL) -> Path | None:
     database."""
     database = parsed.database or ""
     if _uri(parsed) and database.startswith("file:"):
-        path = database.removeprefix("file:").split("#")[0]
-        path, _, options = path.partition("?")
+        path = database.removeprefix("file:").split("#")[0].partition("?")[0]
         if path.startswith("//"):  # file://HOST/PATH, where SQLite takes only an empty or local host
             path = "/" + path[2:].partition("/")[2]
-        mode = {**parse_qs(options), **{k: [v] for k, v in parsed.query.items() if isinstance(v, str)}}
-        if mode.get("mode") == ["memory"]:
+        if _uri_options(parsed).get("mode") == "memory":
             return None
         database = unquote(path)
     if database in ("", ":memory:"):
         return None
     return Path(database)
+
+
+def _uri_options(parsed: URL) -> dict[str, str]:
+    """The options of an SQLite URI (``sqlite:///file:PATH?mode=ro&uri=true``), lower-cased: those
+    inside the file name and those of the URL, the last of each name winning."""
+    database = (parsed.database or "").split("#")[0]
+    inside = {k: v[-1] for k, v in parse_qs(database.partition("?")[2]).items()}
+    given = {k: v if isinstance(v, str) else v[-1] for k, v in parsed.query.items()}
+    return {k.lower(): str(v).lower() for k, v in {**inside, **given}.items()}
+
+
+def _read_only_options(parsed: URL) -> str | None:
+    """The option of an SQLite URI that opens it read-only (``mode=ro``, ``immutable=1``), if any."""
+    if not _uri(parsed):
+        return None
+    options = _uri_options(parsed)
+    if options.get("mode") == "ro":
+        return "mode=ro"
+    if options.get("immutable", "0") not in ("0", "false", "no", "off"):
+        return f"immutable={options['immutable']}"
+    return None
 
 
 def _uri(parsed: URL) -> bool:
@@ -313,6 +355,12 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
         database, _, options = _read_only_uri(path).partition("?")
         query = {**dict(o.split("=") for o in options.split("&")), "uri": "true"}
         return URL.create("sqlite", database=database, query=query).render_as_string(hide_password=False)
+    read_only_option = _read_only_options(parsed)
+    if read_only_option is not None:
+        raise UserError(
+            f"storage {mask(url)} opens the database read-only ({read_only_option}); this command writes "
+            "to it: drop that option, or give --storage a writable file"
+        )
     if path.exists():
         _check_schema(_sqlite_schema(path, url), path)
         if not os.access(path, os.R_OK | os.W_OK):
