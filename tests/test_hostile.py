@@ -864,3 +864,66 @@ def test_what_a_plugin_hides_or_hooks_is_still_behind_the_guard():
         repr(net)
     with pytest.raises(PluginError, match=r"build\(\) returns \(2, 3\) for 2 images"):
         search_spaces.get(f"{__name__}:Hooked").build(2, num_classes=5, channels=1, image_size=4)
+
+
+BACKGROUND = """\
+import atexit
+import threading
+
+from torch import nn
+
+from search_spaces import SearchSpace
+
+
+class Leaky:
+    def __del__(self):
+        raise RuntimeError("in __del__")
+
+
+class Space(SearchSpace):
+    name, summary, size = "background", "networks whose code fails on its own", 2
+
+    def sample(self, trial):
+        return trial.suggest_categorical("w", (2, 3))
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        threading.Thread(target=lambda: 1 / 0, name="plugin-thread").start()
+        atexit.register(lambda: [][1])
+        net = nn.Sequential(nn.Flatten(), nn.Linear(channels * image_size**2, num_classes))
+        net.leak = [Leaky()]
+        return net
+
+    def describe(self, config):
+        return f"w={config}"
+
+    def parse(self, text):
+        return int(text.split("=")[1])
+"""
+
+
+def test_what_plugin_code_raises_on_its_own_is_one_warning_line(tmp_path):
+    """A thread it starts, an object's __del__, an atexit callback: the process's own hooks
+    (ntknas.cli.main) make each a warning line, never a traceback, and the search goes on."""
+    import subprocess
+
+    (tmp_path / "background.py").write_text(BACKGROUND)
+    command = [sys.executable, "-m", "ntknas", "search", "--space", "background:Space", *SEARCH[2:]]
+    done = subprocess.run(
+        [*command, "--objective", "condition_number"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert lines and all(line.startswith("warning: ") for line in lines), done.stderr
+    assert "warning: a thread (plugin-thread) raised ZeroDivisionError: division by zero; ignored" in lines
+    assert (
+        "warning: code run on its own in atexit callback raised IndexError: list index out of range; ignored"
+        in lines
+    )
+    assert any(line.startswith("warning: code run on its own") and "in __del__" in line for line in lines), (
+        lines
+    )

@@ -7,10 +7,12 @@ Each module imports torch, Optuna and the other heavy libraries inside its comma
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
+import threading
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -28,6 +30,7 @@ from ntknas.cli import (
     studies,
     verify,
 )
+from ntknas.core.errors import first_line
 from ntknas.core.files import DISK_FULL, path_failure, write_failure
 from ntknas.core.interrupts import interrupt
 
@@ -134,11 +137,19 @@ def main() -> None:
 
     for signum in common.STOPPING_SIGNALS:
         signal.signal(signum, on_sigterm)
+    # What code outside any command step raises (a thread a plugin started, an object's __del__,
+    # an atexit callback) is one warning line, not a traceback.
+    threading.excepthook = lambda hook: _ignored(f"a thread ({hook.thread.name})", hook.exc_value)
+    sys.unraisablehook = lambda hook: _ignored(
+        " ".join(["code run on its own", *(hook.err_msg or "").removeprefix("Exception ignored").split()]),
+        hook.exc_value,
+    )
     try:
         try:
             app()
         finally:
-            sys.stdout.flush()  # what print() buffered: a full disk shows here, not at exit
+            if not sys.stdout.closed:  # plugin code may have closed the real one
+                sys.stdout.flush()  # what print() buffered: a full disk shows here, not at exit
     except OSError as e:
         if e.errno not in DISK_FULL:
             failure = path_failure(e)  # a path the system refused, where no command caught it
@@ -155,3 +166,11 @@ def main() -> None:
         if common.SIGTERMS and e.code == common.INTERRUPTED:
             sys.exit(128 + common.SIGTERMS[-1])
         raise
+
+
+def _ignored(where: str, error: BaseException | None) -> None:
+    """One warning line on ``error``, raised by ``where`` outside any command step and ignored."""
+    if error is None or isinstance(error, SystemExit):  # a thread's exit is no error
+        return
+    with contextlib.suppress(Exception):  # at exit, stderr may be gone
+        common.warn(f"{where} raised {type(error).__name__}: {first_line(error)}; ignored")
