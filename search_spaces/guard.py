@@ -175,7 +175,11 @@ def guard_network(net: nn.Module, label: str, num_classes: int) -> None:
 
     def check(module: nn.Module, args: tuple, output: object) -> None:
         if args and isinstance(args[0], torch.Tensor) and not torch.compiler.is_compiling():
-            tracked = torch.is_grad_enabled() and any(p.requires_grad for p in module.parameters())
+            detached = isinstance(output, torch.Tensor) and not output.requires_grad  # only then: the
+            # parameters are walked for a detached output alone, not on every forward pass
+            tracked = (
+                detached and torch.is_grad_enabled() and any(p.requires_grad for p in module.parameters())
+            )
             _check_output(label, output, args[0], num_classes, tracked)
 
     net.register_forward_hook(check)
@@ -223,13 +227,13 @@ def _guard_method(module: nn.Module, name: str, label: str) -> None:
     import types
 
     own = module.__dict__.get(name)  # a method the plugin set on the instance itself
+    found = inspect.getattr_static(type(module), name)  # else the class's (a copy has the same class)
 
     def original(self: nn.Module):
         """What ``self.name`` is without the guard: the instance's own, or the class's, bound as
         Python binds it (a function to ``self``, a static method to nothing)."""
         if own is not None:
             return own
-        found = inspect.getattr_static(type(self), name)
         return found.__get__(self, type(self)) if hasattr(found, "__get__") else found
 
     @functools.wraps(own if own is not None else getattr(type(module), name))  # its signature

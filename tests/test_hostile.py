@@ -731,9 +731,9 @@ def test_a_damaged_page_is_one_line_naming_the_file_and_the_file_stays_as_it_was
 # (ntknas.core.files.path_failure, through cli.common.user_errors).
 REFUSED_PATHS = {
     "too long": ("a" * 300, "file name too long"),
-    "under a file": ("notes.txt/x", ""),
-    "a loop of links": ("loop/x", ""),
-}
+    "under a file": ("notes.txt/x", None),
+    "a loop of links": ("loop/x", None),
+}  # the path, and the reason when every command can say the same one
 
 
 @pytest.mark.parametrize("kind", REFUSED_PATHS)
@@ -762,7 +762,8 @@ def test_a_path_the_system_refuses_is_one_line_in_every_command(workdir, kind):
     for command in commands:
         result = invoke(*command)
         assert result.exit_code == 2, (command, result.output)
-        assert reason in result.stderr.lower(), (command, result.stderr)
+        assert path in result.stderr, (command, result.stderr)  # the error line names the path
+        assert reason is None or reason in result.stderr.lower(), (command, result.stderr)
     assert stored() == before and no_trial_running() and user_files(workdir) == files
 
 
@@ -821,13 +822,16 @@ def test_a_stored_value_optuna_cannot_read_is_one_line_in_every_command(workdir,
     con.close()
     database = (workdir / "results" / "ntknas.db").read_bytes()
     shutil.rmtree(workdir / "pick", ignore_errors=True)
+    try:  # what Optuna itself makes of the edit
+        optuna.load_study(study_name="tiny", storage=URL).get_trials()
+        unreadable = False
+    except Exception:
+        unreadable = True
     for command in (["results", "tiny"], ["studies"], ["export", "tiny", "--out", "pick"], ["plot", "tiny"]):
-        result = invoke(*command)
-        if result.exit_code == 2:
-            assert (
-                "is damaged (Optuna cannot read a value it holds: " in result.stderr
-                or "error: " in result.stderr
-            )
+        result = invoke(*command)  # whatever the edit: exit 0 or 2, one line, no traceback
+        if unreadable:  # every command (each reads the trials) says where and what to do
+            assert result.exit_code == 2, (command, result.output)
+            assert "is damaged (Optuna cannot read a value it holds: " in result.stderr, result.stderr
     assert (workdir / "results" / "ntknas.db").read_bytes() == database
 
 

@@ -151,12 +151,6 @@ def _run_trial(
         return failures + 1, idle
     except optuna.exceptions.UpdateFinishedTrialError:
         return failures, idle  # another worker failed this trial for missed heartbeats; its retry scores it
-    except KeyboardInterrupt:
-        raise
-    except (SystemExit, GeneratorExit) as e:  # raised by a candidate's own code where no guard was
-        # (an autograd Function's backward, a hook): the candidate failed, not the search
-        _fail_quietly(study, trial, f"the candidate's code raised {type(e).__name__}: {first_line(e)}")
-        return failures + 1, idle
     except Exception as e:  # a fault of the storage (a full disk) or a bug ends the search
         with contextlib.suppress(Exception):  # else a heartbeat fails it when the search resumes
             _fail_quietly(study, trial, f"{type(e).__name__}: {first_line(e)}")
