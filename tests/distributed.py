@@ -132,8 +132,19 @@ def start_search(
 
 def kill_mid_trial(storage: str, study: str, after: int, timeout: float) -> optuna.trial.FrozenTrial:
     """Once ``study`` holds ``after`` completed trials, kill (SIGKILL) a local worker that is in a
-    trial with its configuration chosen, and return that trial as it was. The worker is frozen
-    (SIGSTOP) while its trial is checked, so the trial killed is the trial returned."""
+    trial with its configuration chosen, and return that trial as it was."""
+    pid, trial = freeze_mid_trial(storage, study, after, timeout)
+    os.kill(pid, signal.SIGKILL)
+    return trial
+
+
+def freeze_mid_trial(
+    storage: str, study: str, after: int, timeout: float
+) -> tuple[int, optuna.trial.FrozenTrial]:
+    """Once ``study`` holds ``after`` completed trials, freeze (SIGSTOP) a local worker that is in a
+    trial with its configuration chosen, as a worker deep in a native call is deaf to signals;
+    return its pid and that trial as it was. The worker is frozen while its trial is checked, so
+    the trial it is frozen in is the trial returned."""
     deadline = time.monotonic() + timeout
     here = socket.gethostname()
     while time.monotonic() < deadline:
@@ -151,8 +162,7 @@ def kill_mid_trial(storage: str, study: str, after: int, timeout: float) -> optu
             os.kill(int(pid), signal.SIGSTOP)
             running = _running(storage, study, label)
             if len(running) == 1 and "config" in running[0].user_attrs:
-                os.kill(int(pid), signal.SIGKILL)
-                return running[0]
+                return int(pid), running[0]
             os.kill(int(pid), signal.SIGCONT)
     raise TimeoutError(f"no worker of study '{study}' was in a trial after {timeout:.0f} s")
 

@@ -65,6 +65,26 @@ def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, wor
 
 
 @pytest.mark.slow
+def test_sigterm_kills_a_worker_deaf_to_it_and_fails_its_trial(tmp_path):
+    """A worker that does not stop on SIGTERM (frozen here, as one deep in a native call or hung is)
+    is killed ``STOP_SECONDS`` later, and the supervisor fails its running trial: exit 143, one
+    line, nothing left running."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    search = distributed.start_search(url, "s", 500, 2, tmp_path)
+    pid, frozen = distributed.freeze_mid_trial(url, "s", 2, WAIT_SECONDS)
+    search.send_signal(signal.SIGTERM)
+    assert search.wait(timeout=120) == 143
+    last_line_after_quiet_progress(tmp_path / "stderr")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed, and reaped by the supervisor
+    study = optuna.load_study(study_name="s", storage=url)
+    failed = study.trials[frozen.number]
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert failed.user_attrs["fail_reason"] == "interrupted"
+    assert distributed.audit(study, len(scored_trials(study))) == []
+
+
+@pytest.mark.slow
 def test_sigterm_stops_verify_and_keeps_the_last_epoch(tmp_path):
     os.chdir(tmp_path)
     make_study()

@@ -41,6 +41,7 @@ MAX_IDLE_IN_A_ROW = 200
 # How often a waiting worker looks at the study again.
 POLL_SECONDS = 0.5
 SURPLUS = "surplus: the study already had enough trials complete or running"
+INTERRUPTED_REASON = "interrupted"  # the failure reason of a trial stopped by Ctrl-C or SIGTERM
 
 
 class SearchExhausted(UserError):
@@ -109,7 +110,7 @@ def search(
                 _exhausted(view, settings, target)
     except KeyboardInterrupt:
         if asked:
-            _fail_quietly(study, asked[-1], "interrupted")
+            _fail_quietly(study, asked[-1], INTERRUPTED_REASON)
         raise
 
 

@@ -8,6 +8,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,8 +20,9 @@ from ntknas.core.errors import UserError, first_line
 from ntknas.core.interrupts import interrupt
 from ntknas.objectives.objective import Objective
 from ntknas.run.request import SearchRequest
-from ntknas.run.search import search
-from ntknas.study.storage import redact
+from ntknas.run.search import INTERRUPTED_REASON, search
+from ntknas.study import heartbeat
+from ntknas.study.storage import open_storage, redact
 from ntknas.study.studies import open_study
 
 MEMINFO = Path("/proc/meminfo")
@@ -28,6 +30,7 @@ OWN_MEMORY = Path("/proc/self/smaps_rollup")
 STOPPED = 130  # exit code of a worker stopped on request
 FAILED = 2  # exit code of a worker that met an error; its message goes to the supervisor
 POLL_SECONDS = 1.0
+STOP_SECONDS = 10.0  # how long a worker may take to stop on SIGTERM before it is killed
 
 
 @dataclass(frozen=True)
@@ -166,11 +169,7 @@ def run(
             poll()
             multiprocessing.connection.wait(running, timeout=POLL_SECONDS)
     except KeyboardInterrupt:
-        for p in processes:
-            if p.is_alive():
-                p.terminate()  # SIGTERM: the worker fails its running trial as "interrupted" and exits
-        for p in processes:
-            p.join()
+        _stop_now(processes, request)
         raise
     poll()
     messages = {}
@@ -178,6 +177,25 @@ def run(
         index, message = errors.get()
         messages[index] = message
     return [Ended(i, p.pid, p.exitcode, messages.get(i)) for i, p in enumerate(processes)]
+
+
+def _stop_now(processes: list, request: SearchRequest) -> None:
+    """Stop the workers at once: SIGTERM, on which each fails its running trial as "interrupted"
+    and exits; a worker still alive ``STOP_SECONDS`` later (deep in a native call, or hung) is
+    killed, and its running trials are failed here."""
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + STOP_SECONDS
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+    stuck = [p for p in processes if p.is_alive()]
+    for p in stuck:
+        p.kill()
+        p.join()
+    if stuck:
+        gone = {heartbeat.worker_label(p.pid) for p in stuck}
+        heartbeat.fail_running_of(open_storage(request.storage), request.study, gone, INTERRUPTED_REASON)
 
 
 def check(ended: list[Ended], completed: int, trials: int) -> list[str]:

@@ -37,6 +37,8 @@ HEARTBEAT_SECONDS = defaults.HEARTBEAT_SECONDS
 # How long a running trial may stay without a worker label, as watched by another worker, before
 # it is presumed abandoned before its first heartbeat.
 ABANDONED_SECONDS = 120.0
+# How long the end of a trial waits for its heartbeat thread's last beat.
+JOIN_SECONDS = 5.0
 
 
 class Retry(optuna.storages.RetryHeartbeatStaleTrialCallback):
@@ -50,9 +52,10 @@ class Retry(optuna.storages.RetryHeartbeatStaleTrialCallback):
         super().__call__(study, unlabelled)
 
 
-def worker_label() -> str:
-    """This process as ``host:pid``: unique among the workers of a study."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_label(pid: int | None = None) -> str:
+    """This process (or process ``pid`` of this host) as ``host:pid``: unique among the workers
+    of a study."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 @contextmanager
@@ -84,7 +87,9 @@ def beating(trial: optuna.Trial) -> Iterator[None]:
         yield
     finally:
         stop.set()
-        thread.join()
+        # bounded: a stop that landed while this thread held a lock of the storage's must not
+        # leave this process waiting for it forever (the thread is a daemon, harmless once left)
+        thread.join(timeout=JOIN_SECONDS)
 
 
 def fail_stale(study: optuna.Study) -> None:
@@ -93,6 +98,27 @@ def fail_stale(study: optuna.Study) -> None:
     with warnings.catch_warnings():  # fail_stale_trials is marked experimental; it is what we want
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def fail_running_of(
+    storage: optuna.storages.BaseStorage, study: str, labels: set[str], reason: str
+) -> list[int]:
+    """Fail the running trials of ``study`` labelled with one of ``labels`` (workers that are gone,
+    as :func:`worker_label` names them), each with ``reason``, without retry. Returns their numbers."""
+    from ntknas.study.records import FAIL_REASON
+
+    study_id = storage.get_study_id_from_name(study)
+    failed = []
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get(WORKER) in labels:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            try:
+                storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
+                storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # it ended meanwhile
+            failed.append(trial.number)
+    return failed
 
 
 def fail_unlabelled(study: optuna.Study, number: int) -> None:
