@@ -5,23 +5,26 @@ renders what these return; everything in between happens here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ntknas.core.errors import UserError
-from ntknas.objectives.objective import Objective, Progress, objective
+from ntknas.objectives.objective import Objective, objective
 from ntknas.run.request import SearchRequest
 from ntknas.scoring.registry import DEFAULT
 
 if TYPE_CHECKING:
     import optuna
 
+    from ntknas.objectives.reference import Measuring
     from ntknas.run.verify import Outcome
     from ntknas.study.study_view import SearchStatus
 
 
-def objective_for(request: SearchRequest, reference_progress: Progress | None = None) -> Objective:
-    """The objective that ``request``'s settings name, on its minibatch (loaded now)."""
+def objective_for(request: SearchRequest, reference_measuring: Measuring | None = None) -> Objective:
+    """The objective that ``request``'s settings name, on its minibatch (loaded now); its reference,
+    when measured, is measured inside ``reference_measuring`` (see
+    :func:`ntknas.objectives.reference.for_space`)."""
     s = request.settings
     return objective(
         s.space,
@@ -35,7 +38,7 @@ def objective_for(request: SearchRequest, reference_progress: Progress | None = 
         device=request.device,
         data_root=request.data_root,
         direction="maximize" if s.higher_is_better else "minimize",
-        reference_progress=reference_progress,
+        reference_measuring=reference_measuring,
     )
 
 
@@ -47,14 +50,10 @@ def open_search(request: SearchRequest) -> optuna.Study:
     return open_study(request.study, request.storage, request.settings, request.sampler, request.heartbeat)
 
 
-def pin_reference(
-    study: optuna.Study,
-    score: Objective,
-    prepare: Callable[[], Mapping[str, tuple[float, float]] | None] | None = None,
-) -> None:
+def pin_reference(study: optuna.Study, score: Objective) -> None:
     """Give ``score`` the reference that ``study``'s first run placed its candidates in (stored
     on the study, so that a resumed study or a worker elsewhere scores exactly as it did); a study
-    without one gets ``prepare()`` (default: the objective's own: shipped, cached or measured),
+    without one gets the objective's own (shipped, cached or measured: :meth:`Objective.reference`),
     stored. Nothing for an objective other than ``ntk_score``."""
     from ntknas.objectives.reference import checked_terms
     from ntknas.study import records
@@ -64,7 +63,7 @@ def pin_reference(
     try:
         terms = checked_terms(study.user_attrs.get(records.REFERENCE))
     except ValueError:  # a study of an earlier ntknas, or a damaged attribute: placed as a new one
-        terms = dict(prepare() if prepare is not None else score.reference())
+        terms = dict(score.reference())
         study.set_user_attr(records.REFERENCE, {n: list(v) for n, v in terms.items()})
     score.reference_terms = terms
 

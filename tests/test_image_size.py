@@ -4,6 +4,7 @@ scores, verifies, rebuilds and exports its networks at 48; every command checks 
 import csv
 import json
 import re
+import types
 
 import numpy as np
 import optuna
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 import search_spaces
 from ntknas.cli import app
 from ntknas.core.errors import UserError
+from ntknas.inputs.image_size import LARGEST
 from ntknas.objectives import reference
 from ntknas.objectives.candidates import seeded_model
 from ntknas.objectives.fit import check_for_space
@@ -58,16 +60,16 @@ def builds(monkeypatch):
 
 @pytest.fixture
 def references(monkeypatch):
-    """The (space, image size, classes) each command asked ntk_score's reference for; each gets
-    the shipped 32-pixel one, so that no reference is measured."""
+    """The (space, image size, classes) each command asked ntk_score's reference for (every
+    command asks ``reference.for_space``); each gets the shipped 32-pixel one, so that no reference
+    is measured."""
     asked = []
 
-    def shipped(space, image_size, classes, batch):
+    def shipped(space, image_size, classes, measuring=None, batch=reference.BATCH):
         asked.append((space.name, image_size, classes))
-        return reference.lookup(space, 32, 10).terms
+        return reference.lookup(space, 32, 10)
 
-    for command in ("search", "score", "benchmark"):
-        monkeypatch.setattr(f"ntknas.cli.{command}.space_reference", shipped)
+    monkeypatch.setattr(reference, "for_space", shipped)
     return asked
 
 
@@ -191,3 +193,12 @@ def test_the_largest_fitting_size_is_offered_within_the_limit():
     check_for_space(NB201_SPACE, 4)
     with pytest.raises(UserError, match=r"nb201: .*; pass --image-size 1020 or 1024$"):
         check_for_space(NB201_SPACE, 1023)
+
+
+@pytest.mark.parametrize(("low", "step"), [(LARGEST + 1, 1), (8, 2 * LARGEST)])
+def test_a_space_that_no_image_size_fits_is_refused_as_the_space_s_fault(low, step):
+    impossible = types.SimpleNamespace(name="impossible", min_image_size=low, image_size_multiple=step)
+    with pytest.raises(
+        UserError, match=rf"^space impossible declares .* no image size up to {LARGEST} is one: fix"
+    ):
+        check_for_space(impossible, 32)

@@ -110,15 +110,19 @@ def test_a_study_keeps_the_reference_its_first_run_placed_candidates_in(tmp_path
     study = optuna.create_study()
     first = {n: (1.0 + i, 0.5 * (i + 1)) for i, n in enumerate(WEIGHTS)}
     score = ntknas.objective("nb201", data="synthetic", batch_size=8)
-    pin_reference(study, score, lambda: first)
+    monkeypatch.setattr(score, "reference", lambda: first)
+    pin_reference(study, score)
     assert score.reference_terms == first
     again = ntknas.objective("nb201", data="synthetic", batch_size=8)
-    pin_reference(study, again, lambda: pytest.fail("prepared again"))  # a resumed run reads it
+    monkeypatch.setattr(again, "reference", lambda: pytest.fail("prepared again"))
+    pin_reference(study, again)  # a resumed run reads it
     assert again.reference_terms == first
     study.set_user_attr(records.REFERENCE, {**study.user_attrs[records.REFERENCE], "naswot": ["nan", 1.0]})
-    pin_reference(study, again, lambda: measured)  # a damaged one is prepared and stored anew
+    monkeypatch.setattr(again, "reference", lambda: measured)
+    pin_reference(study, again)  # a damaged one is prepared and stored anew
     assert again.reference_terms == measured
     assert study.user_attrs[records.REFERENCE] == {n: list(v) for n, v in measured.items()}
     sized = ntknas.objective("nb201", data="synthetic", metric="params", batch_size=8)
-    pin_reference(fresh := optuna.create_study(), sized, lambda: pytest.fail("params needs no reference"))
+    monkeypatch.setattr(sized, "reference", lambda: pytest.fail("params needs no reference"))
+    pin_reference(fresh := optuna.create_study(), sized)
     assert records.REFERENCE not in fresh.user_attrs

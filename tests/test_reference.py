@@ -1,6 +1,7 @@
 """Each space's reference for ntk_score: shipped for the built-in spaces, measured once and cached
 for any other, and what the search places its candidates by."""
 
+import contextlib
 import json
 import math
 import os
@@ -93,9 +94,17 @@ def test_another_space_is_measured_once_then_read_from_the_cache(tmp_path, monke
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     space = Widths()
     assert reference.lookup(space, 8, 3) is None
-    progress = []
-    measured = reference.for_space(space, 8, 3, lambda done, total: progress.append((done, total)))
+    progress, shown = [], []
+
+    @contextlib.contextmanager
+    def measuring(what):
+        shown.append(what)
+        yield lambda done, total: progress.append((done, total))
+        shown.append("done")
+
+    measured = reference.for_space(space, 8, 3, measuring)
     assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]  # the whole space: it has 4 networks
+    assert shown == ["8px, 3 classes, 64 images", "done"]
     assert (measured.sampled, measured.measured, measured.image_size, measured.classes) == (4, 4, 8, 3)
     path = reference.cache_path(space, 8, 3)
     assert path.parent == tmp_path / "ntknas" / "references"
@@ -113,7 +122,8 @@ def test_another_space_is_measured_once_then_read_from_the_cache(tmp_path, monke
         assert spread == pytest.approx(float(v.std(unbiased=False)), rel=1e-12)
 
     monkeypatch.setattr(reference, "measure", lambda *a, **k: pytest.fail("measured again"))
-    assert reference.for_space(space, 8, 3) == measured
+    assert reference.for_space(space, 8, 3, measuring) == measured
+    assert shown == ["8px, 3 classes, 64 images", "done"]  # a cached reference is not measuring
     assert reference.lookup(space, 8, 4) is None  # another number of classes is another reference
     assert reference.lookup(space, 8, 3, 32) is None  # and another batch size
 

@@ -109,3 +109,20 @@ def test_a_float_column_is_scientific_throughout_when_one_value_needs_it():
     assert tables.float_spec("ntk_score", [2.004, 10.44, -0.09461, float("nan"), None]) == ".4g"
     assert tables.float_spec("params", [16894282.0, 1.0]) == ".4g"  # an integer column: no floats
     assert tables.cell("params", 16894282.0) == "16,894,282"
+
+
+def test_a_study_without_a_scored_candidate_says_why(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    made = open_study("s", None, Settings("nb201", SYNTHETIC, 8, "batch", 0, "ntk_score"), "random")
+    done = CliRunner().invoke(app, ["results"])
+    assert done.exit_code == 0 and "study 's' has no scored candidate: it has no trials" in done.stderr
+    for reason in ("RuntimeError: one", "RuntimeError: [/x] two"):
+        failed = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, user_attrs={"fail_reason": reason}
+        )
+        made.add_trial(failed)
+    made.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED))
+    done = CliRunner().invoke(app, ["results", "--format", "csv"])
+    assert done.exit_code == 0 and done.stdout.startswith("trial,")
+    expected = "no scored candidate: 2 trials failed, 1 trial pruned (the last: RuntimeError: [/x] two)"
+    assert expected in done.stderr.replace("\n", " ")

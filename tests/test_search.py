@@ -210,14 +210,14 @@ def test_a_study_whose_creation_was_interrupted_is_finished_on_resume(tmp_path, 
         assert Settings.load(open_study(name, url, s, "random")) == s
     clash = optuna.create_study(study_name="clash", storage=url, directions=s.directions())
     clash.set_user_attr("bn", "eval")
-    with pytest.raises(UserError, match=r"was created with space=None, .*bn=eval"):
+    with pytest.raises(UserError, match=r"was created with space=\(not recorded\), .*bn=eval"):
         open_study("clash", url, s, "random")
     optuna.create_study(study_name="other", storage=url, direction="maximize")
-    with pytest.raises(UserError, match="was created with space=None"):
+    with pytest.raises(UserError, match=r"was created with space=\(not recorded\)"):
         open_study("other", url, s, "random")  # condition_number is minimised
     used = optuna.create_study(study_name="used", storage=url, directions=s.directions())
     used.add_trial(optuna.trial.create_trial(value=1.0))
-    with pytest.raises(UserError, match="was created with space=None"):
+    with pytest.raises(UserError, match=r"was created with space=\(not recorded\)"):
         open_study("used", url, s, "random")
 
 
@@ -264,3 +264,13 @@ def test_a_study_scored_by_an_earlier_ntk_score_is_not_resumed_with_todays(tmp_p
     made = open_study("new", url, s, "random")
     assert made.user_attrs["objective_version"] == METRICS[DEFAULT].version == 3
     open_study("new", url, s, "random")  # and today's resumes today's
+
+
+def test_a_resume_refusal_shows_an_unset_option_as_none():
+    from dataclasses import asdict
+
+    stored = asdict(settings(cost="flops", direction="maximize"))
+    with pytest.raises(
+        UserError, match=r"created with cost=flops, direction=maximize, not cost=none, direction=none"
+    ):
+        settings().check_against("s", stored)

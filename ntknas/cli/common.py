@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.text import Text
@@ -25,6 +25,9 @@ from ntknas.core.terminal import Terminal
 from ntknas.inputs import image_size
 from ntknas.inputs.sources import BUNDLED, CIFAR10, SYNTHETIC
 from search_spaces.guard import PluginError, message_of
+
+if TYPE_CHECKING:
+    from ntknas.objectives.reference import Measuring, Progress
 
 # Every line the commands print goes through these two: strings are shown as the text they are
 # (ntknas.core.terminal). Output that is not a terminal (a log, a pipe) gets wide tables instead of
@@ -202,17 +205,30 @@ def use_threads(threads: int | None, workers: int = 1) -> int:
 
 def space_reference(space, image_size: int, classes: int, batch: int) -> dict[str, tuple[float, float]]:
     """The terms' (centre, spread) in ``space`` that ``ntk_score`` needs for batches of ``batch``
-    images: shipped or cached, else measured now, once, with a progress bar (see
-    :mod:`ntknas.objectives.reference`)."""
+    images: shipped or cached, else measured now, once, shown as :func:`measuring_reference` shows
+    it (see :mod:`ntknas.objectives.reference`)."""
     from ntknas.objectives import reference
 
-    found = reference.lookup(space, image_size, classes, batch)
-    if found is None:
-        size = f"{image_size}px, {classes} classes, {batch} images"
-        with phase(f"{space.name} · measuring ntk_score's reference ({size}; once)", err) as step:
-            found = reference.measure_and_cache(space, image_size, classes, step, batch)
-        err.print(f"measured ntk_score's reference for space {space.name}: {found.measured} architectures")
-    return found.terms
+    return reference.for_space(space, image_size, classes, measuring_reference(space.name), batch).terms
+
+
+def measuring_reference(space: str) -> Measuring:
+    """How the command line shows the measurement of ``space``'s reference: a progress bar (or log
+    lines) while it runs, then one line saying how many architectures it took."""
+
+    @contextmanager
+    def measuring(what: str) -> Iterator[Progress]:
+        counted = [0]
+        with phase(f"{space} · measuring ntk_score's reference ({what}; once)", err) as step:
+
+            def progress(done: int, total: int) -> None:
+                counted[0] = done
+                step(done, total)
+
+            yield progress
+        err.print(f"measured ntk_score's reference for space {space}: {counted[0]} architectures")
+
+    return measuring
 
 
 SIGTERMS: list[int] = []  # every SIGTERM this process received, whichever handler took it

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, out, user_errors
+from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, out, user_errors, warn
 from ntknas.core.checks import check_positive_int
 from ntknas.outputs import tables
 
@@ -46,6 +46,8 @@ def command(
         by = sort or settings.objective
         directions = {**records.column_directions(), **settings.directions_by_column()}
         rows = records.sort_rows(every, by, directions)
+        if not every:
+            warn(f"study '{loaded.study_name}' has no scored candidate: {records.why_no_rows(loaded)}")
         if top is not None or output == "table":
             rows = rows[: top or 10]
     compact = output == "table" and out.width < WIDE

@@ -21,9 +21,9 @@ from ntknas.cli.common import (
     StorageOpt,
     check_choice,
     err,
+    measuring_reference,
     out,
     resolve_device,
-    space_reference,
     stop_requests,
     storage_label,
     use_threads,
@@ -208,22 +208,20 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
     with user_errors(storage):
         threads = use_threads(request.threads, request.workers)
         request = replace(request, device=resolve_device(request.device), threads=threads)
-        check_for_space(search_spaces.get(settings.space), settings.image_size)
+        space = search_spaces.get(settings.space)
+        check_for_space(space, settings.image_size)
         splits = None
         if verify_top is not None:
             splits = verify.load_splits(settings.data, request.data_root, settings.image_size)
             verify.check_recipe(Recipe(verify_epochs), splits)
-        score = api.objective_for(request)
+        score = api.objective_for(request, measuring_reference(space.name))
         if request.workers > 1:
             workers.check_memory(request.workers)
         check_reachable(
             score.space, settings.budget, score.num_classes, score.batch[0][:1]
         )  # before the study is locked to it
         opened = api.open_search(request)  # refuses other settings
-        batch = int(score.batch[0].shape[0])  # the reference: measured when missing, after the refusal
-        api.pin_reference(
-            opened, score, lambda: space_reference(score.space, score.image_size, score.num_classes, batch)
-        )
+        api.pin_reference(opened, score)  # the reference: measured when missing, after the refusal
         target = target_of(request.trials, score.space)
         exhausted = None
         with stop_requests("candidate") as stopping:

@@ -25,7 +25,13 @@ def check_for_space(space: SearchSpace, size: int) -> None:
     if size < low or size % step:
         rule = f"at least {low} pixels" + (f", a multiple of {step}" if step > 1 else "")
         below = size - size % step
-        fits = [s for s in (below, below + step) if low <= s <= LARGEST] or [-(-low // step) * step]
+        nearest = (below, below + step, -(-low // step) * step)
+        fits = [s for s in dict.fromkeys(nearest) if low <= s <= LARGEST][:2]
+        if not fits:
+            raise UserError(
+                f"space {space.name} declares that its networks need images of {rule}, and no image "
+                f"size up to {LARGEST} is one: fix the space's min_image_size or image_size_multiple"
+            )
         raise UserError(
             f"--image-size {size} does not fit space {space.name}: its networks need images of {rule}; "
             f"pass --image-size {' or '.join(map(str, fits))}"

@@ -6,7 +6,7 @@ loop gets the values ``ntknas search`` stores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,10 +19,8 @@ if TYPE_CHECKING:
     import optuna
     import torch
 
+    from ntknas.objectives.reference import Measuring
     from search_spaces import SearchSpace
-
-# What preparing a reference reports: (architectures measured, of how many).
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -50,7 +48,7 @@ class Objective:
     seed: int = 0
     device: str = "auto"
     budget: Budget = field(default_factory=Budget)
-    reference_progress: Progress | None = None
+    reference_measuring: Measuring | None = None
     space_name: str = ""
     direction: Direction | None = None
     reference_terms: Mapping[str, tuple[float, float]] | None = field(default=None, repr=False)
@@ -65,7 +63,7 @@ class Objective:
 
     def __getstate__(self) -> dict[str, object]:
         # Another process (a worker) finds the space again by the name it was found by.
-        return {**self.__dict__, "space": None, "reference_progress": None}
+        return {**self.__dict__, "space": None, "reference_measuring": None}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         import search_spaces
@@ -88,7 +86,7 @@ class Objective:
 
             batch = int(self.batch[0].shape[0])
             found = reference.for_space(
-                self.space, self.image_size, self.num_classes, self.reference_progress, batch
+                self.space, self.image_size, self.num_classes, self.reference_measuring, batch
             )
             self.reference_terms = found.terms
         return self.reference_terms
@@ -142,7 +140,7 @@ def objective(
     device: str = "auto",
     data_root: str | Path | None = None,
     direction: Direction | None = None,
-    reference_progress: Progress | None = None,
+    reference_measuring: Measuring | None = None,
 ) -> Objective:
     """The objective ``ntknas search --space SPACE --data DATA --objective METRIC`` scores with:
     the seeded, class-balanced minibatch of ``batch_size`` images of ``data`` (a source name or an
@@ -172,7 +170,7 @@ def objective(
         seed,
         ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device,
         budget or Budget(),
-        reference_progress,
+        reference_measuring,
         space if isinstance(space, str) else "",
         direction,
     )

@@ -32,6 +32,7 @@ import os
 import stat
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,6 +45,11 @@ from ntknas.inputs.sources import BUNDLED
 from ntknas.objectives.candidates import seeded_model
 from ntknas.scoring import metrics
 from search_spaces import PluginError, SearchSpace
+
+# What measuring a reference reports: (architectures measured, of how many).
+Progress = Callable[[int, int], None]
+# A context that a measurement runs in, given what is measured; it yields the progress to report.
+Measuring = Callable[[str], AbstractContextManager[Progress | None]]
 
 SIZE = 24  # architectures a reference is measured on, the first time a user needs it
 SHIPPED_SIZE = 64  # the shipped references': measured once, for every user
@@ -130,22 +136,29 @@ def for_space(
     space: SearchSpace,
     image_size: int,
     classes: int,
-    progress: Callable[[int, int], None] | None = None,
+    measuring: Measuring | None = None,
     batch: int = BATCH,
 ) -> Reference:
     """The reference of ``space`` for batches of ``batch`` images of ``image_size`` pixels and
-    ``classes`` outputs: shipped, cached, or measured now (calling ``progress(done, total)`` after
-    each architecture) and cached."""
-    return lookup(space, image_size, classes, batch) or measure_and_cache(
-        space, image_size, classes, progress, batch
-    )
+    ``classes`` outputs: shipped, cached, or measured now and cached. A measurement runs inside
+    ``measuring(what)`` (``what``: e.g. "32px, 10 classes, 64 images"), which yields the
+    ``progress(done, total)`` to call after each architecture, or None: how a caller shows it."""
+    found = lookup(space, image_size, classes, batch)
+    if found is not None:
+        return found
+    with (measuring or _unseen)(f"{image_size}px, {classes} classes, {batch} images") as progress:
+        return measure_and_cache(space, image_size, classes, progress, batch)
+
+
+def _unseen(what: str) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 def measure_and_cache(
     space: SearchSpace,
     image_size: int,
     classes: int,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     batch: int = BATCH,
 ) -> Reference:
     """:func:`measure` the reference, and cache it where :func:`lookup` finds it."""
@@ -164,7 +177,7 @@ def measure(
     image_size: int,
     classes: int,
     size: int = SIZE,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     batch: int = BATCH,
 ) -> Reference:
     """Measure the reference of ``space`` on ``min(size, space.size)`` architectures."""

@@ -89,6 +89,26 @@ def rows(study: optuna.Study) -> list[dict[str, object]]:
     return [r.row() for r in records(study)]
 
 
+def why_no_rows(study: optuna.Study) -> str:
+    """Why ``study`` has no scored candidate, in a phrase: its trials by state, and the last
+    failed trial's reason (e.g. "3 trials failed (the last: ...)"), or that it has no trials."""
+    import collections
+
+    trials = study.get_trials(deepcopy=False)
+    if not trials:
+        return "it has no trials"
+    states = collections.Counter(t.state.name for t in trials)
+    said = ", ".join(
+        f"{n} {'trial' if n == 1 else 'trials'} {STATE_WORDS.get(state, state.lower())}"
+        for state, n in sorted(states.items())
+    )
+    failed = [t for t in trials if t.user_attrs.get(FAIL_REASON)]
+    return said + (f" (the last: {failed[-1].user_attrs[FAIL_REASON]})" if failed else "")
+
+
+STATE_WORDS = {"COMPLETE": "completed", "FAIL": "failed", "PRUNED": "pruned"}
+
+
 def reused_count(study: optuna.Study) -> int:
     """Completed trials that reused another trial's values."""
     import optuna

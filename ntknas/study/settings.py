@@ -105,10 +105,11 @@ class Settings:
                 "to start a study with it (the old study stays readable)"
             )
         wanted = asdict(self)
-        differ = [k for k in wanted if stored.get(k, _OPTIONAL.get(k)) != wanted[k]]
+        recorded = {k: stored.get(k, _OPTIONAL.get(k, _UNRECORDED)) for k in wanted}
+        differ = [k for k in wanted if recorded[k] != wanted[k]]
         if differ:
-            was = ", ".join(f"{k}={stored.get(k, _OPTIONAL.get(k))}" for k in differ)
-            now = ", ".join(f"{k}={wanted[k]}" for k in differ)
+            was = ", ".join(f"{k}={_shown(recorded[k])}" for k in differ)
+            now = ", ".join(f"{k}={_shown(wanted[k])}" for k in differ)
             raise UserError(
                 f"study '{name}' was created with {was}, not {now}: resume it with its own settings, "
                 "or pass --study NEW_NAME to start another study"
@@ -118,3 +119,13 @@ class Settings:
     def all_stored(cls, stored: dict) -> bool:
         """Whether ``stored`` holds every setting: a study another worker is creating may not yet."""
         return all(f.name in stored for f in fields(cls))
+
+
+_UNRECORDED = object()  # a setting the study does not record (a study ntknas did not create)
+
+
+def _shown(value: object) -> str:
+    """A setting's value as a resume refusal shows it: ``none`` for an unset option."""
+    if value is _UNRECORDED:
+        return "(not recorded)"
+    return "none" if value is None else str(value)
