@@ -97,6 +97,9 @@ CALLS = {
 }
 
 
+LARGEST_COUNT = 10**100  # the largest size or image side a plugin space may declare
+
+
 def _instantiate(name: str, target: str, what: str, search_cwd: bool = False) -> SearchSpace:
     """The SearchSpace subclass at ``target``, ``module:Class`` (``Class`` may be dotted),
     instantiated and checked, behind the guard as plugin space ``name``; ``what`` names it in the
@@ -126,6 +129,11 @@ def _instantiate(name: str, target: str, what: str, search_cwd: bool = False) ->
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UnknownSpace(
                 f"{what}: {target}.{attribute} must be a whole number of at least 1; got {value!r}"
+            )
+        if value > LARGEST_COUNT:  # beyond it, the count cannot even be printed
+            digits = len(str(value)) if value.bit_length() < 10_000 else "thousands of"
+            raise UnknownSpace(
+                f"{what}: {target}.{attribute} must be at most 10**100; got a number of {digits} digits"
             )
     for method, (args, keywords) in CALLS.items():
         try:

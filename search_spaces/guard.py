@@ -91,8 +91,8 @@ class _Shared:
     """Around a call into plugin code, what the process shares with it: the standard streams are
     lent unclosable and put back (a plugin may close or replace ``sys.stdout``), and the working
     directory (relative paths such as the default storage's), the stop signals' handlers and
-    torch's default dtype and gradient mode are restored as the call returns, so that nothing a
-    plugin changes outlives its call."""
+    torch's default dtype, device and gradient mode are restored as the call returns, so that
+    nothing a plugin changes outlives its call."""
 
     STREAMS = ("stdin", "stdout", "stderr")
 
@@ -107,7 +107,9 @@ class _Shared:
             self.folder = None
         self.signals = {n: signal.getsignal(n) for n in _STOP_SIGNALS if signal.getsignal(n) is not None}
         torch = sys.modules.get("torch")  # torch's global modes, which every later network reads
-        self.modes = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch is not None else None
+        self.modes = None
+        if torch is not None:
+            self.modes = (torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_default_device())
 
     def __exit__(self, *exc) -> None:
         import threading
@@ -120,8 +122,11 @@ class _Shared:
                     os.chdir(self.folder)
         if self.modes is not None:
             torch = sys.modules["torch"]
-            torch.set_default_dtype(self.modes[0])
-            torch.set_grad_enabled(self.modes[1])
+            dtype, grad, device = self.modes
+            torch.set_default_dtype(dtype)
+            torch.set_grad_enabled(grad)
+            if torch.get_default_device() != device:  # no device of its own is torch's default (CPU)
+                torch.set_default_device(None if device == torch.device("cpu") else device)
         if threading.current_thread() is threading.main_thread():
             for signum, handler in self.signals.items():
                 if signal.getsignal(signum) is not handler:
@@ -162,9 +167,11 @@ def guard_network(net: nn.Module, label: str, num_classes: int) -> None:
     training, ``state_dict()`` for a checkpoint or an export): each method that a module of the
     plugin's own classes overrides from ``torch.nn.Module`` (``forward`` included) is replaced, on
     that module, by a guarded one, so what it raises (SystemExit included) becomes a PluginError;
-    and the network's output, after any forward hook the plugin registered, must be what
-    :func:`_check_output` asks (checked by a hook of our own, registered last), except while
-    torch.export traces it, so that the program keeps a dynamic batch."""
+    the network's input is a copy (one minibatch is read by several passes, which a network
+    writing into its input would corrupt); and the network's output, after any forward hook the
+    plugin registered, must be what :func:`_check_output` asks (checked by a hook of our own,
+    registered last), except while torch.export traces it, so that the program keeps a dynamic
+    batch."""
     import torch
 
     with calling(label, "the network's modules()"):
@@ -182,6 +189,10 @@ def guard_network(net: nn.Module, label: str, num_classes: int) -> None:
             )
             _check_output(label, output, args[0], num_classes, tracked)
 
+    def copied(module: nn.Module, args: tuple) -> tuple:
+        return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+
+    net.register_forward_pre_hook(copied, prepend=True)  # before any hook of the plugin's
     net.register_forward_hook(check)
 
 

@@ -3,6 +3,7 @@ and the trials stored before it stay intact. ``…`` in a message stands for tex
 list that grows, a driver's wording)."""
 
 import hashlib
+import os
 import re
 import shlex
 import shutil
@@ -152,6 +153,12 @@ ROWS = [
         "missing data",
         "ntknas search --data missing",
         "data path missing does not exist; give an ImageFolder directory or one of: "
+        "cifar10-sample, cifar10, synthetic",
+    ),
+    Row(
+        "a loop of symbolic links",
+        "ntknas search --data loop",
+        "data path loop is a loop of symbolic links; give an ImageFolder directory or one of: "
         "cifar10-sample, cifar10, synthetic",
     ),
     Row(
@@ -748,12 +755,13 @@ def stored(tmp_path_factory):
     (root / "pictures").mkdir()
     (root / "pictures" / "history.png").write_bytes(b"the user's own picture")
     (root / "myplugin.py").write_text(PLUGIN)
+    os.symlink("loop", root / "loop")
     return root
 
 
 @pytest.fixture
 def workdir(stored, tmp_path, monkeypatch):
-    shutil.copytree(stored, tmp_path / "work")
+    shutil.copytree(stored, tmp_path / "work", symlinks=True)
     monkeypatch.chdir(tmp_path / "work")
     return tmp_path / "work"
 

@@ -184,3 +184,43 @@ def test_folder_name_is_one_safe_folder_and_never_shared():
     for folder in folders:
         assert "/" not in folder and "\\" not in folder and "\n" not in folder
         assert folder.strip(".") and len(folder.encode()) <= 255
+
+
+def test_missing_says_why_a_path_names_nothing_and_every_reader_says_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from ntknas.cli import app
+
+    os.symlink(tmp_path / "loop-b", tmp_path / "loop-a")
+    os.symlink(tmp_path / "loop-a", tmp_path / "loop-b")
+    os.symlink(tmp_path / "gone", tmp_path / "broken")
+    (tmp_path / "file").write_text("x")
+    expected = {
+        "loop-a": "is a loop of symbolic links",
+        "broken": f"is a broken symbolic link to {tmp_path / 'gone'}",
+        "nothing": "does not exist",
+        "file/below": "does not exist",
+        "file": None,
+        ".": None,
+    }
+    assert {name: files.missing(tmp_path / name) for name in expected} == expected
+    assert files.missing("a\0b") == "is not a valid path (it holds a NUL character)"
+    loop = str(tmp_path / "loop-a")
+    for args in (
+        [
+            "score",
+            "--space",
+            "nb201",
+            "--arch",
+            "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "--data",
+            loop,
+        ],
+        ["benchmark", "--space", "nb201", "--ground-truth", loop],
+        ["results", "--storage", f"sqlite:///{loop}"],
+    ):
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == 2, (args, done.output)
+        assert f"{loop} is a loop of symbolic links" in done.stderr and len(done.stderr.splitlines()) == 1, (
+            args
+        )

@@ -19,6 +19,7 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy
+import tiny_study
 import torch
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
@@ -417,6 +418,14 @@ class Fractional(Flexible):
     image_size_multiple = 2.5
 
 
+class Googol(Flexible):
+    size = 10**100 + 1
+
+
+class Endless(Flexible):
+    min_image_size = 10**5000
+
+
 class Unnamed(Flexible):
     name = 123
 
@@ -466,15 +475,20 @@ def test_a_guarded_network_copies_and_exports_as_itself():
 
 
 class _Block(torch.nn.Linear):
-    """A plugin's own layer: it closes stdout, replaces stderr, moves the working directory and
-    takes Ctrl-C as it runs, and cannot give its weights."""
+    """A plugin's own layer: it closes stdout, replaces stderr, moves the working directory, takes
+    Ctrl-C, makes torch's default device the meta device and its default dtype float64, and
+    writes into its input as it runs, and cannot give its weights."""
 
     def forward(self, x):
+        out = super().forward(x)
+        x.mul_(1000.0)
+        torch.set_default_device("meta")
+        torch.set_default_dtype(torch.float64)
         sys.stdout.close()
         sys.stderr = io.StringIO()
         os.chdir("/")
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        return super().forward(x)
+        return out
 
     def state_dict(self, *args, **kwargs):
         raise OSError("no weights [here]")
@@ -491,7 +505,10 @@ def test_what_a_plugin_network_changes_is_undone_and_its_faults_are_one_line(tmp
     monkeypatch.chdir(tmp_path)
     streams, handler = (sys.stdin, sys.stdout, sys.stderr), signal.getsignal(signal.SIGINT)
     net = search_spaces.get(f"{__name__}:Meddling").build(2, num_classes=3, channels=1, image_size=2)
-    assert net(torch.ones(5, 1, 2, 2)).shape == (5, 3)
+    x = torch.ones(5, 1, 2, 2)
+    assert net(x).shape == (5, 3)
+    assert torch.equal(x, torch.ones(5, 1, 2, 2))  # the network wrote into a copy of its input
+    assert torch.get_default_device() == torch.device("cpu") and torch.get_default_dtype() == torch.float32
     assert (sys.stdin, sys.stdout, sys.stderr) == streams and not sys.stdout.closed
     assert Path.cwd() == tmp_path and signal.getsignal(signal.SIGINT) is handler
     with pytest.raises(
@@ -522,6 +539,16 @@ def test_signatures_are_checked_by_what_they_accept():
 def test_a_count_that_is_no_positive_whole_number_is_refused(cls, attribute, got):
     with pytest.raises(
         UnknownSpace, match=rf"{cls}\.{attribute} must be a whole number of at least 1; got {got}$"
+    ):
+        search_spaces.get(f"{__name__}:{cls}")
+
+
+@pytest.mark.parametrize(
+    ("cls", "attribute", "digits"), [("Googol", "size", "101"), ("Endless", "min_image_size", "thousands of")]
+)
+def test_a_count_too_large_to_print_is_refused(cls, attribute, digits):
+    with pytest.raises(
+        UnknownSpace, match=rf"{cls}\.{attribute} must be at most 10\*\*100; got a number of {digits} digits$"
     ):
         search_spaces.get(f"{__name__}:{cls}")
 
@@ -931,3 +958,49 @@ def test_what_plugin_code_raises_on_its_own_is_one_warning_line(tmp_path):
     assert any(line.startswith("warning: code run on its own") and "in __del__" in line for line in lines), (
         lines
     )
+
+
+class Liar(Flexible):
+    def parse(self, text):
+        return 3  # every text reads as w=3: another network than the one scored
+
+
+def test_a_stored_configuration_is_read_back_as_the_one_scored_or_refused(tmp_path, monkeypatch):
+    from ntknas.study import rebuild
+
+    monkeypatch.chdir(tmp_path)
+    study = make_study()
+    nb201 = search_spaces.get("nb201")
+    scored = study.trials[0]
+    first = tiny_study.CONFIGS[0]
+    assert rebuild.stored_config(nb201, "tiny", scored) == (first, nb201.parse(first))
+    bare = optuna.trial.create_trial(value=1.0, user_attrs={"condition_number": 1.0})
+    damaged = optuna.trial.create_trial(
+        value=0.5, user_attrs={"config": "[red]" + "x" * 200, "condition_number": 0.5}
+    )
+    for trial in (bare, damaged):
+        study.add_trial(trial)
+    bare, damaged = study.trials[-2:]
+    with pytest.raises(UserError, match=rf"^trial {bare.number} of study 'tiny' stores no configuration"):
+        rebuild.stored_config(nb201, "tiny", bare)
+    with pytest.raises(UserError, match=rf"^trial {damaged.number} of study 'tiny': space nb201 cannot read"):
+        rebuild.stored_config(nb201, "tiny", damaged)
+    liar = search_spaces.get(f"{__name__}:Liar")
+    with pytest.raises(
+        PluginError, match=r"Liar': parse\(\) does not invert describe\(\): 'w=2' reads as .*'w=3'"
+    ):
+        rebuild.read_config(liar, "w=2", "trial 0")
+    assert rebuild.read_config(liar, "w=3", "trial 0") == 3
+
+    # the commands: a trial without a configuration is no candidate; pointing at one is one line
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(cli.app, ["results", "tiny", "--format", "json"]).stdout)
+    assert bare.number not in [row["trial"] for row in listed]
+    for args in (
+        ["export", "tiny", "--trial", str(bare.number), "--out", "e1"],
+        ["export", "tiny", "--trial", str(damaged.number), "--out", "e2"],
+    ):
+        done = runner.invoke(cli.app, args)
+        assert done.exit_code == 2 and len(done.stderr.splitlines()) == 1, done.output
+        assert done.stderr.startswith(f"error: trial {args[3]} of study 'tiny'"), done.stderr
+    assert not (tmp_path / "e1").exists() and not (tmp_path / "e2").exists()

@@ -101,6 +101,26 @@ def path_failure(error: OSError) -> str | None:
     return f"cannot use {os.fsdecode(error.filename)}: {reason[:1].lower()}{reason[1:]}; {fix}"
 
 
+def missing(path: str | Path) -> str | None:
+    """Why ``path`` names nothing to read, in a phrase ("does not exist", "is a loop of symbolic
+    links", "is a broken symbolic link to T", or the system's reason); None when it names a file
+    or folder."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "is a loop of symbolic links"
+        if os.path.islink(path):
+            return f"is a broken symbolic link to {os.readlink(path)}"
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "does not exist"
+        reason = e.strerror or type(e).__name__
+        return f"cannot be read ({reason[:1].lower()}{reason[1:]})"
+    except ValueError:  # a NUL byte
+        return "is not a valid path (it holds a NUL character)"
+    return None
+
+
 def write_new(path: str | Path, data: bytes) -> None:
     """Write ``data`` to the new file ``path`` (never a link or an existing file) and flush it to
     disk. OSError when that fails: the caller removes the partial file, with its folder."""

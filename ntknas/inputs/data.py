@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ntknas.core.errors import UserError
+from ntknas.core.files import missing
 from ntknas.inputs import image_folder, image_size
 from ntknas.inputs.sources import BUNDLED, CIFAR10, SOURCES, SYNTHETIC
 
@@ -169,9 +170,9 @@ def _cifar10(split: str, root: str | Path | None) -> Images:
 
 
 def _image_folder(path: Path, split: str, size: int) -> Images:
-    if not path.exists():
+    if (problem := missing(path)) is not None:
         raise UserError(
-            f"data path {path} does not exist; give an ImageFolder directory or one of: "
+            f"data path {path} {problem}; give an ImageFolder directory or one of: "
             f"{BUNDLED}, {CIFAR10}, {SYNTHETIC}"
         )
     if not path.is_dir():

@@ -237,7 +237,8 @@ class Annotator:
         """Architecture → pNTK eigenvalues, recomputed for the architectures of ``trials``."""
         from ntknas.study import rebuild
 
-        configs = sorted({_config(t) for t in trials})
+        # the architectures of candidates ntknas scored: a trial without a configuration is none
+        configs = sorted({c for t in trials if isinstance(c := t.user_attrs.get("config"), str) and c})
         if configs and report:
             name = self.study.study_name
             report(f"recomputing the pNTK spectra of {len(configs)} architecture(s) of study '{name}'")

@@ -28,7 +28,7 @@ from ntknas.outputs.export_docs import CONFIG, PROGRAM, README, WEIGHTS, readme
 from ntknas.run import verify
 from ntknas.scoring import spectra
 from ntknas.scoring.registry import METRICS
-from ntknas.study import records
+from ntknas.study import rebuild, records
 from ntknas.study.settings import Settings
 from ntknas.study.verified import stored_results
 
@@ -76,13 +76,13 @@ def export(
     check_new_folder(out)
     settings = Settings.load(study)
     trial = pick(study, number, settings)
-    text = str(trial.user_attrs[records.CONFIG])
     space = search_spaces.get(settings.space)
+    text, config = rebuild.stored_config(space, study.study_name, trial)
     (x, _), classes = data.load_minibatch(
         settings.data, data_root, settings.batch_size, settings.seed, settings.image_size
     )
     image = tuple(x.shape[1:])
-    model = seeded_model(space, space.parse(text), classes, settings.seed, image)
+    model = seeded_model(space, config, classes, settings.seed, image)
     scorer = records.scorer_of(study, text)
     checked = stored_results(study).get(scorer.number, {})
     weights = _load_weights(model, study.study_name, scorer, checked, settings.seed, checkpoints)

@@ -61,32 +61,17 @@ def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
     arch are refused with the line they are on."""
     if not target.strip() or target in KEYS:
         raise UserError(f"--target {target!r} is not an accuracy column; name one, e.g. {TARGET}")
-    path = Path(path)
-    if not path.is_file():
-        problem = "is not a regular file" if path.exists() else "does not exist"
+    path, columns = Path(path), ",".join((*KEYS, target))
+    header, rows = _read_csv(path, "ground-truth file", f"give a CSV with columns {columns}")
+    missing = [c for c in (*KEYS, target) if c not in header]
+    if missing:
         raise UserError(
-            f"ground-truth file {path} {problem}; give a CSV with columns {','.join((*KEYS, target))}"
+            f"{path} lacks column(s) {', '.join(missing)}; it needs {columns} "
+            f"and has: {', '.join(header) or 'no header'}"
         )
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = [c.strip() for c in next(reader, [])]
-            missing = [c for c in (*KEYS, target) if c not in header]
-            if missing:
-                raise UserError(
-                    f"{path} lacks column(s) {', '.join(missing)}; it needs {','.join((*KEYS, target))} "
-                    f"and has: {', '.join(header) or 'no header'}"
-                )
-            twice = sorted({c for c in header if c and header.count(c) > 1})
-            if twice:
-                raise UserError(f"{path} has column(s) {', '.join(twice)} twice; keep one of each")
-            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-    except UnicodeDecodeError as e:
-        raise UserError(
-            f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8 CSV"
-        ) from None
-    except csv.Error as e:
-        raise UserError(f"{path} is not a readable CSV ({e}); check its quoting") from None
+    twice = sorted({c for c in header if c and header.count(c) > 1})
+    if twice:
+        raise UserError(f"{path} has column(s) {', '.join(twice)} twice; keep one of each")
     at = {name: header.index(name) for name in (*KEYS, target)}
     index, arch, acc, lines = [], [], [], []
     first: dict[tuple[str, str], int] = {}
@@ -275,18 +260,34 @@ def _score(cell: str, where: str, count: bool) -> float:
     return value
 
 
-def _read_csv(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the non-blank rows (with their line numbers) of a UTF-8 CSV file."""
+def _read_csv(
+    path: Path, what: str, fix: str = "give a CSV written by benchmark --save"
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the non-blank rows (with the line each starts on) of UTF-8 CSV file
+    ``path`` (a byte-order mark accepted); UserError naming ``what`` and ``fix`` when it cannot be
+    read. No cell of these files holds a line break: a row that runs over lines (an unclosed quote)
+    is refused with the line it starts on."""
     if not path.is_file():
-        problem = "is not a regular file" if path.exists() else "does not exist"
-        raise UserError(f"{what} {path} {problem}; give a CSV written by benchmark --save")
+        problem = files.missing(path) or "is not a regular file"
+        raise UserError(f"{what} {path} {problem}; {fix}")
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = [c.strip() for c in next(reader, [])]
-            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+            rows, start = [], reader.line_num + 1
+            for row in reader:
+                if reader.line_num != start:
+                    raise UserError(
+                        f"{what} {path}: the row on line {start} runs on to line {reader.line_num}, "
+                        "as a quote on it is not closed; check its quoting"
+                    )
+                if any(cell.strip() for cell in row):
+                    rows.append((start, row))
+                start = reader.line_num + 1
     except UnicodeDecodeError as e:
-        raise UserError(f"{what} {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise UserError(
+            f"{what} {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8 CSV"
+        ) from None
     except csv.Error as e:
         raise UserError(f"{what} {path} is not a readable CSV ({e}); check its quoting") from None
     return header, rows

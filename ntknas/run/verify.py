@@ -34,7 +34,7 @@ from ntknas.inputs import data
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.objectives.candidates import plugin_network, seeded_model
 from ntknas.run.recipe import Recipe
-from ntknas.study import records
+from ntknas.study import rebuild, records
 from ntknas.study.settings import Settings
 from ntknas.study.storage import open_storage
 from ntknas.study.verified import store_result, stored_results
@@ -230,7 +230,7 @@ def verify(
     stored = stored_results(writable)
     outcomes = []
     for trial in picks:
-        text = str(trial.user_attrs["config"])
+        text, config = rebuild.stored_config(space, study.study_name, trial)
         score = float(trial.user_attrs[settings.objective])
         earlier = stored.get(trial.number, {})
         if _verified_with(earlier, recipe, splits.name):
@@ -241,7 +241,7 @@ def verify(
             continue
         staged = partial(stage, trial.number) if stage is not None else quiet
         with staged("building the network"):
-            model = seeded_model(space, space.parse(text), len(splits.classes), settings.seed, image)
+            model = seeded_model(space, config, len(splits.classes), settings.seed, image)
         with plugin_network(space, "in training"):
             attrs = train(
                 model,

@@ -6,12 +6,55 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import optuna
 
 import scores
 import search_spaces
+from ntknas.core.errors import UserError, first_line
 from ntknas.inputs import data
 from ntknas.objectives.candidates import seeded_model
+from ntknas.study.records import CONFIG
 from ntknas.study.settings import Settings
+from search_spaces import Config, PluginError, SearchSpace
+
+SHOWN = 80  # characters of a damaged stored configuration that a message quotes
+
+
+def stored_config(space: SearchSpace, study: str, trial: optuna.trial.FrozenTrial) -> tuple[str, Config]:
+    """Trial ``trial``'s stored configuration text and the configuration :func:`read_config` reads
+    from it; UserError when the trial stores none (a trial ntknas did not score)."""
+    text = trial.user_attrs.get(CONFIG)
+    where = f"trial {trial.number} of study '{study}'"
+    if not isinstance(text, str) or not text:
+        raise UserError(f"{where} stores no configuration (ntknas did not score it); pick another trial")
+    return text, read_config(space, text, where)
+
+
+def read_config(space: SearchSpace, text: str, where: str) -> Config:
+    """The configuration of ``space`` that stored text ``text`` (of ``where``, e.g. "trial 3 of
+    study 's'") describes: the one the search built, as ``describe()`` gives the same text back.
+    UserError when ``space`` cannot read it (a damaged value, or another space's); PluginError when
+    it reads as another configuration (``parse()`` does not invert ``describe()``), from which
+    another network than the one scored would be built."""
+    shown = text if len(text) <= SHOWN else f"{text[:SHOWN]}…"
+    try:
+        config = space.parse(text)
+    except PluginError:
+        raise
+    except Exception as e:  # a ConfigError, or whatever a damaged value makes parse() raise
+        raise UserError(
+            f"{where}: space {space.name} cannot read the stored configuration {shown!r} "
+            f"({first_line(e)}); the stored value is damaged or another space's: pick another trial"
+        ) from None
+    again = space.describe(config)
+    if again != text:
+        label = getattr(space, "label", f"space {space.name!r}")
+        raise PluginError(
+            f"{label}: parse() does not invert describe(): {shown!r} reads as a configuration "
+            f"described as {again[:SHOWN]!r}, so another network than the one scored would be built; "
+            "fix parse()"
+        )
+    return config
 
 
 def eigenvalues(
@@ -22,16 +65,18 @@ def eigenvalues(
     device: str,
     step: Callable[[int, int], None] | None = None,
 ) -> list[np.ndarray]:
-    """The pNTK eigenvalues (ascending) of each configuration, on the minibatch, BatchNorm mode and
-    seeds of a study's ``settings``: the spectrum its stored scores were read from. ``step(done,
-    total)`` hears of each configuration done."""
+    """The pNTK eigenvalues (ascending) of each stored configuration text (read as
+    :func:`read_config` reads it), on the minibatch, BatchNorm mode and seeds of a study's
+    ``settings``: the spectrum its stored scores were read from. ``step(done, total)`` hears of
+    each configuration done."""
     space = search_spaces.get(settings.space)
     (x, _), classes = data.load_minibatch(
         settings.data, data_root, settings.batch_size, settings.seed, settings.image_size
     )
     spectra = []
     for text in configs:
-        model = seeded_model(space, space.parse(text), classes, settings.seed, tuple(x.shape[1:]))
+        config = read_config(space, text, f"study configuration {len(spectra) + 1}")
+        model = seeded_model(space, config, classes, settings.seed, tuple(x.shape[1:]))
         kernel = scores.pntk(model, x, bn=settings.bn, device=device)
         spectra.append(scores.spectrum(kernel).eigenvalues.numpy())
         if step is not None:

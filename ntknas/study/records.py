@@ -63,7 +63,8 @@ class Record:
 
 
 def records(study: optuna.Study) -> list[Record]:
-    """One record per distinct configuration of ``study``'s completed trials, in trial order."""
+    """One record per distinct configuration of ``study``'s completed trials, in trial order;
+    trials without a stored configuration (added by other code) are none."""
     import optuna
 
     from ntknas.study.verified import stored_results
@@ -74,7 +75,9 @@ def records(study: optuna.Study) -> list[Record]:
     found: dict[str, Record] = {}
     reuses: dict[str, int] = {}
     for t in trials:
-        config = str(t.user_attrs.get(CONFIG, ""))
+        config = t.user_attrs.get(CONFIG)
+        if not isinstance(config, str) or not config:
+            continue  # not a candidate ntknas scored (a trial added by other code)
         if config in found:
             reuses[config] += 1
             continue

@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from ntknas.core import defaults
 from ntknas.core.errors import UserError
 from ntknas.core.extras import install_hint
+from ntknas.core.files import missing
 from ntknas.study.heartbeat import Retry
 from search_spaces.guard import message_of
 
@@ -344,9 +345,9 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
             "when it ends; give --storage a file (sqlite:///PATH)"
         )
     if read_only:
-        if not path.exists():
+        if (problem := missing(path)) is not None:
             raise UserError(
-                f"storage file {path} does not exist; check the path (read-only commands never create one)"
+                f"storage file {path} {problem}; check the path (read-only commands never create one)"
             )
         tables = _sqlite_schema(path, url)
         if not tables:
