@@ -153,6 +153,25 @@ def test_a_space_of_singular_networks_cannot_place_ntk_score(tmp_path, monkeypat
     with pytest.raises(UserError, match="only 0 of 4 sampled architectures have a non-singular pNTK"):
         reference.for_space(Dead(), 8, 3)
 
+    # `score` shows the other scores, and says why ntk_score is not among them
+    from typer.testing import CliRunner
+
+    from ntknas.cli import app
+
+    args = ["score", "--space", f"{__name__}:Dead", "--arch", "width=32", "--data", "synthetic"]
+    done = CliRunner().invoke(app, [*args, "--batch-size", "8", "--image-size", "8", "--format", "json"])
+    assert done.exit_code == 0, done.output
+    why = (
+        "warning: ntk_score is n/a: in space dead, only 0 of 4 sampled architectures have a non-singular pNTK"
+    )
+    assert done.stderr.replace("\n", " ").strip() == why
+    shown = json.loads(done.stdout)
+    assert (
+        shown["config"] == "width=32"
+        and shown["ntk_score"] is None
+        and shown["params"] == 192 * 32 + 32 + 330
+    )
+
 
 def test_the_cache_lives_in_xdg_cache_home_or_the_home_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")

@@ -18,7 +18,7 @@ from rich.text import Text
 from ntknas.cli.progress import phase
 from ntknas.core import defaults
 from ntknas.core.checks import check_positive_int
-from ntknas.core.errors import CandidateFailed, UserError, input_warnings_to
+from ntknas.core.errors import CandidateFailed, UserError, warnings_to
 from ntknas.core.files import path_failure
 from ntknas.core.interrupts import interrupt
 from ntknas.core.terminal import Terminal
@@ -96,7 +96,7 @@ def user_errors(storage: str | None = None) -> Iterator[None]:
     warning line. Running out of memory (input too large for this machine: a batch, an image
     size, a model) and a fault of the storage (a full disk, a damaged database) are one line too."""
     try:
-        with input_warnings_to(warn):
+        with warnings_to(warn):
             yield
     except UserError as e:  # its message masks secrets already
         fail(str(e))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import typer
@@ -21,6 +22,7 @@ from ntknas.cli.common import (
     space_reference,
     use_threads,
     user_errors,
+    warn,
 )
 from ntknas.core import jsonout
 from ntknas.core.checks import check_seed
@@ -69,6 +71,7 @@ def command(
     from ntknas.objectives import torchvision_models
     from ntknas.objectives.candidates import evaluate
     from ntknas.objectives.fit import check_for_space
+    from ntknas.objectives.reference import Unplaceable
     from ntknas.scoring import metrics
 
     with user_errors():
@@ -92,17 +95,25 @@ def command(
             measured = metrics.compute(net, *batch, names, bn=bn, device=dev, reference=placed)
             result = {"model": model, **measured}
         else:
-            reference = space_reference(chosen, image_size, classes, int(batch[0].shape[0]))
+            objective, reference = DEFAULT, None
+            try:
+                reference = space_reference(chosen, image_size, classes, int(batch[0].shape[0]))
+            except Unplaceable as e:  # the other scores stand without it
+                warn(f"ntk_score is n/a: in space {chosen.name}, {e.why}")
+                objective = "condition_number"
             result = evaluate(
                 chosen,
                 config,
                 batch,
                 classes,
-                objective=DEFAULT,
+                objective=objective,
                 bn=bn,
                 seed=seed,
                 device=dev,
                 reference=reference,
+            )
+            result = (
+                {"config": result["config"], DEFAULT: math.nan, **result} if objective != DEFAULT else result
             )
     result = {
         key: tables.typed(key, value) for key, value in {**result, "batch_size": batch_size, "bn": bn}.items()

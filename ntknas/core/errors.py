@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from search_spaces.guard import first_line  # one reading of any error's message, a plugin's too
 
-__all__ = ["CandidateFailed", "InputWarning", "UserError", "first_line", "input_warnings_to"]
+__all__ = ["CandidateFailed", "InputWarning", "UserError", "first_line", "warnings_to"]
 
 
 class UserError(Exception):
@@ -25,17 +25,17 @@ class CandidateFailed(Exception):
 
 
 @contextmanager
-def input_warnings_to(show: Callable[[str], None]) -> Iterator[None]:
-    """Within the block, hand each InputWarning's one-line message to ``show`` (e.g. a console's
-    ``warning: ...`` line) instead of Python's two-line display; other warnings show as usual."""
+def warnings_to(show: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, hand every warning to ``show`` as one line (e.g. a console's ``warning:
+    ...`` line) instead of Python's display of the file, line and source: an InputWarning's
+    message, each time it is raised; any other (torch's, a plugin's, the scorer's own) as the
+    first line of its message, after its category unless it is a plain UserWarning, as often as
+    Python's filters let it through (once per place, by default)."""
     with warnings.catch_warnings():
-        previous = warnings.showwarning
 
         def route(message, category, filename, lineno, file=None, line=None) -> None:
-            if issubclass(category, InputWarning):
-                show(str(message))
-            else:
-                previous(message, category, filename, lineno, file, line)
+            text = str(message) if issubclass(category, InputWarning) else first_line(message)
+            show(text if issubclass(category, InputWarning | UserWarning) else f"{category.__name__}: {text}")
 
         warnings.showwarning = route
         warnings.simplefilter("always", InputWarning)

@@ -132,6 +132,15 @@ def lookup(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH
     return found
 
 
+class Unplaceable(UserError):
+    """No reference can be measured in space ``space``, for the reason ``why``: ntk_score cannot
+    be placed there."""
+
+    def __init__(self, space: str, why: str) -> None:
+        super().__init__(f"cannot place ntk_score in space {space}: {why}; rank with another --objective")
+        self.why = why
+
+
 def for_space(
     space: SearchSpace,
     image_size: int,
@@ -197,9 +206,9 @@ def measure(
         if progress is not None:
             progress(done, len(configs))
     if len(rows) < 2:
-        raise UserError(
-            f"cannot place ntk_score in space {space.name}: only {len(rows)} of {len(configs)} sampled "
-            "architectures have a non-singular pNTK; rank with another --objective"
+        raise Unplaceable(
+            space.name,
+            f"only {len(rows)} of {len(configs)} sampled architectures have a non-singular pNTK",
         )
     terms = {}
     for name in metrics.WEIGHTS:
