@@ -133,3 +133,17 @@ def test_json_is_strict_whatever_the_numbers():
     assert "NaN" not in text and "Infinity" not in text
     with pytest.raises(TypeError):
         jsonout.dumps({"set": {1, 2}})  # what JSON cannot hold is refused, not silently changed
+
+
+@pytest.mark.parametrize(
+    ("name", "suggested"), [("--help", "help"), ("-x y", "'x y'"), ("--", "nb201-small")]
+)
+def test_a_study_name_read_as_an_option_is_refused_with_a_name_from_it(name, suggested):
+    from ntknas.core.checks import check_study_name
+
+    with pytest.raises(UserError) as refused:
+        check_study_name(name)
+    assert str(refused.value) == (
+        f"study name {name!r} starts with '-', which a command line reads as an option (ntknas results "
+        f"{name}); give a name that starts otherwise, e.g. --study {suggested}"
+    )

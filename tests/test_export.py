@@ -4,6 +4,7 @@ with and without ntknas; bad input is one line that leaves everything as it was.
 import errno
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -198,10 +199,14 @@ def test_weights_trained_for_other_classes_are_not_exported(workdir, batch):
 
 
 def snapshot(root: Path) -> dict[str, object]:
-    """Every file and folder under ``root`` but the storage → a digest of its content ("dir" for
-    folders); and the stored trials."""
+    """Every file, folder and link under ``root`` but the storage → a digest of its content ("dir"
+    for folders, the target for links); and the stored trials."""
     files = {
-        str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(root)): f"-> {os.readlink(p)}"
+        if p.is_symlink()
+        else "dir"
+        if p.is_dir()
+        else hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
         if p.relative_to(root).parts[0] != "results"
     }
@@ -251,6 +256,13 @@ def test_bad_input_is_one_line_and_changes_nothing(workdir):
             f"error: --out {shown} is not empty; give a new folder, so that nothing is overwritten, e.g. "
             f"--out {new}"
         )
+    (workdir / "empty").mkdir()
+    for link, target in (("to-empty", "empty"), ("dangling", "gone"), ("loop", "loop")):
+        os.symlink(target, workdir / link)
+        assert one_line_error(["--out", link], workdir) == (
+            f"error: --out {link} is a symbolic link to {target}; give a new folder, e.g. --out {link}-2"
+        )
+    assert not any((workdir / "empty").iterdir()) and not (workdir / "gone").exists()
     assert one_line_error(["nope", "--out", "pick"], workdir).startswith("error: no study named 'nope'")
     assert (workdir / "mine" / "notes.txt").read_text() == "the user's own file"
 

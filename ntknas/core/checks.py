@@ -4,6 +4,7 @@ UserError that names the option and what it got."""
 from __future__ import annotations
 
 import math
+import shlex
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 
 from ntknas.core.errors import UserError
@@ -103,9 +104,10 @@ def check_study_name(name: str) -> str:
             "e.g. --study nb201-small"
         )
     if name.startswith("-"):
+        suggested = shlex.quote(name.lstrip("-").strip() or "nb201-small")
         raise UserError(
             f"study name {name!r} starts with '-', which a command line reads as an option "
-            "(ntknas results --x); give a name that starts otherwise, e.g. --study x"
+            f"(ntknas results {name}); give a name that starts otherwise, e.g. --study {suggested}"
         )
     if len(name) > NAME_LIMIT:
         raise UserError(f"study name must be at most {NAME_LIMIT} characters; got {len(name)}")

@@ -19,10 +19,15 @@ TAKEN = frozenset({errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR})
 
 
 def check_new_folder(out: Path, option: str = "--out") -> None:
-    """UserError unless ``out`` can become a new folder: absent (or an empty folder) under a
-    folder this process may write to. Nothing is created."""
+    """UserError unless ``out`` can become a new folder: absent (or an empty folder, not a link)
+    under a folder this process may write to. Nothing is created."""
     try:
-        if out.exists() or out.is_symlink():
+        if out.is_symlink():  # what it points to is not this tool's to replace, nor to write into
+            raise UserError(
+                f"{option} {out} is a symbolic link to {os.readlink(out)}; give a new folder, "
+                f"e.g. {option} {free_name(out)}"
+            )
+        if out.exists():
             if not out.is_dir():
                 raise UserError(
                     f"{option} {out} is a file; give a new folder, e.g. {option} {free_name(out)}"
