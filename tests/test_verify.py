@@ -3,6 +3,7 @@
 import csv
 import io
 import math
+import os
 import re
 
 import optuna
@@ -303,6 +304,32 @@ def test_an_unwritable_checkpoint_folder_is_refused_before_training(workdir):
             report=lambda t, s: steps.append(s),
         )
     assert steps == [] and verify.stored_results(reload()) == {}
+
+
+def test_a_planted_link_among_the_checkpoints_is_neither_read_nor_written_through(workdir):
+    study = make_study()
+    (pick,) = verify.top_picks(study, 1)
+    theirs = workdir / "theirs"
+    theirs.mkdir()
+    (theirs / "kept.pt").write_bytes(b"another account's file")
+    root = workdir / "checkpoints"
+    root.mkdir()
+    os.symlink(theirs, root / "tiny")  # the study's checkpoint folder
+    run = dict(device="cpu", checkpoints=root)
+    with pytest.raises(
+        UserError, match=rf"^checkpoint folder {root / 'tiny'} is a symbolic link to {theirs}, "
+    ):
+        verify.verify(study, URL, [pick], bundled_slice(), ONE_EPOCH, **run)
+    (root / "tiny").unlink()
+    (root / "tiny").mkdir()
+    os.symlink(theirs / "kept.pt", verify.checkpoint_path("tiny", pick.number, root))  # one checkpoint
+    with pytest.raises(
+        UserError, match=r"^checkpoint .* is a symbolic link to .*kept.pt, not one ntknas made; remove"
+    ):
+        verify.verify(study, URL, [pick], bundled_slice(), ONE_EPOCH, **run)
+    assert sorted(p.name for p in theirs.iterdir()) == ["kept.pt"]
+    assert (theirs / "kept.pt").read_bytes() == b"another account's file"
+    assert verify.stored_results(reload()) == {}
 
 
 def test_stored_results_read_the_study_and_older_per_trial_attributes(workdir):

@@ -121,6 +121,17 @@ def missing(path: str | Path) -> str | None:
     return None
 
 
+def refuse_link(path: str | Path, what: str) -> None:
+    """UserError when ``path``, a file or folder this tool names and writes itself (``what``, e.g.
+    "checkpoint"), is a symbolic link: another account or program put it there, and neither it
+    nor what it points to is read or written."""
+    if os.path.islink(path):
+        raise UserError(
+            f"{what} {path} is a symbolic link to {os.readlink(path)}, not one ntknas made; "
+            "remove the link and run the same command"
+        )
+
+
 def write_new(path: str | Path, data: bytes) -> None:
     """Write ``data`` to the new file ``path`` (never a link or an existing file) and flush it to
     disk. OSError when that fails: the caller removes the partial file, with its folder."""

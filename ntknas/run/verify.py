@@ -226,7 +226,9 @@ def verify(
         )
     space = search_spaces.get(settings.space)
     writable = optuna.load_study(study_name=study.study_name, storage=open_storage(storage_url))
-    files.check_writable_folder(checkpoint_folder(study.study_name, checkpoints), "checkpoint folder")
+    folder = checkpoint_folder(study.study_name, checkpoints)
+    files.refuse_link(folder, "checkpoint folder")
+    files.check_writable_folder(folder, "checkpoint folder")
     stored = stored_results(writable)
     outcomes = []
     for trial in picks:
@@ -436,6 +438,7 @@ def _verified_with(attrs: dict, recipe: Recipe, data_name: str) -> bool:
 
 def _load_checkpoint(path: Path, stamp: dict, device: str) -> dict | None:
     """The checkpoint at ``path`` if it was saved with ``stamp`` (the same recipe and data)."""
+    files.refuse_link(path, "checkpoint")
     if not path.exists():
         return None
     saved = _read_checkpoint(path, device)
@@ -443,7 +446,8 @@ def _load_checkpoint(path: Path, stamp: dict, device: str) -> dict | None:
 
 
 def _read_checkpoint(path: Path, device: str) -> dict:
-    """The checkpoint at ``path``, read without running code; UserError when unreadable."""
+    """The checkpoint at ``path``, read without running code; UserError when unreadable or a link."""
+    files.refuse_link(path, "checkpoint")
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # a torn or foreign file: say which, keep it for the user to judge
@@ -456,4 +460,4 @@ def _read_checkpoint(path: Path, device: str) -> dict:
 def _save_atomically(state: dict, path: Path) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    files.write_atomically(path, buffer.getvalue(), "checkpoint")
+    files.write_atomically(path, buffer.getvalue(), "checkpoint", follow=False)

@@ -29,8 +29,9 @@ from ntknas.study.heartbeat import Retry
 from search_spaces.guard import message_of
 
 DEFAULT_FILE = defaults.DATABASE
-# How long an SQLite writer waits for another process's write to finish before giving up.
-SQLITE_BUSY_SECONDS = 120
+# How long an SQLite writer waits for another process's write to finish before giving up: a
+# command waits silently, deaf to Ctrl-C and SIGTERM, meanwhile (SQLite waits in C), so not long.
+SQLITE_BUSY_SECONDS = 30
 # A running trial is presumed dead after this many missed heartbeats.
 GRACE_BEATS = 5
 # How often the configuration of a dead worker's trial is retried.
