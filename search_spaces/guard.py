@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
@@ -89,7 +90,8 @@ class _Unclosable:
 
 class _Shared:
     """Around a call into plugin code, what the process shares with it: the standard streams are
-    lent unclosable and put back (a plugin may close or replace ``sys.stdout``), and the working
+    lent unclosable and put back (a plugin may close or replace ``sys.stdout``), what the plugin
+    prints goes to stderr (stdout is the command's output: a table, JSON or CSV), and the working
     directory (relative paths such as the default storage's), the stop signals' handlers and
     torch's default dtype, device and gradient mode are restored as the call returns, so that
     nothing a plugin changes outlives its call."""
@@ -101,6 +103,8 @@ class _Shared:
         for name, stream in self.streams.items():
             if stream is not None and not isinstance(stream, _Unclosable):
                 setattr(sys, name, _Unclosable(stream))
+        if sys.stderr is not None:  # stdout carries the command's tables, JSON and CSV alone
+            sys.stdout = sys.stderr
         try:
             self.folder: str | None = os.getcwd()
         except OSError:  # the working directory was deleted: nothing to keep
@@ -284,6 +288,8 @@ class Guarded(SearchSpace):
 
     def __init__(self, space: SearchSpace, label: str) -> None:
         self.space, self.label = space, label
+        # the networks build() made that are still alive, by id (a module may not be hashable)
+        self._built: weakref.WeakValueDictionary[int, nn.Module] = weakref.WeakValueDictionary()
         self.name, self.summary, self.size = space.name, str(space.summary), space.size
         self.min_image_size, self.image_size_multiple = space.min_image_size, space.image_size_multiple
 
@@ -305,6 +311,14 @@ class Guarded(SearchSpace):
             net = self.space.build(config, num_classes=num_classes, channels=channels, image_size=image_size)
         if not isinstance(net, nn.Module):
             raise PluginError(f"{self.label}: build() returned {type(net).__name__}, not a torch.nn.Module")
+        if (
+            self._built.get(id(net)) is net
+        ):  # scored twice, it would give one network's scores to two candidates
+            raise PluginError(
+                f"{self.label}: build() returned a network it had returned before; return a new "
+                "torch.nn.Module from each call"
+            )
+        self._built[id(net)] = net
         guard_network(net, self.label, num_classes)
         training = net.training
         with calling(self.label, "the network's forward()"), torch.no_grad():  # checks its shape

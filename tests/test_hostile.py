@@ -1004,3 +1004,117 @@ def test_a_stored_configuration_is_read_back_as_the_one_scored_or_refused(tmp_pa
         assert done.exit_code == 2 and len(done.stderr.splitlines()) == 1, done.output
         assert done.stderr.startswith(f"error: trial {args[3]} of study 'tiny'"), done.stderr
     assert not (tmp_path / "e1").exists() and not (tmp_path / "e2").exists()
+
+
+class Noisy(Flexible):
+    """A space that prints from every method, as debugging plugins do."""
+
+    def sample(self, trial):
+        print("NOISE [red]sample[/red]")
+        return super().sample(trial)
+
+    def build(self, config, num_classes=10, **kw):
+        print("NOISE build")
+        return super().build(config, num_classes, **kw)
+
+    def describe(self, config):
+        print("NOISE describe")
+        return super().describe(config)
+
+    def parse(self, text):
+        print("NOISE parse")
+        return super().parse(text)
+
+
+class Same(Flexible):
+    """A space whose build() hands out one network for every configuration."""
+
+    def build(self, config, num_classes=10, **kw):
+        if not hasattr(Same, "net"):
+            Same.net = super().build(config, num_classes, **kw)
+        return Same.net
+
+
+class _Boom(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("boom in [red]backward[/red]")
+
+
+class _BoomNet(torch.nn.Sequential):
+    def forward(self, x):
+        return _Boom.apply(super().forward(x))
+
+
+class BadBackward(Flexible):
+    def build(self, config, num_classes=10, **kw):
+        return _BoomNet(
+            torch.nn.Flatten(), torch.nn.Linear(kw["channels"] * kw["image_size"] ** 2, num_classes)
+        )
+
+
+class _Unpicklable(torch.nn.Sequential):
+    def state_dict(self, *args, **kwargs):
+        return {**super().state_dict(*args, **kwargs), "meta": lambda: 1}
+
+
+class Unpicklable(Flexible):
+    def build(self, config, num_classes=10, **kw):
+        return _Unpicklable(
+            torch.nn.Flatten(), torch.nn.Linear(kw["channels"] * kw["image_size"] ** 2, num_classes)
+        )
+
+
+def test_what_a_plugin_prints_goes_to_stderr_and_leaves_machine_readable_output_whole(workdir):
+    args = [
+        "score",
+        "--space",
+        f"{__name__}:Noisy",
+        "--arch",
+        "w=2",
+        "--data",
+        "synthetic",
+        "--batch-size",
+        "8",
+    ]
+    done = CliRunner().invoke(cli.app, [*args, "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["config"] == "w=2"
+    assert "NOISE [red]sample[/red]" in done.stderr and "NOISE parse" in done.stderr
+
+
+def test_a_network_build_returned_before_is_refused():
+    space = search_spaces.get(f"{__name__}:Same")
+    first = space.build(2, num_classes=3, channels=1, image_size=2)
+    with pytest.raises(
+        PluginError, match=r"Same': build\(\) returned a network it had returned before; return a new"
+    ):
+        space.build(3, num_classes=3, channels=1, image_size=2)
+    assert first is Same.net
+
+
+def test_a_plugin_network_failing_outside_the_guard_is_one_line_in_plot_and_export(workdir):
+    from ntknas.outputs import export
+    from ntknas.study import rebuild
+    from ntknas.study.settings import Settings
+    from ntknas.study.studies import open_study
+
+    backward = Settings(f"{__name__}:BadBackward", "synthetic", 8, "batch", 0, "params")
+    with pytest.raises(
+        PluginError, match=r"BadBackward': its network failed recomputing its pNTK: RuntimeError: boom"
+    ):
+        rebuild.eigenvalues(backward, ["w=2"], data_root=None, device="cpu")
+    unpicklable = Settings(f"{__name__}:Unpicklable", "synthetic", 8, "batch", 0, "params")
+    study = open_study("u", None, unpicklable, "random")
+    study.add_trial(
+        optuna.trial.create_trial(value=100.0, user_attrs={"config": "w=2", "params": 100, "flops": 1})
+    )
+    with pytest.raises(
+        PluginError, match=r"Unpicklable': its network failed saving its weights: AttributeError"
+    ):
+        export.export(study, 0, workdir / "out")
+    assert not (workdir / "out").exists()

@@ -23,7 +23,7 @@ from ntknas.core import files, jsonout
 from ntknas.core.errors import UserError, first_line
 from ntknas.core.staging import check_new_folder, staged
 from ntknas.inputs import data
-from ntknas.objectives.candidates import seeded_model
+from ntknas.objectives.candidates import plugin_network, seeded_model
 from ntknas.outputs.export_docs import CONFIG, PROGRAM, README, WEIGHTS, readme
 from ntknas.run import verify
 from ntknas.scoring import spectra
@@ -90,8 +90,10 @@ def export(
     program, program_record = _program(model, x[:EXAMPLE_BATCH])
     record = _record(study.study_name, trial, scorer, checked, settings, classes, image)
     record |= {"weights": weights, "program": program_record}
+    with plugin_network(space, "saving its weights"):
+        weights_file = _saved(torch.save, model.state_dict())
     contents = {
-        WEIGHTS: _saved(torch.save, model.state_dict()),
+        WEIGHTS: weights_file,
         PROGRAM: None if program is None else _saved(torch.export.save, program),
         CONFIG: (jsonout.dumps(record, indent=2) + "\n").encode(),
         README: readme(jsonout.clean(record)).encode(),

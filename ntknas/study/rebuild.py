@@ -12,7 +12,7 @@ import scores
 import search_spaces
 from ntknas.core.errors import UserError, first_line
 from ntknas.inputs import data
-from ntknas.objectives.candidates import seeded_model
+from ntknas.objectives.candidates import plugin_network, seeded_model
 from ntknas.study.records import CONFIG
 from ntknas.study.settings import Settings
 from search_spaces import Config, PluginError, SearchSpace
@@ -76,8 +76,9 @@ def eigenvalues(
     spectra = []
     for text in configs:
         config = read_config(space, text, f"study configuration {len(spectra) + 1}")
-        model = seeded_model(space, config, classes, settings.seed, tuple(x.shape[1:]))
-        kernel = scores.pntk(model, x, bn=settings.bn, device=device)
+        with plugin_network(space, "recomputing its pNTK"):
+            model = seeded_model(space, config, classes, settings.seed, tuple(x.shape[1:]))
+            kernel = scores.pntk(model, x, bn=settings.bn, device=device)
         spectra.append(scores.spectrum(kernel).eigenvalues.numpy())
         if step is not None:
             step(len(spectra), len(configs))
