@@ -54,8 +54,12 @@ def message_of(error: BaseException) -> str:
 def first_line(error: BaseException) -> str:
     """The first line of ``error``'s message (:func:`message_of`; empty when it has none), at most
     ``MESSAGE_LIMIT`` characters."""
-    line = (message_of(error).strip().splitlines() or [""])[0]
-    return line if len(line) <= MESSAGE_LIMIT else f"{line[:MESSAGE_LIMIT]}…"
+    return clipped((message_of(error).strip().splitlines() or [""])[0])
+
+
+def clipped(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text``, cut to ``limit`` characters and an ellipsis when longer, for a message to quote."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 @contextmanager

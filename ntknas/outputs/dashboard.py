@@ -46,7 +46,7 @@ from ntknas.core.errors import UserError, first_line
 from ntknas.core.extras import install_hint
 from ntknas.scoring import spectra
 from ntknas.scoring.registry import SPECTRUM, direction_words
-from ntknas.study.records import REUSED_FROM
+from ntknas.study.records import REUSED_FROM, config_of
 from ntknas.study.settings import Settings
 from ntknas.study.storage import default_url, mask, open_storage, sqlite_file
 from ntknas.study.verified import stored_results
@@ -238,7 +238,7 @@ class Annotator:
         from ntknas.study import rebuild
 
         # the architectures of candidates ntknas scored: a trial without a configuration is none
-        configs = sorted({c for t in trials if isinstance(c := t.user_attrs.get("config"), str) and c})
+        configs = sorted({c for t in trials if (c := config_of(t)) is not None})
         if configs and report:
             name = self.study.study_name
             report(f"recomputing the pNTK spectra of {len(configs)} architecture(s) of study '{name}'")

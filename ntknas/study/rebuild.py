@@ -13,9 +13,10 @@ import search_spaces
 from ntknas.core.errors import UserError, first_line
 from ntknas.inputs import data
 from ntknas.objectives.candidates import plugin_network, seeded_model
-from ntknas.study.records import CONFIG
+from ntknas.study.records import config_of
 from ntknas.study.settings import Settings
 from search_spaces import Config, PluginError, SearchSpace
+from search_spaces.guard import clipped
 
 SHOWN = 80  # characters of a damaged stored configuration that a message quotes
 
@@ -23,9 +24,9 @@ SHOWN = 80  # characters of a damaged stored configuration that a message quotes
 def stored_config(space: SearchSpace, study: str, trial: optuna.trial.FrozenTrial) -> tuple[str, Config]:
     """Trial ``trial``'s stored configuration text and the configuration :func:`read_config` reads
     from it; UserError when the trial stores none (a trial ntknas did not score)."""
-    text = trial.user_attrs.get(CONFIG)
+    text = config_of(trial)
     where = f"trial {trial.number} of study '{study}'"
-    if not isinstance(text, str) or not text:
+    if text is None:
         raise UserError(f"{where} stores no configuration (ntknas did not score it); pick another trial")
     return text, read_config(space, text, where)
 
@@ -36,7 +37,7 @@ def read_config(space: SearchSpace, text: str, where: str) -> Config:
     UserError when ``space`` cannot read it (a damaged value, or another space's); PluginError when
     it reads as another configuration (``parse()`` does not invert ``describe()``), from which
     another network than the one scored would be built."""
-    shown = text if len(text) <= SHOWN else f"{text[:SHOWN]}…"
+    shown = clipped(text, SHOWN)
     try:
         config = space.parse(text)
     except PluginError:
@@ -51,7 +52,7 @@ def read_config(space: SearchSpace, text: str, where: str) -> Config:
         label = getattr(space, "label", f"space {space.name!r}")
         raise PluginError(
             f"{label}: parse() does not invert describe(): {shown!r} reads as a configuration "
-            f"described as {again[:SHOWN]!r}, so another network than the one scored would be built; "
+            f"described as {clipped(again, SHOWN)!r}, so another network than the one scored would be built; "
             "fix parse()"
         )
     return config

@@ -75,9 +75,9 @@ def records(study: optuna.Study) -> list[Record]:
     found: dict[str, Record] = {}
     reuses: dict[str, int] = {}
     for t in trials:
-        config = t.user_attrs.get(CONFIG)
-        if not isinstance(config, str) or not config:
-            continue  # not a candidate ntknas scored (a trial added by other code)
+        config = config_of(t)
+        if config is None:
+            continue
         if config in found:
             reuses[config] += 1
             continue
@@ -85,6 +85,13 @@ def records(study: optuna.Study) -> list[Record]:
         found[config] = Record(t.number, config, {k: v for k, v in attrs.items() if k in kept})
         reuses[config] = 0
     return [Record(r.trial, r.config, r.values, reuses[r.config]) for r in found.values()]
+
+
+def config_of(trial: optuna.trial.FrozenTrial) -> str | None:
+    """The configuration text ``trial`` stores; None for a trial ntknas did not score (added by
+    other code: no text, or not a str)."""
+    config = trial.user_attrs.get(CONFIG)
+    return config if isinstance(config, str) and config else None
 
 
 def rows(study: optuna.Study) -> list[dict[str, object]]:
