@@ -598,6 +598,13 @@ ROWS = [
         "exit 2; the running trial is failed, none is left running",
     ),
     Row(
+        "a storage another program keeps locked",
+        "another program holds the write lock of results/ntknas.db, at ntknas search --space nb201",
+        "storage … is locked by another program: waiting up to 30 s for it (Ctrl-C stops)",
+        "a one-line warning after 2 s; Ctrl-C or SIGTERM stops the wait at once (exit 130 or 143); "
+        "still locked after 30 s: exit 2, the storage named and the fix (let it finish, then resume)",
+    ),
+    Row(
         "a planted reference cache file",
         "a link, a FIFO, NaN or another space's file where a plugin space's reference is cached",
         "cached reference … is not usable (…); measuring it again",

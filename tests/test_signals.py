@@ -13,6 +13,7 @@ import time
 import distributed
 import optuna
 import pytest
+from test_bad_input import KINDS, matches
 from tiny_study import make_study, write_image_folder
 
 from ntknas.run import verify
@@ -118,6 +119,39 @@ def test_a_signal_before_the_search_loop_exits_quietly_with_its_code(tmp_path, s
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "results").exists()
+
+
+def test_sigterm_stops_a_search_waiting_for_another_programs_sqlite_lock(tmp_path):
+    """Another program holds the SQLite file's write lock: the search says it is waiting (SQLite
+    would wait silently, in C, deaf to signals) and SIGTERM stops it at once, while the lock is
+    still held: exit 143, no traceback, and nothing written."""
+    from ntknas.study.storage import SQLITE_BUSY_SECONDS, open_storage
+
+    assert SQLITE_BUSY_SECONDS == 30  # as the table says
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    optuna.create_study(study_name="first", storage=open_storage(url))
+    hold = (  # another program's write, never committed, until its stdin closes
+        "import sqlite3, sys\n"
+        f"con = sqlite3.connect({str(tmp_path / 'db.sqlite')!r}, isolation_level=None)\n"
+        "con.execute('BEGIN EXCLUSIVE')\nprint('held', flush=True)\nsys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        search = distributed.start_search(url, "s", 2, 1, tmp_path)
+        wait_until(lambda: "is locked by another program" in (tmp_path / "stderr").read_text(), "the notice")
+        search.send_signal(signal.SIGTERM)
+        assert search.wait(timeout=SQLITE_BUSY_SECONDS / 2) == 143  # long before the wait would end
+        assert holder.poll() is None  # the lock was held all along
+    finally:
+        holder.communicate("", timeout=60)
+    (line,) = (tmp_path / "stderr").read_text().strip().splitlines()
+    assert matches(f"warning: {KINDS['a storage another program keeps locked'].message}", line)
+    assert f"storage {url} is locked" in line
+    assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["first"]  # nothing written
 
 
 class _StoppedInFinalizer:

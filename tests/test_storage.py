@@ -1,9 +1,11 @@
 """Storage: secrets never shown, read-only opens that change nothing, and databases ntknas did not
 make left exactly as they were."""
 
+import contextlib
 import hashlib
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import distributed
@@ -11,7 +13,7 @@ import optuna
 import pytest
 import unprivileged
 
-from ntknas.core.errors import UserError
+from ntknas.core.errors import InputWarning, UserError
 from ntknas.study.storage import mask, open_storage, redact
 
 URLS = [
@@ -270,7 +272,8 @@ def test_opening_waits_for_another_process_that_holds_the_new_file_locked(tmp_pa
     release = threading.Timer(6.0, lambda: holder.execute("COMMIT"))
     release.start()
     try:
-        storage = open_storage(f"sqlite:///{path}")
+        with pytest.warns(InputWarning, match="is locked by another program: waiting up to 30 s"):
+            storage = open_storage(f"sqlite:///{path}")
     finally:
         release.join()
         holder.close()
@@ -310,3 +313,76 @@ def test_processes_opening_one_new_sqlite_file_together_all_succeed(tmp_path):
         for p in processes:
             p.join()
         assert sorted(outcomes.get() for _ in processes) == ["ok"] * 4
+
+
+def _locked_file(path) -> sqlite3.Connection:
+    """A WAL database at ``path`` whose write lock the returned connection holds."""
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("CREATE TABLE t (x)")
+        con.commit()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def test_a_waiting_connection_writes_once_the_lock_is_released_and_says_it_waited(tmp_path, monkeypatch):
+    import threading
+
+    from ntknas.study import sqlite_wait
+
+    monkeypatch.setattr(sqlite_wait, "NOTICE_SECONDS", 0.2)
+    holder = _locked_file(tmp_path / "a.db")
+    release = threading.Timer(1.0, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    con = sqlite_wait.connect(str(tmp_path / "a.db"), "the store", 30)
+    with pytest.warns(InputWarning) as shown:
+        con.execute("INSERT INTO t VALUES (1)")
+        con.commit()
+    release.join()
+    assert [str(w.message) for w in shown] == [
+        "storage the store is locked by another program: waiting up to 30 s for it (Ctrl-C stops)"
+    ]
+    assert con.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+def test_a_signal_stops_a_connection_waiting_for_a_lock(tmp_path):
+    """SQLite's own wait is in C, where no signal handler runs; the connection waits in Python."""
+    import signal
+
+    from ntknas.study import sqlite_wait
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped
+
+    holder = _locked_file(tmp_path / "a.db")
+    con = sqlite_wait.connect(str(tmp_path / "a.db"), "the store", 3600)
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(Stopped):
+            con.execute("INSERT INTO t VALUES (1)")  # without the signal: an hour's wait
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        holder.close()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Python 3.10's sqlite3 errors carry no error code")
+def test_a_write_that_can_never_succeed_is_not_retried(tmp_path):
+    """Another write after this transaction's snapshot: SQLite says "locked" (SQLITE_BUSY_SNAPSHOT)
+    but no wait can help, so the error comes at once instead of after the whole wait."""
+    from ntknas.study import sqlite_wait
+
+    _locked_file(tmp_path / "a.db").close()
+    con = sqlite_wait.connect(str(tmp_path / "a.db"), "the store", 3600, isolation_level=None)
+    con.execute("BEGIN")
+    con.execute("SELECT * FROM t").fetchall()
+    with contextlib.closing(sqlite3.connect(tmp_path / "a.db")) as other:
+        other.execute("INSERT INTO t VALUES (2)")
+        other.commit()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        con.execute("INSERT INTO t VALUES (3)")  # retried, it would wait an hour

@@ -25,12 +25,13 @@ from ntknas.core import defaults
 from ntknas.core.errors import UserError
 from ntknas.core.extras import install_hint
 from ntknas.core.files import missing
+from ntknas.study import sqlite_wait
 from ntknas.study.heartbeat import Retry
 from search_spaces.guard import message_of
 
 DEFAULT_FILE = defaults.DATABASE
-# How long an SQLite writer waits for another process's write to finish before giving up: a
-# command waits silently, deaf to Ctrl-C and SIGTERM, meanwhile (SQLite waits in C), so not long.
+# How long an SQLite writer waits for another process's write to finish before giving up (in
+# Python, announced after a few seconds, and stopped by Ctrl-C or SIGTERM: ntknas.study.sqlite_wait).
 SQLITE_BUSY_SECONDS = 30
 # A running trial is presumed dead after this many missed heartbeats.
 GRACE_BEATS = 5
@@ -378,28 +379,21 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
             )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_ahead_logging(path)
+        _write_ahead_logging(path, url)
     except (OSError, sqlite3.Error) as e:
         raise UserError(f"cannot open storage {mask(url)}: {e}; check the path and its permissions") from None
     return url
 
 
-def _write_ahead_logging(path: Path) -> None:
-    """Switch the SQLite file ``path`` to write-ahead logging, unless another process already did.
-    The switch needs the file to itself, and SQLite refuses it at once ("database is locked"),
-    without waiting, while another process holds it, as when several commands open one new file
-    together: then look again until ``SQLITE_BUSY_SECONDS`` have passed."""
-    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
-    while True:
-        try:
-            with contextlib.closing(sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS)) as con:
-                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    con.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+def _write_ahead_logging(path: Path, url: str) -> None:
+    """Switch the SQLite file ``path`` (of storage ``url``) to write-ahead logging, unless another
+    process already did. The switch needs the file to itself, and SQLite refuses it at once
+    ("database is locked"), without waiting, while another process holds it, as when several
+    commands open one new file together: the connection tries again until
+    ``SQLITE_BUSY_SECONDS`` have passed."""
+    with contextlib.closing(sqlite_wait.connect(str(path), mask(url), SQLITE_BUSY_SECONDS)) as con:
+        if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            con.execute("PRAGMA journal_mode=WAL")
 
 
 def _sqlite_schema(path: Path, url: str) -> dict[str, set[str]]:
@@ -410,7 +404,7 @@ def _sqlite_schema(path: Path, url: str) -> dict[str, set[str]]:
     if not path.is_file():
         raise UserError(f"storage {path} is not a file; give --storage an SQLite file (sqlite:///PATH)")
     try:
-        con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=SQLITE_BUSY_SECONDS)
+        con = sqlite_wait.connect(_read_only_uri(path), mask(url), SQLITE_BUSY_SECONDS, uri=True)
     except sqlite3.Error as e:
         raise UserError(f"cannot open storage file {path}: {e}; check the path and its permissions") from None
     try:
@@ -497,8 +491,12 @@ def _rdb_storage(url: str, liveness: dict, read_only: bool) -> optuna.storages.R
 
 
 def _engine_kwargs(url: str) -> dict:
-    """SQLite: wait for other writers instead of failing with "database is locked". Servers: test
-    pooled connections before use, so a dropped connection is replaced instead of failing a trial."""
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
-    return {"pool_pre_ping": True}
+    """SQLite: wait for other writers instead of failing with "database is locked" (with the
+    standard driver, in Python: :mod:`ntknas.study.sqlite_wait`). Servers: test pooled connections
+    before use, so a dropped connection is replaced instead of failing a trial."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return {"pool_pre_ping": True}
+    if parsed.get_driver_name() == "pysqlite":
+        return {"connect_args": sqlite_wait.connect_args(mask(url), SQLITE_BUSY_SECONDS)}
+    return {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
