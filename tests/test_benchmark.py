@@ -270,6 +270,45 @@ def test_a_failing_metric_keeps_the_others(monkeypatch):
     assert np.isfinite(values["synflow"][[0, 2]]).all() and np.isfinite(values["ntk_score"][[0, 2]]).all()
 
 
+def test_a_metric_without_values_is_one_warning_naming_the_first_failure(monkeypatch, tmp_path):
+    """A metric that failed on some architectures ranks them last and says so; one that failed on
+    all of them says its τ and ρ are n/a. Infinities are values: saved and read back as such."""
+    calls = iter(range(100))
+
+    def flaky(model, inputs):
+        if next(calls) in (0, 2):
+            raise RuntimeError("synflow broke\nsecond line")
+        return 1.0
+
+    def broken(model, inputs, *, bn):
+        raise ValueError("no codes")
+
+    monkeypatch.setattr(proxies, "synflow", flaky)
+    monkeypatch.setattr(proxies, "naswot", broken)
+    save = tmp_path / "s.csv"
+    result = run("--scores", "synflow,naswot,params", "--sample", 4, "--save", save)
+    assert result.exit_code == 0, result.output
+    first = benchmark.sample(benchmark.load_ground_truth(TINY), 4, 0)
+    assert result.stderr.splitlines()[-2:] == [
+        f"warning: synflow has no value for 2 of 4 architectures (first at {first.where(0)}: "
+        "RuntimeError: synflow broke); they rank last",
+        f"warning: naswot has no value for any of the 4 architectures (first at {first.where(0)}: "
+        "ValueError: no codes); its τ and ρ are n/a",
+    ]
+    again = run("--scored", save, "--sample", 4)
+    assert again.exit_code == 0, again.output
+    assert "warning: synflow has no value for 2 of 4 architectures" in again.stderr
+    assert "its cell is empty in the --scored file" in again.stderr
+
+
+def test_an_infinite_score_is_saved_as_a_value(tmp_path):
+    truth = benchmark.load_ground_truth(TINY).subset(np.arange(2))
+    path = tmp_path / "s.csv"
+    benchmark.write_scores(path, truth, {"condition_number": np.array([math.inf, 2.0])})
+    values = benchmark.read_scores(path, truth, None)
+    assert values["condition_number"].tolist() == [math.inf, 2.0]
+
+
 def test_save_never_replaces_the_ground_truth(tmp_path):
     truth = tmp_path / "truth.csv"
     shutil.copy(TINY, truth)

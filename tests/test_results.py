@@ -111,6 +111,20 @@ def test_a_float_column_is_scientific_throughout_when_one_value_needs_it():
     assert tables.cell("params", 16894282.0) == "16,894,282"
 
 
+def test_a_table_cuts_a_long_configuration_and_csv_and_json_keep_it_whole():
+    from rich.console import Console
+
+    config = "w=" + "8," * 5000  # a plugin's describe() may run to pages
+    rows = [{"trial": 0, "config": config, "params": 10}]
+    table = tables.render(rows, ["trial", "config", "params"], "t")
+    console = Console(width=400, record=True, file=io.StringIO())
+    console.print(table)
+    shown = console.export_text()
+    assert config[: tables.CONFIG_SHOWN] + "…" in shown.replace("\n", "").replace("│", "").replace(" ", "")
+    assert len(shown) < 3 * 400 * 6  # a few lines, not a page per row
+    assert config in tables.to_csv(rows, ["trial", "config", "params"])
+
+
 def test_a_study_without_a_scored_candidate_says_why(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     made = open_study("s", None, Settings("nb201", SYNTHETIC, 8, "batch", 0, "ntk_score"), "random")

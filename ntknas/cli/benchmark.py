@@ -22,6 +22,7 @@ from ntknas.cli.common import (
     space_reference,
     use_threads,
     user_errors,
+    warn,
 )
 from ntknas.cli.progress import progress_bar
 from ntknas.core import jsonout
@@ -126,6 +127,7 @@ def command(
             if lacking:
                 raise UserError(f"--scored file {scored} lacks {lacking[0]}, which the budget needs")
             per_arch = math.nan
+            warn_unscored(values, truth, {}, "its cell is empty in the --scored file")
         else:
             check_for_space(chosen, image_size)
             values, per_arch = score_now(
@@ -197,15 +199,45 @@ def score_now(
     seconds per architecture. ``settings``: ``ntknas.run.benchmark.score_all``'s keyword arguments."""
     from ntknas.run import benchmark
 
+    reasons: dict[str, tuple[int, str]] = {}
+    failed = lambda row, name, reason: reasons.setdefault(name, (row, reason))  # noqa: E731
     if save is None:
-        return _scored(truth, space, names, output, **settings)
-    with benchmark.SaveFile(save, truth, names) as saving:
-        if saving.kept:
-            err.print(
-                f"resuming --save {save}: kept the {len(saving.kept)} of {len(truth.acc)} architectures "
-                "an earlier run scored there"
+        scored = _scored(truth, space, names, output, failed=failed, **settings)
+    else:
+        with benchmark.SaveFile(save, truth, names) as saving:
+            if saving.kept:
+                err.print(
+                    f"resuming --save {save}: kept the {len(saving.kept)} of {len(truth.acc)} "
+                    "architectures an earlier run scored there"
+                )
+            scored = _scored(
+                truth, space, names, output, failed=failed, kept=saving.kept, scored=saving.append, **settings
             )
-        return _scored(truth, space, names, output, kept=saving.kept, scored=saving.append, **settings)
+    if "model" in reasons:
+        for name in names:
+            reasons.setdefault(name, reasons["model"])
+    warn_unscored(scored[0], truth, reasons, "it was scored by an earlier run whose --save kept no value")
+    return scored
+
+
+def warn_unscored(
+    values: dict[str, np.ndarray], truth: GroundTruth, reasons: dict[str, tuple[int, str]], otherwise: str
+) -> None:
+    """One warning line per metric without a value for some architectures (they rank last; with
+    none at all its τ and ρ are n/a), naming the first such architecture and why: ``reasons``
+    (metric → (row, reason)), else ``otherwise``."""
+    import numpy as np
+
+    for name, v in values.items():
+        missing = np.flatnonzero(np.isnan(v))
+        if not len(missing):
+            continue
+        row, why = reasons.get(name, (int(missing[0]), otherwise))
+        first = f"first at {truth.where(row)}: {why}"
+        every = len(missing) == len(v)
+        count = "any of the" if every else f"{len(missing)} of"
+        outcome = "its τ and ρ are n/a" if every else "they rank last"
+        warn(f"{name} has no value for {count} {len(v)} architectures ({first}); {outcome}")
 
 
 def _scored(

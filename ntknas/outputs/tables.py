@@ -19,8 +19,12 @@ from rich.table import Table
 from ntknas.core import jsonout
 from ntknas.scoring.registry import METRICS, SPECTRUM, direction_words
 from ntknas.study.records import SECONDS, VERIFIED
+from search_spaces.guard import clipped
 
 MEASURES = ("params", "flops", SECONDS)
+# Characters of a configuration that a table shows (a plugin's may run to pages; CSV and JSON
+# keep it whole).
+CONFIG_SHOWN = 300
 INTEGER_COLUMNS = frozenset({"trial", "params", "flops", "verified_epochs", "reuses", "batch_size"})
 
 
@@ -72,7 +76,8 @@ def float_spec(column: str, values: Iterable[object]) -> str:
 def render(
     rows: list[dict[str, object]], columns: list[str], title: str, headers: Mapping[str, str] | None = None
 ) -> Table:
-    """A rich table of ``rows``; ``headers`` shows some columns under another name."""
+    """A rich table of ``rows``; ``headers`` shows some columns under another name. A configuration
+    longer than ``CONFIG_SHOWN`` characters is cut there, with an ellipsis."""
     table = Table(title=title, title_justify="left")
     for column in columns:
         header = (headers or {}).get(column, column)
@@ -82,7 +87,10 @@ def render(
             table.add_column(header, justify="right", no_wrap=True)
     specs = {c: float_spec(c, (row.get(c) for row in rows)) for c in columns}
     for row in rows:
-        table.add_row(*(cell(c, row.get(c), specs[c]) for c in columns))
+        cells = {c: cell(c, row.get(c), specs[c]) for c in columns}
+        if "config" in cells:
+            cells["config"] = clipped(cells["config"], CONFIG_SHOWN)
+        table.add_row(*cells.values())
     return table
 
 

@@ -377,8 +377,9 @@ def write_scores(path: str | Path, truth: GroundTruth, values: dict[str, np.ndar
 
 
 def _row(truth: GroundTruth, i: int, values: list[float]) -> list[str]:
-    """The CSV cells of row ``i`` of ``truth`` with its metric ``values`` (empty when not finite)."""
-    cells = [repr(float(v)) if math.isfinite(v) else "" for v in values]
+    """The CSV cells of row ``i`` of ``truth`` with its metric ``values`` (empty when NaN, the metric
+    having failed; an infinity, such as a singular pNTK's condition number, is kept)."""
+    cells = [repr(float(v)) if not math.isnan(v) else "" for v in values]
     return [truth.index[i], truth.arch[i], repr(float(truth.acc[i])), *cells]
 
 
