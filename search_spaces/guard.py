@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 _STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
+# torch.nn.Module's methods that return the module itself, which callers rely on (``net.eval()(x)``,
+# ``net = net.to(device)``): a plugin's override must too.
+RETURNS_SELF = frozenset(
+    {"train", "eval", "requires_grad_", "to", "cpu", "cuda", "xpu", "ipu", "mtia", "type", "float",
+     "double", "half", "bfloat16", "to_empty", "apply", "share_memory"}
+)  # fmt: skip
 PROBE_IMAGES = 2  # images of the forward pass that checks a built network's output shape
 
 
@@ -141,10 +147,12 @@ class _Shared:
                     signal.signal(signum, handler)
 
 
-def _check_output(label: str, output: object, inputs: torch.Tensor, num_classes: int, tracked: bool) -> None:
+def _check_output(
+    label: str, output: object, inputs: torch.Tensor, num_classes: int, tracked: bool, training: bool
+) -> None:
     """PluginError unless ``output`` is a real floating-point tensor of shape (N, num_classes) for
-    N ``inputs``, on their device, and (when ``tracked``: gradients on, a parameter that takes
-    them) one that gradients flow through."""
+    N ``inputs`` (given by a network in train mode when ``training``), on their device, and (when
+    ``tracked``: gradients on, a parameter that takes them) one that gradients flow through."""
     import torch
 
     wanted = (inputs.shape[0], num_classes)
@@ -152,8 +160,8 @@ def _check_output(label: str, output: object, inputs: torch.Tensor, num_classes:
     rule = None
     if shape != wanted:
         rule = (
-            f"returns {shape} for {wanted[0]} images; "
-            f"it must return a tensor of shape (N, num_classes) = {wanted}"
+            f"returns {shape} for {wanted[0]} images in {'train' if training else 'eval'} mode; "
+            f"it must return a tensor of shape (N, num_classes) = {wanted} in every mode"
         )
     elif not output.is_floating_point():
         rule = f"returns a tensor of {output.dtype}; it must return real floating-point logits"
@@ -195,7 +203,7 @@ def guard_network(net: nn.Module, label: str, num_classes: int) -> None:
             tracked = (
                 detached and torch.is_grad_enabled() and any(p.requires_grad for p in module.parameters())
             )
-            _check_output(label, output, args[0], num_classes, tracked)
+            _check_output(label, output, args[0], num_classes, tracked, module.training)
 
     def copied(module: nn.Module, args: tuple) -> tuple:
         return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
@@ -260,9 +268,26 @@ def _guard_method(module: nn.Module, name: str, label: str) -> None:
         import torch
 
         with calling(label, f"the network's {name}()", passing=(torch.OutOfMemoryError,)):
-            return original(self)(*args, **kwargs)
+            result = original(self)(*args, **kwargs)
+        if name in RETURNS_SELF and result is not self:
+            raise PluginError(
+                f"{label}: the network's {name}() returned {type(result).__name__}, not the network; "
+                f"return self from it, as torch.nn.Module.{name}() does"
+            )
+        return result
 
     object.__setattr__(module, name, types.MethodType(method, module))
+
+
+def _dtype_hint(net: nn.Module, dtype: torch.dtype) -> str:
+    """`` (its parameters are torch.float64, …)`` when ``net`` holds floating-point parameters of
+    another dtype than its input's ``dtype`` (the likely cause of its failure), else ``""``."""
+    with suppress(PluginError):
+        others = sorted({str(p.dtype) for p in net.parameters() if p.is_floating_point()} - {str(dtype)})
+        if others:
+            found = ", ".join(others)
+            return f" (its parameters are {found}, the images {dtype}: build the network in {dtype})"
+    return ""
 
 
 class _Asking:
@@ -325,8 +350,12 @@ class Guarded(SearchSpace):
         self._built[id(net)] = net
         guard_network(net, self.label, num_classes)
         training = net.training
-        with calling(self.label, "the network's forward()"), torch.no_grad():  # checks its shape
-            net.eval()(torch.zeros(PROBE_IMAGES, channels, image_size, image_size))
+        images = torch.zeros(PROBE_IMAGES, channels, image_size, image_size)
+        try:
+            with calling(self.label, "the network's forward()"), torch.no_grad():  # checks its shape
+                net.eval()(images)
+        except PluginError as e:
+            raise PluginError(f"{e}{_dtype_hint(net, images.dtype)}") from None
         net.train(training)
         return net
 

@@ -521,8 +521,8 @@ ROWS = [
     Row(
         "a plugin network of the wrong shape",
         "a plugin network with 3 outputs for 10 classes, at ntknas score --space myplugin:Narrow --arch w=2",
-        "plugin space 'myplugin:Narrow': the network built by build() returns (2, 3) for 2 images; "
-        "it must return a tensor of shape (N, num_classes) = (2, 10)",
+        "plugin space 'myplugin:Narrow': the network built by build() returns (2, 3) for 2 images in "
+        "eval mode; it must return a tensor of shape (N, num_classes) = (2, 10) in every mode",
     ),
     Row(
         "a plugin name two packages register",

@@ -33,7 +33,7 @@ from ntknas import cli
 from ntknas.cli.dashboard import loopback
 from ntknas.core.errors import UserError
 from ntknas.core.terminal import Terminal, visible
-from search_spaces import PluginError, SearchSpace, UnknownSpace
+from search_spaces import PluginError, SearchSpace, UnknownSpace, guard
 from search_spaces.guard import first_line
 
 runner = CliRunner()
@@ -133,6 +133,8 @@ class Space(SearchSpace):
             # backward pass that exits (code that runs where no guard stands)
             inner = net.forward
             net.forward = lambda x: OUTPUTS[fault("build")](inner(x))
+        if fault("build") == "eval":  # torch.nn.Module.eval() returns the module; this one, None
+            net.eval = lambda: None
         if fault("build") == "state":  # a network that cannot give its weights
             net.state_dict = lambda *args, **kwargs: misbehave("raise", None)
         if fault("build") in ("stdout", "chdir"):  # it runs, and changes what it shares with us
@@ -152,7 +154,7 @@ FAULTS = {
     "sample": ("raise", "exit", "dict", "base"),
     "build": (
         "raise", "exit", "none", "lambda", "shape", "forward", "batch", "state", "stdout", "chdir", "base",
-        "int", "detached", "backward",
+        "int", "detached", "backward", "eval",
     ),
     "describe": ("raise", "exit", "dict", "newline", "markup", "unreadable", "strsub"),
     "parse": ("raise", "exit", "none", "base", "unreadable"),
@@ -260,6 +262,7 @@ def test_any_study_name_is_refused_or_shown_verbatim(workdir, name):
 @example(case=("build", "stdout"))
 @example(case=("build", "chdir"))
 @example(case=("build", "backward"))
+@example(case=("build", "eval"))
 @example(case=("describe", "strsub"))
 @example(case=("parse", "unreadable"))
 def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
@@ -401,6 +404,11 @@ class Flexible(SearchSpace):
         return int(text[2:])
 
 
+class Float64(Flexible):
+    def build(self, config, num_classes=10, **kw):
+        return super().build(config, num_classes, **kw).double()
+
+
 class Positional(Flexible):
     def build(self, config, classes, chans, size):  # the spelling differs: refused
         raise AssertionError
@@ -472,6 +480,39 @@ def test_a_guarded_network_copies_and_exports_as_itself():
     net[1].forward = lambda v: torch.cat([inner(v), inner(v)])[:3]  # 3 rows for 2 images
     with pytest.raises(PluginError, match=r"returns \(3, 7\) for 2 images"):
         net(torch.ones(2, 1, 4, 4))
+
+
+def test_a_network_of_another_dtype_than_the_images_is_told_to_build_in_theirs():
+    with pytest.raises(PluginError) as info:
+        search_spaces.get(f"{__name__}:Float64").build(2, num_classes=7, channels=1, image_size=4)
+    assert str(info.value).startswith(f"plugin space '{__name__}:Float64': the network's forward() failed: ")
+    assert str(info.value).endswith(
+        " (its parameters are torch.float64, the images torch.float32: build the network in torch.float32)"
+    )
+
+
+def test_a_network_whose_shape_depends_on_its_mode_is_told_which_mode():
+    net = search_spaces.get(f"{__name__}:Flexible").build(2, num_classes=7, channels=1, image_size=4)
+    inner = net[1].forward
+    net[1].forward = lambda v: torch.cat([inner(v), inner(v)]) if net.training else inner(v)
+    net.eval()(torch.ones(2, 1, 4, 4))  # fine in eval mode
+    with pytest.raises(PluginError, match=r"returns \(4, 7\) for 2 images in train mode; .* in every mode$"):
+        net.train()(torch.ones(2, 1, 4, 4))
+
+
+@pytest.mark.parametrize("method", sorted(guard.RETURNS_SELF - {"cuda", "xpu", "ipu", "mtia", "to_empty"}))
+def test_a_network_method_that_must_return_the_network_and_does_not_is_one_line(method):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 7))
+    torch_method = getattr(torch.nn.Module, method)
+    setattr(net[1], method, lambda *args, **kwargs: (torch_method(net[1], *args, **kwargs), None)[1])
+    guard.guard_network(net, "plugin space 'x'", 7)
+    arguments = {"to": ("cpu",), "type": (torch.float32,), "apply": (lambda m: None,)}.get(method, ())
+    with pytest.raises(PluginError) as info:
+        getattr(net[1], method)(*arguments)
+    assert str(info.value) == (
+        f"plugin space 'x': the network's {method}() returned NoneType, not the network; "
+        f"return self from it, as torch.nn.Module.{method}() does"
+    )
 
 
 class _Block(torch.nn.Linear):

@@ -45,6 +45,7 @@ from ntknas.inputs.sources import BUNDLED
 from ntknas.objectives.candidates import seeded_model
 from ntknas.scoring import metrics
 from search_spaces import PluginError, SearchSpace
+from search_spaces.guard import first_line
 
 # What measuring a reference reports: (architectures measured, of how many).
 Progress = Callable[[int, int], None]
@@ -193,6 +194,7 @@ def measure(
     configs = sample(space, min(size, space.size))
     x, y = data.minibatch(data.load(BUNDLED), batch, SEED, image_size)
     rows: list[dict[str, float]] = []
+    left_out: str | None = None  # why the first architecture left out is
     for done, config in enumerate(configs, 1):
         model = seeded_model(space, config, classes, SEED, tuple(x.shape[1:]))
         errors: dict[str, Exception] = {}
@@ -203,12 +205,15 @@ def measure(
         terms = metrics.ntk_terms(values)  # a failed metric is NaN: no terms, or a NaN term
         if terms is not None and all(math.isfinite(v) for v in terms.values()):
             rows.append(terms)
+        elif left_out is None:
+            left_out = _why_left_out(errors, values, terms)
         if progress is not None:
             progress(done, len(configs))
     if len(rows) < 2:
         raise Unplaceable(
             space.name,
-            f"only {len(rows)} of {len(configs)} sampled architectures have a non-singular pNTK",
+            f"only {len(rows)} of {len(configs)} sampled architectures give every term of ntk_score "
+            f"(the first left out: {left_out})",
         )
     terms = {}
     for name in metrics.WEIGHTS:
@@ -217,6 +222,22 @@ def measure(
         spread = math.sqrt(sum((a - centre) ** 2 for a in v) / len(v))
         terms[name] = (centre, spread if spread > 0 else 1.0)
     return Reference(space.name, image_size, classes, batch, len(configs), len(rows), terms)
+
+
+def _why_left_out(
+    errors: dict[str, Exception], values: dict[str, float], terms: dict[str, float] | None
+) -> str:
+    """Why an architecture gives no reference row: the first metric that failed on it, a singular
+    pNTK, no parameters, or the first term that is not finite."""
+    if errors:
+        name, error = next(iter(errors.items()))
+        return f"{name} failed: {type(error).__name__}: {first_line(error)}"
+    if terms is None:
+        if not values["params"] > 0:
+            return "it has no trainable parameters"
+        return f"its pNTK is singular (condition number {values['condition_number']:g})"
+    name, value = next((n, v) for n, v in terms.items() if not math.isfinite(v))
+    return f"its {name} term is {value}"
 
 
 def sample(space: SearchSpace, count: int) -> list:
