@@ -85,6 +85,23 @@ def calling(
             raise error(f"{label}: {what} failed: {type(e).__name__}: {first_line(e)}") from None
 
 
+class ProcessExit(Exception):
+    """Plugin code called ``os._exit``, which would end the process at once, leaving its trial
+    running and saying nothing."""
+
+
+def _exit_refused(pid: int, real):
+    """``os._exit`` as lent to plugin code: in process ``pid``, it raises :class:`ProcessExit`; in
+    a child the plugin forked, it is ``real``."""
+
+    def refused(status: int) -> None:
+        if os.getpid() != pid:
+            real(status)
+        raise ProcessExit(f"os._exit({status})")
+
+    return refused
+
+
 class _Unclosable:
     """A standard stream lent to plugin code: writes reach the stream; closing it does nothing."""
 
@@ -104,11 +121,14 @@ class _Shared:
     prints goes to stderr (stdout is the command's output: a table, JSON or CSV), and the working
     directory (relative paths such as the default storage's), the stop signals' handlers and
     torch's default dtype, device and gradient mode are restored as the call returns, so that
-    nothing a plugin changes outlives its call."""
+    nothing a plugin changes outlives its call. ``os._exit`` in the plugin's process raises
+    :class:`ProcessExit` instead of ending it without a word (a process it forked exits)."""
 
     STREAMS = ("stdin", "stdout", "stderr")
 
     def __enter__(self) -> None:
+        self.exit = os._exit
+        os._exit = _exit_refused(os.getpid(), self.exit)
         self.streams = {name: getattr(sys, name) for name in self.STREAMS}
         for name, stream in self.streams.items():
             if stream is not None and not isinstance(stream, _Unclosable):
@@ -128,6 +148,7 @@ class _Shared:
     def __exit__(self, *exc) -> None:
         import threading
 
+        os._exit = self.exit
         for name, stream in self.streams.items():
             setattr(sys, name, stream)
         if self.folder is not None:

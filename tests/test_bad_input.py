@@ -605,6 +605,20 @@ ROWS = [
         "still locked after 30 s: exit 2, the storage named and the fix (let it finish, then resume)",
     ),
     Row(
+        "a plugin that ends the process",
+        "a plugin network whose forward() calls os._exit(5), at ntknas search --space ends_space:Space",
+        "10 candidates in a row failed; the last: plugin space 'ends_space:Space': the network's "
+        "forward() failed: ProcessExit: os._exit(5)",
+        "exit 2; every trial failed with its reason, none left running",
+    ),
+    Row(
+        "a plugin thread that never ends",
+        "a plugin network whose forward() starts a thread that never ends, at ntknas score --space "
+        "ends_space:Space --arch w=2",
+        "… thread(s) still running at exit (…); not waiting for them",
+        "a one-line warning; the command ends with its own exit code",
+    ),
+    Row(
         "a planted reference cache file",
         "a link, a FIFO, NaN or another space's file where a plugin space's reference is cached",
         "cached reference … is not usable (…); measuring it again",

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -1159,3 +1160,71 @@ def test_a_plugin_network_failing_outside_the_guard_is_one_line_in_plot_and_expo
     ):
         export.export(study, 0, workdir / "out")
     assert not (workdir / "out").exists()
+
+
+ENDS_ITSELF = """\
+import os
+import threading
+import time
+
+from torch import nn
+
+from search_spaces import SearchSpace
+
+
+class Net(nn.Sequential):
+    def forward(self, x):
+        if os.environ["HOW"] == "exit" and x.shape[0] == 4:  # past the guard's probe of 2 images
+            os._exit(5)
+        if os.environ["HOW"] == "thread":
+            threading.Thread(target=time.sleep, args=(3600,), name="plugin's").start()
+        return super().forward(x)
+
+
+class Space(SearchSpace):
+    name, summary, size = "ends", "networks that end the process or outlive it", 2
+
+    def sample(self, trial):
+        return trial.suggest_categorical("w", (2, 3))
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        inputs = channels * image_size**2
+        return Net(nn.Flatten(), nn.Linear(inputs, config), nn.ReLU(), nn.Linear(config, num_classes))
+
+    def describe(self, config):
+        return f"w={config}"
+
+    def parse(self, text):
+        return int(text[2:])
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "thread"])
+def test_plugin_code_that_ends_the_process_or_outlives_it_is_one_line(tmp_path, how):
+    """os._exit in plugin code fails the candidate (it would end the process at once, its trial left
+    running, without a word); a thread it starts and never ends is not waited for at exit."""
+    (tmp_path / "ends_space.py").write_text(ENDS_ITSELF)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    common = ["--space", "ends_space:Space", "--data", "synthetic", "--batch-size", "4"]
+    command = [sys.executable, "-m", "ntknas"]
+    if how == "exit":
+        command += ["search", *common, "--trials", "2", "--objective", "condition_number"]
+    else:
+        command += ["score", *common, "--arch", "w=2", "--format", "json"]
+    done = subprocess.run(
+        command, cwd=tmp_path, env={**env, "HOW": how}, capture_output=True, text=True, timeout=300
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    if how == "exit":
+        assert done.returncode == 2 and matches(
+            f"error: {KINDS['a plugin that ends the process'].message}", last
+        )
+        url = f"sqlite:///{tmp_path / 'results' / 'ntknas.db'}"
+        (name,) = [s.study_name for s in optuna.get_all_study_summaries(url)]
+        study = optuna.load_study(study_name=name, storage=url)
+        assert {t.state for t in study.trials} == {optuna.trial.TrialState.FAIL}
+    else:
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["config"] == "w=2"
+        assert matches(f"warning: {KINDS['a plugin thread that never ends'].message}", last), last
+        assert "(plugin's, " in last

@@ -145,6 +145,16 @@ def main() -> None:
         hook.exc_value,
     )
     try:
+        _run()
+    except SystemExit as e:
+        _exit_without_waiting(e.code if isinstance(e.code, int) else int(e.code is not None))
+        raise
+    _exit_without_waiting(0)
+
+
+def _run() -> None:
+    """The command, its output flushed; a write to a full disk or a refused path is one line."""
+    try:
         try:
             app()
         finally:
@@ -166,6 +176,24 @@ def main() -> None:
         if common.SIGTERMS and e.code == common.INTERRUPTED:
             sys.exit(128 + common.SIGTERMS[-1])
         raise
+
+
+def _exit_without_waiting(code: int) -> None:
+    """End the process now with ``code`` when threads that are no daemons still run (plugin code
+    may start one and never end it), instead of waiting for them forever as Python's exit does:
+    one warning line, the output flushed, then ``os._exit``."""
+    alive = [
+        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if not alive:
+        return
+    names = ", ".join(t.name for t in alive[:3]) + (", ..." if len(alive) > 3 else "")
+    with contextlib.suppress(Exception):  # stderr may be gone
+        common.warn(f"{len(alive)} thread(s) still running at exit ({names}); not waiting for them")
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _ignored(where: str, error: BaseException | None) -> None:
