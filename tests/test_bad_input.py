@@ -605,6 +605,13 @@ ROWS = [
         "still locked after 30 s: exit 2, the storage named and the fix (let it finish, then resume)",
     ),
     Row(
+        "a write another program left unfinished",
+        "a rollback-journal database whose writer died mid-write, at ntknas results tiny",
+        "storage …: rolled back a write that another program left unfinished (…-journal), as SQLite "
+        "does; what was committed is unchanged",
+        "a one-line warning; then the command reads what was committed",
+    ),
+    Row(
         "a plugin that ends the process",
         "a plugin network whose forward() calls os._exit(5), at ntknas search --space ends_space:Space",
         "10 candidates in a row failed; the last: plugin space 'ends_space:Space': the network's "

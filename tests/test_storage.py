@@ -2,6 +2,7 @@
 make left exactly as they were."""
 
 import contextlib
+import gc
 import hashlib
 import os
 import sqlite3
@@ -386,3 +387,48 @@ def test_a_write_that_can_never_succeed_is_not_retried(tmp_path):
         other.commit()
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         con.execute("INSERT INTO t VALUES (3)")  # retried, it would wait an hour
+
+
+def test_a_write_a_dead_program_left_unfinished_is_rolled_back_and_the_study_read(tmp_path):
+    """A rollback-journal database whose writer died mid-write (its pages spilled into the file): read
+    as it was last committed, with one warning, not called "not an SQLite database"."""
+    import subprocess
+    import sys
+
+    import tiny_study
+    from test_bad_input import KINDS, matches
+
+    path = tmp_path / "h.db"
+    tiny_study.make_study(url=f"sqlite:///{path}")
+    gc.collect()  # the study's connections closed: the file to ourselves
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("PRAGMA journal_mode=DELETE")  # another program's rollback-journal database
+    before = _values(open_storage(f"sqlite:///{path}", read_only=True))
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"con = sqlite3.connect({str(path)!r})\n"
+            "con.execute('PRAGMA cache_size=1')\n"
+            "con.execute('BEGIN')\n"
+            'con.execute("UPDATE trial_values SET value = -1")\n'
+            'con.execute("UPDATE trial_user_attributes SET value_json = \'\\"x\\"\'")\n'
+            "print('spilled', flush=True)\ntime.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline() == "spilled\n"
+    writer.kill()  # dies mid-write: its journal stays beside the file
+    writer.wait()
+    assert (tmp_path / "h.db-journal").exists()
+    with pytest.warns(InputWarning) as shown:
+        storage = open_storage(f"sqlite:///{path}", read_only=True)
+    (line,) = [str(w.message) for w in shown]
+    assert matches(KINDS["a write another program left unfinished"].message, line), line
+    assert _values(storage) == before and before
+
+
+def _values(storage) -> list:
+    return [t.values for t in optuna.load_study(study_name="tiny", storage=storage).trials]

@@ -22,7 +22,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
 from ntknas.core import defaults
-from ntknas.core.errors import UserError
+from ntknas.core.errors import InputWarning, UserError
 from ntknas.core.extras import install_hint
 from ntknas.core.files import missing
 from ntknas.study import sqlite_wait
@@ -408,7 +408,14 @@ def _sqlite_schema(path: Path, url: str) -> dict[str, set[str]]:
     except sqlite3.Error as e:
         raise UserError(f"cannot open storage file {path}: {e}; check the path and its permissions") from None
     try:
-        problems = [r[0] for r in con.execute("PRAGMA quick_check")]
+        try:
+            problems = [r[0] for r in con.execute("PRAGMA quick_check")]
+        except sqlite3.OperationalError as e:
+            if "readonly" not in str(e) or not Path(f"{path}-journal").exists():
+                raise
+            con.close()  # a write another program left unfinished: roll it back, as SQLite does
+            con = _rolled_back(path, url)
+            problems = [r[0] for r in con.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             raise UserError(damaged(mask(url), problems[0].strip().splitlines()[-1]))
         names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -427,12 +434,28 @@ def _sqlite_schema(path: Path, url: str) -> dict[str, set[str]]:
         con.close()
 
 
+def _rolled_back(path: Path, url: str) -> sqlite3.Connection:
+    """A read-only connection to ``path`` after rolling back the unfinished write that a process
+    which died mid-write left in its rollback journal (SQLite does so on any writing open; a
+    read-only one cannot), with one warning line saying so."""
+    with contextlib.closing(sqlite_wait.connect(str(path), mask(url), SQLITE_BUSY_SECONDS)) as con:
+        con.execute("PRAGMA quick_check").fetchall()
+    warnings.warn(
+        f"storage {mask(url)}: rolled back a write that another program left unfinished "
+        f"({path.name}-journal), as SQLite does; what was committed is unchanged",
+        InputWarning,
+        stacklevel=3,
+    )
+    return sqlite_wait.connect(_read_only_uri(path), mask(url), SQLITE_BUSY_SECONDS, uri=True)
+
+
 def _read_only_uri(path: Path) -> str:
     """An SQLite URI that opens ``path`` without writing anything: immutable (no lock or journal
-    file made) unless a write-ahead log beside it may hold another process's latest writes and
-    the folder lets SQLite share it; then in read-only mode, which reads through the log."""
+    file made) unless a write-ahead log or a rollback journal beside it may hold another process's
+    latest or unfinished writes and the folder lets SQLite share it; then in read-only mode, which
+    reads through the log and waits for a writer's lock."""
     writable = os.access(path, os.W_OK) and os.access(path.parent.resolve(), os.W_OK | os.X_OK)
-    live = writable and Path(f"{path}-wal").exists()
+    live = writable and any(Path(f"{path}-{log}").exists() for log in ("wal", "journal"))
     return f"file:{quote(str(path.resolve()))}?mode=ro" + ("" if live else "&immutable=1")
 
 
