@@ -612,6 +612,12 @@ ROWS = [
         "a one-line warning; then the command reads what was committed",
     ),
     Row(
+        "a data folder resumed from another directory",
+        "ntknas search --data one --study d, then the same in another directory that has its own one/",
+        "study 'd' was created with data=/…/one, not data=/…/one: resume it with its own settings, or "
+        "pass --study NEW_NAME to start another study",
+    ),
+    Row(
         "a plugin that ends the process",
         "a plugin network whose forward() calls os._exit(5), at ntknas search --space ends_space:Space",
         "10 candidates in a row failed; the last: plugin space 'ends_space:Space': the network's "

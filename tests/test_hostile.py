@@ -1228,3 +1228,24 @@ def test_plugin_code_that_ends_the_process_or_outlives_it_is_one_line(tmp_path, 
         assert json.loads(done.stdout)["config"] == "w=2"
         assert matches(f"warning: {KINDS['a plugin thread that never ends'].message}", last), last
         assert "(plugin's, " in last
+
+
+def test_a_data_folder_is_one_folder_wherever_the_study_is_resumed(workdir, monkeypatch):
+    """A study records its data folder by its absolute path: the same words resumed from another
+    directory name another folder, refused; another spelling of the same folder is accepted."""
+    for where in ("a", "b"):
+        tiny_study.write_image_folder(workdir / where / "one", per_class=4, splits=("train",))
+    storage = f"sqlite:///{workdir / 's.db'}"
+    search = ["search", "--space", "nb201", "--batch-size", "4", "--objective", "condition_number"]
+    search += ["--storage", storage, "--study", "d"]
+    monkeypatch.chdir(workdir / "a")
+    assert invoke(*search, "--data", "one", "--trials", "1").exit_code == 0
+    monkeypatch.chdir(workdir / "b")
+    elsewhere = invoke(*search, "--data", "one", "--trials", "2")
+    resumed = KINDS["a data folder resumed from another directory"].message
+    assert elsewhere.exit_code == 2 and matches(f"error: {resumed}", elsewhere.stderr.strip())
+    assert f"data={workdir / 'a' / 'one'}, not data={workdir / 'b' / 'one'}: " in elsewhere.stderr
+    monkeypatch.chdir(workdir / "a")
+    assert invoke(*search, "--data", "./one/", "--trials", "2").exit_code == 0
+    study = optuna.load_study(study_name="d", storage=storage)
+    assert len(study.trials) == 2 and study.user_attrs["data"] == str(workdir / "a" / "one")

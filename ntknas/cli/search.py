@@ -37,7 +37,7 @@ from ntknas.core.defaults import HEARTBEAT_SECONDS
 from ntknas.core.errors import UserError
 from ntknas.core.files import folder_name
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
-from ntknas.inputs.sources import BUNDLED
+from ntknas.inputs.sources import BUNDLED, canonical
 from ntknas.outputs import tables
 from ntknas.scoring.registry import COSTS, DEFAULT, METRICS, direction_words
 from ntknas.study import records
@@ -214,7 +214,11 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
         if verify_top is not None:
             splits = verify.load_splits(settings.data, request.data_root, settings.image_size)
             verify.check_recipe(Recipe(verify_epochs), splits)
-        score = api.objective_for(request, measuring_reference(space.name))
+        score = api.objective_for(request, measuring_reference(space.name))  # the data read, as given
+        # the study records a data folder by its absolute path: resumed from another directory,
+        # the same words may name another folder
+        settings = replace(settings, data=canonical(settings.data))
+        request = replace(request, settings=settings)
         if request.workers > 1:
             workers.check_memory(request.workers)
         check_reachable(

@@ -9,6 +9,7 @@ import optuna
 
 from ntknas.core.errors import UserError
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.inputs.sources import canonical
 from ntknas.objectives.budget import Budget
 from ntknas.scoring.registry import METRICS, Direction, optuna_direction
 from scores.modes import BnMode
@@ -106,6 +107,8 @@ class Settings:
             )
         wanted = asdict(self)
         recorded = {k: stored.get(k, _OPTIONAL.get(k, _UNRECORDED)) for k in wanted}
+        if isinstance(recorded["data"], str) and canonical(recorded["data"]) == wanted["data"]:
+            recorded["data"] = wanted["data"]  # a path an older ntknas stored as given, relative
         differ = [k for k in wanted if recorded[k] != wanted[k]]
         if differ:
             was = ", ".join(f"{k}={_shown(recorded[k])}" for k in differ)
