@@ -276,6 +276,18 @@ ROWS = [
         UNTOUCHED,
     ),
     Row(
+        "an SQLite URL with two slashes",
+        "ntknas results nb201 --storage sqlite://a.db",
+        "storage URL sqlite://a.db names a host (a.db), which an SQLite file has not: write "
+        "sqlite:///PATH, three slashes before a relative path (sqlite:///a.db), four before an absolute one",
+    ),
+    Row(
+        "a storage scheme with capitals",
+        "ntknas results nb201 --storage SQLITE:///a.db",
+        "storage URL SQLITE:///a.db writes its scheme SQLITE with capitals, which SQLAlchemy does not "
+        "read; write it in lower case (sqlite://...)",
+    ),
+    Row(
         "a '?' in an SQLite file name",
         "ntknas search --storage 'sqlite:///we?ird.db'",
         "storage URL sqlite:///we?… has a '?' in its path: SQLite would open we and read ird.db as "
@@ -613,7 +625,8 @@ ROWS = [
     ),
     Row(
         "a data folder resumed from another directory",
-        "ntknas search --data one --study d, then the same in another directory that has its own one/",
+        "a study searched with --data one, resumed with --data one from another directory that has "
+        "its own one/",
         "study 'd' was created with data=/…/one, not data=/…/one: resume it with its own settings, or "
         "pass --study NEW_NAME to start another study",
     ),

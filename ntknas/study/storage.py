@@ -185,6 +185,19 @@ def open_storage(
             f"storage URL {mask(url)} is not a URL SQLAlchemy can read; write it as "
             f"dialect+driver://user:password@host:port/database (e.g. {default_url()})"
         )
+    scheme = parsed.drivername
+    if scheme != scheme.lower():
+        raise UserError(
+            f"storage URL {mask(url)} writes its scheme {scheme} with capitals, which SQLAlchemy does not "
+            f"read; write it in lower case ({scheme.lower()}://...)"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.host:
+        path = "/".join(p for p in (parsed.host, parsed.database) if p)
+        raise UserError(
+            f"storage URL {mask(url)} names a host ({parsed.host}), which an SQLite file has not: write "
+            f"sqlite:///PATH, three slashes before a relative path (sqlite:///{path}), four before an "
+            "absolute one"
+        )
     if "@" in (make_url(url).host or ""):
         raise UserError(
             f"storage URL {mask(url)} has an '@' in its user name or password; write each '@' there "
