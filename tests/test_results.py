@@ -5,6 +5,7 @@ only when given."""
 import csv
 import io
 import json
+import warnings
 
 import optuna
 import pytest
@@ -123,6 +124,22 @@ def test_a_table_cuts_a_long_configuration_and_csv_and_json_keep_it_whole():
     assert config[: tables.CONFIG_SHOWN] + "…" in shown.replace("\n", "").replace("│", "").replace(" ", "")
     assert len(shown) < 3 * 400 * 6  # a few lines, not a page per row
     assert config in tables.to_csv(rows, ["trial", "config", "params"])
+
+
+def test_trials_the_table_leaves_out_are_said_in_one_line(study):
+    assert "not shown" not in CliRunner().invoke(app, ["results", "s"]).stderr
+    study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"seconds": 0.5}))  # other code's
+    with warnings.catch_warnings():  # Optuna: heartbeats are meant for Study.optimize
+        warnings.simplefilter("ignore", UserWarning)
+        study.ask()  # trials still running
+        study.ask()
+    done = CliRunner().invoke(app, ["results", "s", "--format", "csv"])
+    assert done.exit_code == 0 and done.stderr.replace("\n", " ").strip() == (
+        "warning: not shown: 2 trials still running (a search is scoring them, or one that stopped left "
+        "them: the next search of the study fails them and tries again); 1 completed trial without a "
+        "stored configuration (added by other code than ntknas)"
+    )
+    assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 12
 
 
 def test_a_study_without_a_scored_candidate_says_why(tmp_path, monkeypatch):

@@ -48,6 +48,8 @@ def command(
         rows = records.sort_rows(every, by, directions)
         if not every:
             warn(f"study '{loaded.study_name}' has no scored candidate: {records.why_no_rows(loaded)}")
+        elif (hidden := records.unshown(loaded)) is not None:
+            warn(f"not shown: {hidden}")
         if top is not None or output == "table":
             rows = rows[: top or 10]
     compact = output == "table" and out.width < WIDE

@@ -116,6 +116,30 @@ def why_no_rows(study: optuna.Study) -> str:
     return said + (f" (the last: {failed[-1].user_attrs[FAIL_REASON]})" if failed else "")
 
 
+def unshown(study: optuna.Study) -> str | None:
+    """The trials of ``study`` that its rows leave out though a reader may look for them, in a
+    phrase: running ones (a search is scoring them, or one that stopped left them) and completed
+    ones without a stored configuration (added by other code); None when there are none."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+    bare = sum(t.state == optuna.trial.TrialState.COMPLETE and config_of(t) is None for t in trials)
+    said = []
+    if running:
+        it = "it" if running == 1 else "them"
+        said.append(
+            f"{running} {'trial' if running == 1 else 'trials'} still running (a search is scoring "
+            f"{it}, or one that stopped left {it}: the next search of the study fails {it} and tries again)"
+        )
+    if bare:
+        said.append(
+            f"{bare} completed {'trial' if bare == 1 else 'trials'} without a stored configuration "
+            "(added by other code than ntknas)"
+        )
+    return "; ".join(said) or None
+
+
 STATE_WORDS = {"COMPLETE": "completed", "FAIL": "failed", "PRUNED": "pruned"}
 
 
