@@ -385,6 +385,22 @@ def test_visible_escapes_exactly_the_unprintable():
     assert visible("a\nb\x1b[31m\u202e") == "a\\nb\\x1b[31m\\u202e"
 
 
+def test_csv_to_a_terminal_shows_escapes_and_to_a_file_keeps_every_byte():
+    from ntknas.core.terminal import for_stream
+
+    class Stream(io.StringIO):
+        def __init__(self, tty: bool) -> None:
+            super().__init__()
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    text = 'trial,config\r\n0,"\x1b[2Jw=2\x07"\r\n'
+    assert for_stream(text, Stream(tty=False)) == text
+    assert for_stream(text, Stream(tty=True)) == 'trial,config\n0,"\\x1b[2Jw=2\\x07"\n'
+
+
 class Flexible(SearchSpace):
     """A space whose build takes any keywords: a valid Python signature for every call."""
 

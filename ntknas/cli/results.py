@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, out, user_errors, warn
 from ntknas.core.checks import check_positive_int
+from ntknas.core.terminal import for_stream
 from ntknas.outputs import tables
 
 FORMATS = ("table", "csv", "json")
@@ -55,7 +57,7 @@ def command(
     compact = output == "table" and out.width < WIDE
     columns = tables.columns_for(settings.objective, compact, verified=tables.has_verified(every))
     if output == "csv":
-        print(tables.to_csv(rows, columns), end="")
+        print(for_stream(tables.to_csv(rows, columns), sys.stdout), end="")
     elif output == "json":
         print(tables.to_json(rows, columns))
     else:

@@ -24,6 +24,16 @@ def visible(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
+def for_stream(text: str, stream: object) -> str:
+    """``text`` (lines of CSV, say) as written to ``stream``: as it is, unless ``stream`` is a
+    terminal, where each line is made :func:`visible` (a stored escape sequence would otherwise
+    act on the terminal: clear it, recolour it, retitle it)."""
+    isatty = getattr(stream, "isatty", None)
+    if not (callable(isatty) and isatty()):
+        return text
+    return "".join(visible(line.rstrip("\r\n")) + "\n" for line in text.splitlines(keepends=True))
+
+
 class Terminal(Console):
     """A rich console that renders every string verbatim (see the module's docstring)."""
 
