@@ -371,6 +371,11 @@ ROWS = [
         "twice.csv line 3 repeats index '7' of line 2; keep one row per architecture",
     ),
     Row(
+        "a row without an index",
+        "ntknas benchmark --ground-truth noindex.csv",
+        "noindex.csv line 3 has no index; give every row its index",
+    ),
+    Row(
         "malformed arch string in the ground truth",
         "ntknas benchmark --ground-truth arch.csv --format json",
         "arch.csv line 2: unknown op 'conv' on edge 0→1 of the nb201 arch string; "
@@ -789,6 +794,7 @@ def stored(tmp_path_factory):
         "nan.csv": f"{header}1,{arch},nan\n",
         "range.csv": f"{header}1,{arch},912.5\n",
         "twice.csv": f"{header}7,{arch},90\n7,{arch.replace('none~2', 'skip_connect~2')},91\n",
+        "noindex.csv": f"{header}1,{arch},90\n ,{arch.replace('none~2', 'skip_connect~2')},91\n",
         "arch.csv": f"{header}1,{arch.replace('nor_conv_3x3~0|+', 'conv~0|+')},90\n2,{arch},80\n",
         "one.csv": f"{header}1,{arch},90\n",
         "dup.csv": f"index,arch,arch,cifar10_test_acc\n1,{arch},{arch},90\n",

@@ -57,8 +57,8 @@ class GroundTruth:
 def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
     """Read a CSV with columns ``index``, ``arch`` and ``target`` (an accuracy in %, by default
     ``cifar10_test_acc``; other columns are ignored). A UTF-8 byte-order mark is accepted. A
-    missing column, an accuracy that is not a finite number from 0 to 100 and a repeated index or
-    arch are refused with the line they are on."""
+    missing column, an accuracy that is not a finite number from 0 to 100 and an empty or repeated
+    index or arch are refused with the line they are on."""
     if not target.strip() or target in KEYS:
         raise UserError(f"--target {target!r} is not an accuracy column; name one, e.g. {TARGET}")
     path, columns = Path(path), ",".join((*KEYS, target))
@@ -81,6 +81,8 @@ def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
         acc.append(_accuracy(row[at[target]], f"{path} line {line}", target))
         for key in KEYS:
             value = row[at[key]].strip()
+            if not value:
+                raise UserError(f"{path} line {line} has no {key}; give every row its {key}")
             if (key, value) in first:
                 raise UserError(
                     f"{path} line {line} repeats {key} {value!r} of line {first[key, value]}; "
