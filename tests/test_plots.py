@@ -106,3 +106,12 @@ def test_plot_replaces_only_its_own_pictures_unless_forced(workdir):
     assert (workdir / "p" / "verified.png").read_bytes() == PNG + b"the user's own picture"  # not drawn
     (workdir / "p" / "verified.png").unlink()
     assert_pictures(workdir / "p", ["score_vs_params.png", "history.png", "spectrum.png"])
+    (workdir / "p" / "history.png").unlink()
+    (workdir / "p" / "history.png").mkdir()  # not a file: --force replaces files, never a folder
+    before = {p.name: p.read_bytes() for p in (workdir / "p").glob("*.png") if p.is_file()}
+    folder = run("plot", "tiny", "--out", "p", "--top", 1, "--force")
+    assert folder.exit_code == 2 and folder.stderr.strip() == (
+        "error: --out folder p holds history.png, which is not a file, where a plot goes; move it, or "
+        "choose another --out"
+    )
+    assert {p.name: p.read_bytes() for p in (workdir / "p").glob("*.png") if p.is_file()} == before

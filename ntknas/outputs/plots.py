@@ -7,6 +7,7 @@ drawing, and used without pyplot (no global state, no display: the Agg canvas).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -46,8 +47,17 @@ def require_matplotlib() -> None:
 def check_out(out: Path, force: bool = False) -> None:
     """UserError unless PNG files can be written into folder ``out`` (an existing writable folder,
     or one that can be made) without replacing a file ntknas did not draw (a link, a picture of
-    the user's own), unless ``force``: checked before the eigenspectra are recomputed."""
+    the user's own), unless ``force``, nor anything that is not a file (a folder, ...) at all:
+    checked before the eigenspectra are recomputed."""
     files.check_writable_folder(out, "--out folder")
+    for name in FILES:  # --force replaces files, never a folder (nor a FIFO, a device, ...)
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.lstat(out / name).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                raise UserError(
+                    f"--out folder {out} holds {name}, which is not a file, where a plot goes; move it, "
+                    "or choose another --out"
+                )
     foreign = [name for name in FILES if not force and not _replaceable(out / name)]
     if foreign:
         raise UserError(
