@@ -244,6 +244,10 @@ def test_bad_input_is_one_line_and_changes_nothing(workdir):
     assert one_line_error(["--out", "notes.txt"], workdir) == (
         "error: --out notes.txt is a file; give a new folder, e.g. --out notes.txt-2"
     )
+    assert one_line_error(["--out", "/dev/null"], workdir) == (
+        "error: --out /dev/null is not a folder (a device or another special file); give a new folder, "
+        "e.g. --out null-2"
+    )
     assert one_line_error(["--out", "notes.txt/pick"], workdir) == (
         f"error: cannot write --out notes.txt/pick: {workdir / 'notes.txt'} is not a writable folder; "
         "choose another --out"

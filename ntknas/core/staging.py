@@ -29,8 +29,9 @@ def check_new_folder(out: Path, option: str = "--out") -> None:
             )
         if out.exists():
             if not out.is_dir():
+                what = "a file" if out.is_file() else "not a folder (a device or another special file)"
                 raise UserError(
-                    f"{option} {out} is a file; give a new folder, e.g. {option} {free_name(out)}"
+                    f"{option} {out} is {what}; give a new folder, e.g. {option} {free_name(out)}"
                 )
             if any(out.iterdir()):
                 raise UserError(
@@ -50,11 +51,15 @@ def check_new_folder(out: Path, option: str = "--out") -> None:
 
 def free_name(out: Path) -> Path:
     """The first of ``out-2``, ``out-3``, ... that does not exist; for a folder given without a
-    name of its own (``.``, ``..``, ``/``, or an empty --out), a new one inside it."""
+    name of its own (``.``, ``..``, ``/``, or an empty --out), a new one inside it; for one in a
+    folder this process cannot (or should not: ``/dev``) write to, in the working directory."""
     if out.name in ("", ".."):
         out = out / "new"
         if not out.exists():
             return out
+    parent = out.absolute().parent
+    if not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)) or parent == Path("/dev"):
+        out = Path(out.name)  # a name beside one in a folder no one writes to (/dev): here instead
     n = 2
     while (candidate := out.with_name(f"{out.name}-{n}")).exists():
         n += 1
