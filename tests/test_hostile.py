@@ -308,7 +308,9 @@ def test_a_misbehaving_plugin_is_one_line_in_every_command(workdir, case):
         done = invoke(*command)
         if done.exit_code == 2 and fault != "markup":
             assert "plugin space 'hostile_space:Space': " in done.stderr or "[/x]" in done.stderr
-        if fault == "state" and command[0] in ("export", "verify"):
+        # (a pick an earlier example verified is skipped: verify then never asks for its weights)
+        skipped = "already verified with these settings, skipped" in done.stdout
+        if fault == "state" and command[0] in ("export", "verify") and not skipped:
             failing = KINDS["a plugin network whose methods fail"].message
             last = done.stderr.splitlines()[-1]
             assert done.exit_code == 2 and matches(f"error: {failing}", last), (command, done.output)
