@@ -371,6 +371,11 @@ ROWS = [
         "twice.csv line 3 repeats index '7' of line 2; keep one row per architecture",
     ),
     Row(
+        "simulated searches without end",
+        "ntknas benchmark --ground-truth gt.csv --scores params --search 2 --runs 100000000",
+        "--runs must be from 1 to 100,000; got 100000000",
+    ),
+    Row(
         "a row without an index",
         "ntknas benchmark --ground-truth noindex.csv",
         "noindex.csv line 3 has no index; give every row its index",

@@ -400,12 +400,17 @@ def correlations(values: dict[str, np.ndarray], acc: np.ndarray) -> dict[str, di
     return table
 
 
+# Simulated searches at most (about 2 s on this project's machine; a hundred million ran for
+# minutes without a word).
+MAX_RUNS = 100_000
+
+
 def check_search(k: int, runs: int, available: int) -> None:
     """UserError unless drawing ``k`` of ``available`` architectures ``runs`` times makes sense."""
     if not 1 <= k <= available:
         raise UserError(f"--search must be between 1 and {available} (the scored architectures); got {k}")
-    if runs < 1:
-        raise UserError(f"--runs must be at least 1; got {runs}")
+    if not 1 <= runs <= MAX_RUNS:
+        raise UserError(f"--runs must be from 1 to {MAX_RUNS:,}; got {runs}")
 
 
 def search_experiment(
