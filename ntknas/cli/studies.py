@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ntknas.cli.common import StorageOpt, out, storage_label, user_errors
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.inputs.sources import shown
 from ntknas.outputs import tables
 
 
@@ -27,7 +28,7 @@ def command(storage: StorageOpt = None) -> None:
                 a.get("space", ""),
                 a.get("objective", ""),
                 a.get("bn", ""),
-                a.get("data", ""),
+                shown(a["data"]) if isinstance(a.get("data"), str) else "",
                 a.get("image_size", DEFAULT_IMAGE_SIZE) if "space" in a else "",
                 a.get("batch_size", ""),
                 budget,

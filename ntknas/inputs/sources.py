@@ -16,3 +16,14 @@ def canonical(source: str) -> str:
     if source in SOURCES or not os.path.isdir(os.path.expanduser(source)):
         return source
     return os.path.abspath(os.path.expanduser(source))
+
+
+def shown(source: str) -> str:
+    """A recorded ``source`` as a listing shows it: a folder under the working directory relative
+    to it (``photos``), any other as recorded."""
+    import os
+
+    if source in SOURCES or not os.path.isabs(source):
+        return source
+    relative = os.path.relpath(source)
+    return source if relative.startswith("..") else relative
