@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -1267,3 +1268,46 @@ def test_a_data_folder_is_one_folder_wherever_the_study_is_resumed(workdir, monk
     assert invoke(*search, "--data", "./one/", "--trials", "2").exit_code == 0
     study = optuna.load_study(study_name="d", storage=storage)
     assert len(study.trials) == 2 and study.user_attrs["data"] == str(workdir / "a" / "one")
+
+
+DRIFTING = """\
+import itertools
+
+from torch import nn
+
+from search_spaces import SearchSpace
+
+CALLS = itertools.count()
+
+
+class Space(SearchSpace):
+    name, summary, size = "drifting", "a build() that gives a wider network each call", 2
+
+    def sample(self, trial):
+        return trial.suggest_categorical("w", (2, 3))
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        width = config + next(CALLS)
+        return nn.Sequential(nn.Flatten(), nn.Linear(channels * image_size**2, width), nn.ReLU(),
+                             nn.Linear(width, num_classes))
+
+    def describe(self, config):
+        return f"w={config}"
+
+    def parse(self, text):
+        return int(text[2:])
+"""
+
+
+def test_export_refuses_a_network_built_again_as_another_than_the_one_scored(workdir):
+    (workdir / "drifting_space.py").write_text(DRIFTING)
+    search = ["search", "--space", "drifting_space:Space", "--trials", "2", "--batch-size", "4"]
+    assert invoke(*search, "--data", "synthetic", "--objective", "condition_number").exit_code == 0
+    done = invoke("export", "drifting_space:Space", "--out", "pick")
+    assert done.exit_code == 2 and not (workdir / "pick").exists()
+    assert re.fullmatch(
+        r"error: plugin space 'drifting_space:Space': build\(\) gave a network of [\d,]+ parameters for "
+        r"'w=\d', where the search scored one of [\d,]+; build\(\) must give the same network for the "
+        r"same configuration",
+        done.stderr.strip(),
+    ), done.stderr

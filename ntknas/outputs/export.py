@@ -83,6 +83,7 @@ def export(
     )
     image = tuple(x.shape[1:])
     model = seeded_model(space, config, classes, settings.seed, image)
+    rebuild.check_rebuilt(space, model, trial, text)
     scorer = records.scorer_of(study, text)
     checked = stored_results(study).get(scorer.number, {})
     weights = _load_weights(model, study.study_name, scorer, checked, settings.seed, checkpoints)

@@ -4,6 +4,7 @@ eigenvalues of its pNTK on the study's minibatch (recomputed on demand, not stor
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
@@ -13,10 +14,14 @@ import search_spaces
 from ntknas.core.errors import UserError, first_line
 from ntknas.inputs import data
 from ntknas.objectives.candidates import plugin_network, seeded_model
+from ntknas.scoring.measure import count_params
 from ntknas.study.records import config_of
 from ntknas.study.settings import Settings
 from search_spaces import Config, PluginError, SearchSpace
 from search_spaces.guard import clipped
+
+if TYPE_CHECKING:
+    from torch import nn
 
 SHOWN = 80  # characters of a damaged stored configuration that a message quotes
 
@@ -56,6 +61,25 @@ def read_config(space: SearchSpace, text: str, where: str) -> Config:
             "fix parse()"
         )
     return config
+
+
+def check_rebuilt(space: SearchSpace, model: nn.Module, trial: optuna.trial.FrozenTrial, text: str) -> None:
+    """PluginError when ``model``, built again from ``trial``'s configuration ``text`` for the
+    study's data, has another count of trainable parameters than the network the search scored
+    (stored as ``params``): ``build()`` gave another network for the same configuration, and its
+    weights would go out under the other's scores."""
+    stored = trial.user_attrs.get("params")
+    if isinstance(stored, bool) or not isinstance(stored, int | float):
+        return
+    with plugin_network(space, "counting its parameters"):
+        count = count_params(model)
+    if count != stored:
+        label = getattr(space, "label", f"space {space.name!r}")
+        raise PluginError(
+            f"{label}: build() gave a network of {count:,} parameters for {clipped(text, SHOWN)!r}, where "
+            f"the search scored one of {int(stored):,}; build() must give the same network for the same "
+            "configuration"
+        )
 
 
 def eigenvalues(
