@@ -46,3 +46,23 @@ def test_a_short_phase_leaves_a_log_alone_and_a_terminal_gets_no_log_lines(monke
         step(5, 200)
         time.sleep(0.05)
     assert ": 5/200" not in terminal.file.getvalue()
+
+
+def test_a_bar_after_another_keeps_the_logs_pace(monkeypatch):
+    """A new bar's first log line comes when the last bar's next one would have: a command whose
+    phases follow one another is never silent for more than LOG_SECONDS (was: up to 2 × 20 s)."""
+    monkeypatch.setattr(progress, "LAST_LINE", [])
+    assert progress.first_wait(1000.0) == progress.FIRST_LINE_SECONDS  # nothing written yet
+    monkeypatch.setattr(progress, "LAST_LINE", [1000.0])
+    assert progress.first_wait(1015.0) == progress.LOG_SECONDS - 15.0
+    assert progress.first_wait(1019.5) == 1.0  # almost due: after a second
+    assert progress.first_wait(1030.0) == progress.FIRST_LINE_SECONDS  # long ago: a short phase stays quiet
+    assert progress.first_wait(1000.5) == progress.LOG_SECONDS - 0.5
+
+
+def test_a_line_written_is_remembered(monkeypatch):
+    monkeypatch.setattr(progress, "LAST_LINE", [])
+    bar = progress.progress_bar(Console(file=io.StringIO(), force_terminal=False))
+    task = bar.add_task("x", total=2, note="")
+    bar.write_line(bar.tasks[task])
+    assert progress.LAST_LINE and abs(progress.LAST_LINE[0] - time.monotonic()) < 60

@@ -16,6 +16,7 @@ from ntknas.cli.common import (
     SeedOpt,
     ThreadsOpt,
     check_choice,
+    check_space_at,
     err,
     out,
     resolve_device,
@@ -94,7 +95,6 @@ def command(
     """
 
     import search_spaces
-    from ntknas.objectives.fit import check_for_space
     from ntknas.run import benchmark
 
     with user_errors():
@@ -129,7 +129,7 @@ def command(
             per_arch = math.nan
             warn_unscored(values, truth, {}, "its cell is empty in the --scored file")
         else:
-            check_for_space(chosen, image_size)
+            check_space_at(chosen, image_size)
             values, per_arch = score_now(
                 truth,
                 chosen,

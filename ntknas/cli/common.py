@@ -28,6 +28,7 @@ from search_spaces.guard import PluginError, message_of
 
 if TYPE_CHECKING:
     from ntknas.objectives.reference import Measuring, Progress
+    from search_spaces import SearchSpace
 
 # Every line the commands print goes through these two: strings are shown as the text they are
 # (ntknas.core.terminal). Output that is not a terminal (a log, a pipe) gets wide tables instead of
@@ -149,6 +150,15 @@ def fail(message: str) -> NoReturn:
 def error_line(message: str) -> None:
     """Print ``message`` as one error line on stderr."""
     err.print(Text("error:", style="bold red"), message)
+
+
+def check_space_at(space: SearchSpace, pixels: int) -> None:
+    """``ntknas.objectives.fit.check_for_space``, shown as it runs: it samples and builds one of
+    the space's networks, and a plugin's ``sample()`` or ``build()`` may take long."""
+    from ntknas.objectives.fit import check_for_space
+
+    with phase(f"checking space {space.name} at {pixels} px", err):
+        check_for_space(space, pixels)
 
 
 def warn(message: str) -> None:

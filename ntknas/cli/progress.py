@@ -6,6 +6,7 @@ Importable without torch, Optuna or numpy."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,7 @@ from ntknas.core.terminal import PlainColumn
 # error right after it is the only line on stderr, as a terminal (where the bar is erased) shows it.
 FIRST_LINE_SECONDS = 20.0
 LOG_SECONDS = 20.0
+LAST_LINE: list[float] = []  # when this process last wrote a progress line (time.monotonic())
 
 
 class LoggedProgress(Progress):
@@ -63,14 +65,25 @@ class LoggedProgress(Progress):
         note = task.fields.get("note", "")
         line = f"{task.description}: {done}, {_duration(task.elapsed or 0.0)}{f' · {note}' if note else ''}"
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        LAST_LINE[:] = [time.monotonic()]
 
     def _log_every(self) -> None:
-        wait = FIRST_LINE_SECONDS
+        wait = first_wait(time.monotonic())
         while not self._stopped.wait(wait):
             for task in self.tasks:
                 if not task.finished:
                     self.write_line(task)
             wait = LOG_SECONDS
+
+
+def first_wait(now: float) -> float:
+    """Seconds before a new bar's first log line: ``FIRST_LINE_SECONDS``, less when another bar
+    wrote a line within the last ``LOG_SECONDS``, so that the log keeps its pace (a line every
+    ``LOG_SECONDS``) from one bar to the next (at least a second, unless the first line comes
+    sooner)."""
+    if not LAST_LINE or now - LAST_LINE[-1] >= LOG_SECONDS:  # none lately: a short phase stays quiet
+        return FIRST_LINE_SECONDS
+    return max(min(1.0, FIRST_LINE_SECONDS), min(FIRST_LINE_SECONDS, LOG_SECONDS - (now - LAST_LINE[-1])))
 
 
 def _duration(seconds: float) -> str:

@@ -17,6 +17,7 @@ from ntknas.cli.common import (
     SeedOpt,
     ThreadsOpt,
     check_choice,
+    check_space_at,
     out,
     resolve_device,
     space_reference,
@@ -70,7 +71,6 @@ def command(
     from ntknas.inputs import data
     from ntknas.objectives import torchvision_models
     from ntknas.objectives.candidates import evaluate
-    from ntknas.objectives.fit import check_for_space
     from ntknas.objectives.reference import Unplaceable
     from ntknas.scoring import metrics
 
@@ -85,7 +85,7 @@ def command(
         chosen = None if space is None else search_spaces.get(space)
         if chosen is not None:  # the configuration first: a typo costs no data and no reference
             config = chosen.parse(arch)
-            check_for_space(chosen, image_size)
+            check_space_at(chosen, image_size)
         batch, classes = data.load_minibatch(data_source, data_root, batch_size, seed, image_size)
         if chosen is None:
             torch.manual_seed(seed)

@@ -20,6 +20,7 @@ from ntknas.cli.common import (
     SeedOpt,
     StorageOpt,
     check_choice,
+    check_space_at,
     err,
     measuring_reference,
     out,
@@ -198,7 +199,6 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
     import search_spaces
     from ntknas import api
     from ntknas.objectives.candidates import check_reachable
-    from ntknas.objectives.fit import check_for_space
     from ntknas.run import verify, workers
     from ntknas.run.recipe import Recipe
     from ntknas.run.search import SearchExhausted, target_of
@@ -209,7 +209,7 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
         threads = use_threads(request.threads, request.workers)
         request = replace(request, device=resolve_device(request.device), threads=threads)
         space = search_spaces.get(settings.space)
-        check_for_space(space, settings.image_size)
+        check_space_at(space, settings.image_size)
         splits = None
         if verify_top is not None:
             splits = verify.load_splits(settings.data, request.data_root, settings.image_size)
