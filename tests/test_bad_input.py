@@ -641,6 +641,12 @@ ROWS = [
         "pass --study NEW_NAME to start another study",
     ),
     Row(
+        "a study whose images changed since",
+        "a study searched with --data imgs, resumed after a class was added to imgs or its images rewritten",
+        "study 'd' was scored on another minibatch than --data /…/imgs gives now (its images or classes "
+        "changed since): restore them, or pass --study NEW_NAME to start another study",
+    ),
+    Row(
         "a plugin that ends the process",
         "a plugin network whose forward() calls os._exit(5), at ntknas search --space ends_space:Space",
         "10 candidates in a row failed; the last: plugin space 'ends_space:Space': the network's "

@@ -1172,7 +1172,7 @@ def test_a_plugin_network_failing_outside_the_guard_is_one_line_in_plot_and_expo
     unpicklable = Settings(f"{__name__}:Unpicklable", "synthetic", 8, "batch", 0, "params")
     study = open_study("u", None, unpicklable, "random")
     study.add_trial(
-        optuna.trial.create_trial(value=100.0, user_attrs={"config": "w=2", "params": 100, "flops": 1})
+        optuna.trial.create_trial(value=100.0, user_attrs={"config": "w=2", "params": 30730, "flops": 1})
     )
     with pytest.raises(
         PluginError, match=r"Unpicklable': its network failed saving its weights: AttributeError"
@@ -1311,3 +1311,22 @@ def test_export_refuses_a_network_built_again_as_another_than_the_one_scored(wor
         r"same configuration",
         done.stderr.strip(),
     ), done.stderr
+
+
+def test_a_study_whose_images_changed_since_is_not_resumed(workdir):
+    """Scores compare only on one minibatch: a study is resumed on the same images and classes
+    alone (a class added to its folder, or its images rewritten, is refused)."""
+    from PIL import Image
+
+    tiny_study.write_image_folder(workdir / "imgs", per_class=4, splits=("train",))
+    search = ["search", "--space", "nb201", "--batch-size", "4", "--objective", "condition_number"]
+    search += ["--data", "imgs", "--study", "d"]
+    assert invoke(*search, "--trials", "1").exit_code == 0
+    assert invoke(*search, "--trials", "2").exit_code == 0  # the same images: resumed
+    for name in ("a", "b"):
+        Image.new("RGB", (32, 32), (9, 9, 9)).save(workdir / "imgs" / "train" / name / "0.png")
+    changed = invoke(*search, "--trials", "3")
+    refused = KINDS["a study whose images changed since"].message
+    assert changed.exit_code == 2 and matches(f"error: {refused}", changed.stderr.strip())
+    assert f"--data {workdir / 'imgs'} gives now" in changed.stderr
+    assert len(optuna.load_study(study_name="d", storage=URL).trials) == 2

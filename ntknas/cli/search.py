@@ -198,6 +198,7 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
 
     import search_spaces
     from ntknas import api
+    from ntknas.inputs.data import digest
     from ntknas.objectives.candidates import check_reachable
     from ntknas.run import verify, workers
     from ntknas.run.recipe import Recipe
@@ -215,9 +216,12 @@ def run(request: SearchRequest, top: int, verify_top: int | None, verify_epochs:
             splits = verify.load_splits(settings.data, request.data_root, settings.image_size)
             verify.check_recipe(Recipe(verify_epochs), splits)
         score = api.objective_for(request, measuring_reference(space.name))  # the data read, as given
-        # the study records a data folder by its absolute path: resumed from another directory,
-        # the same words may name another folder
-        settings = replace(settings, data=canonical(settings.data))
+        # the study records a data folder by its absolute path (resumed from another directory,
+        # the same words may name another folder) and the minibatch's fingerprint (its images or
+        # classes may change between runs)
+        settings = replace(
+            settings, data=canonical(settings.data), batch_digest=digest(*score.batch, score.num_classes)
+        )
         request = replace(request, settings=settings)
         if request.workers > 1:
             workers.check_memory(request.workers)

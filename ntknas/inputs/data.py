@@ -108,6 +108,17 @@ def minibatch(
     return (x if image_size is None else resize(x, image_size)), images.labels[idx]
 
 
+def digest(x: torch.Tensor, y: torch.Tensor, classes: int) -> str:
+    """A fingerprint (16 hex digits) of a minibatch, its labels and the class count: scores are
+    comparable only between networks scored on the same one."""
+    import hashlib
+
+    found = hashlib.sha256(f"{tuple(x.shape)}:{classes}:".encode())
+    found.update(x.detach().cpu().contiguous().numpy().tobytes())
+    found.update(y.detach().cpu().to(torch.int64).contiguous().numpy().tobytes())
+    return found.hexdigest()[:16]
+
+
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
     """Images (B, C, H, W) resized to (B, C, size, size): bilinear, antialiased when shrinking;
     unchanged when already that size. For models that need larger (or smaller) inputs than the

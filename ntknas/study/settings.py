@@ -21,6 +21,7 @@ _OPTIONAL = {
     "max_flops": None,
     "image_size": DEFAULT_IMAGE_SIZE,
     "direction": None,
+    "batch_digest": None,
 }
 VERSION_ATTR = "objective_version"  # the version of the objective's definition (Metric.version)
 
@@ -32,7 +33,9 @@ class Settings:
     ``cost`` is the second objective of a multi-objective (NSGA-II) search, else None;
     ``max_params`` and ``max_flops`` bound a candidate's size (None: unbounded); ``image_size``
     is the side of the square images its networks are built for, scored and trained at;
-    ``direction`` overrides the objective's own (its registry entry's) when not None.
+    ``direction`` overrides the objective's own (its registry entry's) when not None;
+    ``batch_digest`` fingerprints the minibatch its candidates were scored on
+    (``ntknas.inputs.data.digest``; None: not recorded, as by an older ntknas).
     """
 
     space: str
@@ -46,6 +49,7 @@ class Settings:
     max_flops: int | None = None
     image_size: int = DEFAULT_IMAGE_SIZE
     direction: Direction | None = None
+    batch_digest: str | None = None
 
     def __post_init__(self) -> None:
         # The objective's own direction is stored as None, so that saying it changes nothing.
@@ -109,6 +113,13 @@ class Settings:
         recorded = {k: stored.get(k, _OPTIONAL.get(k, _UNRECORDED)) for k in wanted}
         if isinstance(recorded["data"], str) and canonical(recorded["data"]) == wanted["data"]:
             recorded["data"] = wanted["data"]  # a path an older ntknas stored as given, relative
+        digests = recorded.pop("batch_digest"), wanted.pop("batch_digest")
+        if None not in digests and digests[0] != digests[1] and recorded == wanted:
+            raise UserError(
+                f"study '{name}' was scored on another minibatch than --data {_shown(self.data)} gives "
+                "now (its images or classes changed since): restore them, or pass --study NEW_NAME to "
+                "start another study"
+            )
         differ = [k for k in wanted if recorded[k] != wanted[k]]
         if differ:
             was = ", ".join(f"{k}={_shown(recorded[k])}" for k in differ)
