@@ -561,7 +561,15 @@ ROWS = [
         "--save onto a file of the user's",
         "ntknas benchmark --ground-truth gt.csv --scores params --save notes.txt",
         "--save file notes.txt holds other columns than this run writes (index, arch, cifar10_test_acc, "
-        "params), so it is no earlier --save of it; choose another path, or delete the file",
+        "params, scored_with), so it is no earlier --save of it; choose another path, or delete the file",
+        UNTOUCHED,
+    ),
+    Row(
+        "a --save file scored with other settings",
+        "kept.csv scored with --bn batch, resumed by ntknas benchmark --ground-truth gt.csv --scores "
+        "params --bn eval --save kept.csv",
+        "--save file kept.csv line 2 was scored with 'space=nb201 … bn=batch …', not 'space=nb201 … "
+        "bn=eval …'; give another --save path, or delete the file",
         UNTOUCHED,
     ),
     Row(

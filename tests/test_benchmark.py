@@ -75,7 +75,7 @@ def test_default_only_sample_and_table(tmp_path):
     saved = tmp_path / "scores.csv"
     cond = run("--scores", "condition_number,params", "--format", "json", "--save", saved)
     table = strict(cond.stdout)["scores"]
-    assert rows_of(saved)[0].keys() == {"index", "arch", "cifar10_test_acc", *table}
+    assert rows_of(saved)[0].keys() == {"index", "arch", "cifar10_test_acc", *table, "scored_with"}
     acc = np.array(acc_of(rows_of(saved)))
     kappa = oriented(saved_values(saved, "condition_number"), higher_is_better=False)
     assert table["condition_number"]["kendall_tau"] == kendall_tau(kappa, acc) > 0
@@ -94,6 +94,9 @@ def test_save_writes_every_architectures_scores(tmp_path):
     truth = rows_of(TINY)
     assert [r["arch"] for r in rows] == [t["arch"] for t in truth] and len(rows) == 8
     assert acc_of(rows) == acc_of(truth)
+    assert {r["scored_with"] for r in rows} == {
+        "space=nb201 data=cifar10-sample batch_size=8 bn=batch seed=0 repeats=1 image_size=32"
+    }
     nb201 = search_spaces.get("nb201")
     built = [nb201.build(nb201.parse(r["arch"])) for r in rows]
     assert [float(r["params"]) for r in rows] == [count_params(m) for m in built]
@@ -101,6 +104,27 @@ def test_save_writes_every_architectures_scores(tmp_path):
     kappa = np.array([float(r["condition_number"]) if r["condition_number"] else math.inf for r in rows])
     expected = kendall_tau(oriented(kappa, False), np.array(acc_of(rows)))
     assert json.loads(result.stdout)["scores"]["condition_number"]["kendall_tau"] == expected
+
+
+def test_a_save_file_is_resumed_only_with_the_settings_it_was_scored_with(tmp_path):
+    from test_bad_input import KINDS, matches
+
+    saved = tmp_path / "scores.csv"
+    assert run("--scores", "params", "--data", "synthetic", "--save", saved).exit_code == 0
+    lines = saved.read_text().splitlines()
+    saved.write_text("\n".join(lines[:5]) + "\n")  # a run killed after 4 rows
+    before = saved.read_bytes()
+    other = run("--scores", "params", "--data", "synthetic", "--bn", "eval", "--save", saved)
+    kept = KINDS["a --save file scored with other settings"].message.replace("kept.csv", str(saved))
+    assert matches(f"error: {kept}", other.stderr.strip())
+    assert other.exit_code == 2 and other.stderr.strip() == (
+        f"error: --save file {saved} line 2 was scored with 'space=nb201 data=synthetic batch_size=8 "
+        "bn=batch seed=0 repeats=1 image_size=32', not 'space=nb201 data=synthetic batch_size=8 bn=eval "
+        "seed=0 repeats=1 image_size=32'; give another --save path, or delete the file"
+    )
+    assert saved.read_bytes() == before
+    same = run("--scores", "params", "--data", "synthetic", "--save", saved)
+    assert same.exit_code == 0 and "kept the 4 of 8 architectures" in same.stderr
 
 
 def test_bad_input(tmp_path):

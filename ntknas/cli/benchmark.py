@@ -130,22 +130,17 @@ def command(
             warn_unscored(values, truth, {}, "its cell is empty in the --scored file")
         else:
             check_space_at(chosen, image_size)
-            values, per_arch = score_now(
-                truth,
-                chosen,
-                names,
-                output,
-                save,
-                data_source=data_source,
-                image_size=image_size,
-                batch_size=batch_size,
-                bn=bn,
-                repeats=repeats,
-                seed=seed,
-                device=dev,
-            )
-        if save is not None:
-            benchmark.write_scores(save, truth, values)
+            scoring = {
+                "data_source": data_source,
+                "image_size": image_size,
+                "batch_size": batch_size,
+                "bn": bn,
+                "repeats": repeats,
+                "seed": seed,
+            }
+            values, per_arch = score_now(truth, chosen, names, output, save, device=dev, **scoring)
+            if save is not None:
+                benchmark.write_scores(save, truth, values, _scored_with(chosen, scoring))
         found = None
         if search_k is not None:
             default = DEFAULT if DEFAULT in values else next(iter(values))
@@ -204,7 +199,7 @@ def score_now(
     if save is None:
         scored = _scored(truth, space, names, output, failed=failed, **settings)
     else:
-        with benchmark.SaveFile(save, truth, names) as saving:
+        with benchmark.SaveFile(save, truth, names, _scored_with(space, settings)) as saving:
             if saving.kept:
                 err.print(
                     f"resuming --save {save}: kept the {len(saving.kept)} of {len(truth.acc)} "
@@ -238,6 +233,14 @@ def warn_unscored(
         count = "any of the" if every else f"{len(missing)} of"
         outcome = "its τ and ρ are n/a" if every else "they rank last"
         warn(f"{name} has no value for {count} {len(v)} architectures ({first}); {outcome}")
+
+
+def _scored_with(space: SearchSpace, settings: dict) -> str:
+    """What the rows of a --save file record of how they were scored."""
+    from ntknas.run import benchmark
+
+    keys = ("data_source", "batch_size", "bn", "seed", "repeats", "image_size")
+    return benchmark.scored_with(space.name, *(settings[k] for k in keys))
 
 
 def _scored(

@@ -303,6 +303,23 @@ def check_save(path: str | Path, ground_truth: str | Path | None = None) -> None
         files.check_not_input(path, "--save", {"--ground-truth": ground_truth})
 
 
+# The column of a --save file that says how its rows were scored: rows scored otherwise do not
+# rank with them.
+SCORED_WITH = "scored_with"
+
+
+def scored_with(
+    space: str, data_source: str, batch_size: int, bn: str, seed: int, repeats: int, image_size: int
+) -> str:
+    """How a benchmark run scores its architectures, as its --save file records it on every row."""
+    from ntknas.inputs.sources import canonical
+
+    return (
+        f"space={space} data={canonical(data_source)} batch_size={batch_size} bn={bn} seed={seed} "
+        f"repeats={repeats} image_size={image_size}"
+    )
+
+
 class SaveFile:
     """A ``--save`` CSV written row by row, appended and flushed as each architecture is scored,
     so that a killed run loses only the row it was scoring. A file already there with the same
@@ -312,18 +329,18 @@ class SaveFile:
     :func:`write_scores` then writes the finished file in the ground truth's order.
     """
 
-    def __init__(self, path: str | Path, truth: GroundTruth, names: list[str]) -> None:
-        self.path, self.truth, self.names = Path(path), truth, names
+    def __init__(self, path: str | Path, truth: GroundTruth, names: list[str], scored_with: str) -> None:
+        self.path, self.truth, self.names, self.scored_with = Path(path), truth, names, scored_with
         self.kept = self._resumable()
         lines = io.StringIO()
-        rows = [_row(truth, i, [v[n] for n in names]) for i, v in sorted(self.kept.items())]
+        rows = [_row(truth, i, [v[n] for n in names], scored_with) for i, v in sorted(self.kept.items())]
         csv.writer(lines).writerows([self._header(), *rows])
         files.write_atomically(self.path, lines.getvalue(), "--save file")  # drops a half-written row
         self._file = self.path.open("a", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file)
 
     def _header(self) -> list[str]:
-        return [*KEYS, self.truth.target, *self.names]
+        return [*KEYS, self.truth.target, *self.names, SCORED_WITH]
 
     def _resumable(self) -> dict[int, dict[str, float]]:
         """The rows of the file already at ``path`` that this run can keep: row → metric → value."""
@@ -343,19 +360,24 @@ class SaveFile:
             )
         row_of = {key: i for i, key in enumerate(zip(self.truth.index, self.truth.arch, strict=True))}
         kept = {}
-        for _, cells in rows:
+        for line, cells in rows:
             i = row_of.get((cells[0].strip(), cells[1].strip()))
             if i is None or len(cells) != len(header):
                 continue
+            if cells[-1] != self.scored_with:  # scores of other settings do not rank with these
+                raise UserError(
+                    f"--save file {self.path} line {line} was scored with {cells[-1]!r}, not "
+                    f"{self.scored_with!r}; give another --save path, or delete the file"
+                )
             try:
-                kept[i] = dict(zip(self.names, map(_number, cells[3:]), strict=True))
+                kept[i] = dict(zip(self.names, map(_number, cells[3:-1]), strict=True))
             except ValueError:
                 continue
         return kept
 
     def append(self, i: int, values: Mapping[str, float]) -> None:
         """Write row ``i`` of the ground truth with its metric ``values``, flushed to the file."""
-        self._writer.writerow(_row(self.truth, i, [values[n] for n in self.names]))
+        self._writer.writerow(_row(self.truth, i, [values[n] for n in self.names], self.scored_with))
         self._file.flush()
 
     def __enter__(self) -> SaveFile:
@@ -365,24 +387,27 @@ class SaveFile:
         self._file.close()
 
 
-def write_scores(path: str | Path, truth: GroundTruth, values: dict[str, np.ndarray]) -> None:
-    """Write one row per architecture atomically: ``index``, ``arch``, the accuracy column and each
-    metric's value (empty when it failed). Refuses to replace the ground-truth file itself."""
+def write_scores(
+    path: str | Path, truth: GroundTruth, values: dict[str, np.ndarray], scored_with: str
+) -> None:
+    """Write one row per architecture atomically: ``index``, ``arch``, the accuracy column, each
+    metric's value (empty when it failed) and ``scored_with`` (:func:`scored_with`). Refuses to
+    replace the ground-truth file itself."""
     if truth.source:
         files.check_not_input(path, "--save", {"--ground-truth": truth.source})
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([*KEYS, truth.target, *values])
+    writer.writerow([*KEYS, truth.target, *values, SCORED_WITH])
     for i in range(len(truth.acc)):
-        writer.writerow(_row(truth, i, [v[i] for v in values.values()]))
+        writer.writerow(_row(truth, i, [v[i] for v in values.values()], scored_with))
     files.write_atomically(path, buffer.getvalue(), "--save file")
 
 
-def _row(truth: GroundTruth, i: int, values: list[float]) -> list[str]:
+def _row(truth: GroundTruth, i: int, values: list[float], scored_with: str) -> list[str]:
     """The CSV cells of row ``i`` of ``truth`` with its metric ``values`` (empty when NaN, the metric
     having failed; an infinity, such as a singular pNTK's condition number, is kept)."""
     cells = [repr(float(v)) if not math.isnan(v) else "" for v in values]
-    return [truth.index[i], truth.arch[i], repr(float(truth.acc[i])), *cells]
+    return [truth.index[i], truth.arch[i], repr(float(truth.acc[i])), *cells, scored_with]
 
 
 def _number(cell: str) -> float:
