@@ -54,13 +54,17 @@ def read_config(space: SearchSpace, text: str, where: str) -> Config:
         ) from None
     again = space.describe(config)
     if again != text:
-        label = getattr(space, "label", f"space {space.name!r}")
-        raise PluginError(
-            f"{label}: parse() does not invert describe(): {shown!r} reads as a configuration "
-            f"described as {clipped(again, SHOWN)!r}, so another network than the one scored would be built; "
-            "fix parse()"
+        raise _fault(
+            space,
+            f"parse() does not invert describe(): {shown!r} reads as a configuration described as "
+            f"{clipped(again, SHOWN)!r}, so another network than the one scored would be built; fix parse()",
         )
     return config
+
+
+def _fault(space: SearchSpace, rule: str) -> PluginError:
+    """The error of a plugin ``space`` (named by its label) that breaks ``rule``."""
+    return PluginError(f"{getattr(space, 'label', f'space {space.name!r}')}: {rule}")
 
 
 def check_rebuilt(space: SearchSpace, model: nn.Module, trial: optuna.trial.FrozenTrial, text: str) -> None:
@@ -74,11 +78,11 @@ def check_rebuilt(space: SearchSpace, model: nn.Module, trial: optuna.trial.Froz
     with plugin_network(space, "counting its parameters"):
         count = count_params(model)
     if count != stored:
-        label = getattr(space, "label", f"space {space.name!r}")
-        raise PluginError(
-            f"{label}: build() gave a network of {count:,} parameters for {clipped(text, SHOWN)!r}, where "
-            f"the search scored one of {int(stored):,}; build() must give the same network for the same "
-            "configuration"
+        raise _fault(
+            space,
+            f"build() gave a network of {count:,} parameters for {clipped(text, SHOWN)!r}, where the "
+            f"search scored one of {int(stored):,}; build() must give the same network for the same "
+            "configuration",
         )
 
 
