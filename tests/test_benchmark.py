@@ -328,7 +328,7 @@ def test_a_metric_without_values_is_one_warning_naming_the_first_failure(monkeyp
 def test_an_infinite_score_is_saved_as_a_value(tmp_path):
     truth = benchmark.load_ground_truth(TINY).subset(np.arange(2))
     path = tmp_path / "s.csv"
-    benchmark.write_scores(path, truth, {"condition_number": np.array([math.inf, 2.0])})
+    benchmark.write_scores(path, truth, {"condition_number": np.array([math.inf, 2.0])}, "by hand")
     values = benchmark.read_scores(path, truth, None)
     assert values["condition_number"].tolist() == [math.inf, 2.0]
 
@@ -399,7 +399,7 @@ def test_scored_ranks_saved_scores_against_another_target_without_scoring(tmp_pa
 def test_scored_files_that_do_not_fit(tmp_path):
     saved = tmp_path / "scores.csv"
     assert run("--scores", "params", "--save", saved).exit_code == 0
-    text = saved.read_text().splitlines()
+    text = [line.rsplit(",", 1)[0] for line in saved.read_text().splitlines()]  # without scored_with
     short = tmp_path / "short.csv"
     short.write_text("\n".join(text[:-1]) + "\n")  # the last architecture is missing
     bad = tmp_path / "bad.csv"
@@ -456,7 +456,8 @@ def test_an_interrupted_save_resumes_where_it_stopped(tmp_path):
             raise KeyboardInterrupt
 
     settings = {"data_source": "cifar10-sample", "batch_size": 8, "bn": "batch", "repeats": 1, "seed": 0}
-    with benchmark.SaveFile(resumed, truth, names) as saving, pytest.raises(KeyboardInterrupt):
+    how = benchmark.scored_with("nb201", "cifar10-sample", 8, "batch", 0, 1, 32)  # as `run` scores
+    with benchmark.SaveFile(resumed, truth, names, how) as saving, pytest.raises(KeyboardInterrupt):
         benchmark.score_all(
             truth, search_spaces.get("nb201"), names, device="cpu", progress=stop_after_three,
             scored=saving.append, **settings,
@@ -481,6 +482,6 @@ def test_save_never_writes_through_a_link(tmp_path):
     (tmp_path / "out.csv").symlink_to(tmp_path / "mine.txt")
     truth = benchmark.load_ground_truth(TINY)
     with pytest.raises(UserError, match=r"--save file .*out\.csv is a link; give the path of a new file"):
-        benchmark.SaveFile(tmp_path / "out.csv", truth, ["params"])
+        benchmark.SaveFile(tmp_path / "out.csv", truth, ["params"], "by hand")
     assert (tmp_path / "mine.txt").read_text() == "the user's own file\n"
     assert (tmp_path / "out.csv").is_symlink()
