@@ -293,3 +293,23 @@ def test_more_workers_than_memory_holds_are_refused(monkeypatch, tmp_path):
     assert workers.available_memory() == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     monkeypatch.setattr(workers, "available_memory", lambda: None)
     workers.check_memory(10**9)  # unknown: no check
+
+
+def test_a_workers_cleanup_errors_are_one_line_and_none_once_it_stops(capsys):
+    """A stop lands anywhere, also inside the storage's bookkeeping, whose garbage-collection
+    callbacks may then fail: once stopping, a worker says nothing of them (Python would print a
+    traceback); before, one line."""
+    import multiprocessing
+    import types
+
+    from ntknas.run import workers
+
+    event = multiprocessing.get_context("spawn").Event()
+    failed = types.SimpleNamespace(exc_value=AssertionError("key is None\nmore"))
+    workers._unraisable(event, failed)
+    assert (
+        capsys.readouterr().err == "warning: a worker's cleanup raised AssertionError: key is None; ignored\n"
+    )
+    event.set()
+    workers._unraisable(event, failed)
+    assert capsys.readouterr().err == ""

@@ -3,6 +3,7 @@ the same storage with its share of the CPU threads (or its GPU), supervised unti
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -216,6 +218,7 @@ def _work(request: SearchRequest, score: Objective, threads: int, index: int, st
     ``STOPPED`` when asked to stop (``stopping`` set, or SIGTERM), ``FAILED`` on an error."""
     for signum in defaults.STOPPING_SIGNALS:  # the supervisor's stop, and the terminal's closing
         signal.signal(signum, _interrupt)
+    sys.unraisablehook = partial(_unraisable, stopping)
     torch.set_num_threads(threads)
     try:
         study = open_study(
@@ -238,6 +241,19 @@ def _work(request: SearchRequest, score: Objective, threads: int, index: int, st
 
 
 _SIGTERMS: list[int] = []
+
+
+def _unraisable(stopping, unraisable) -> None:
+    """What a worker's garbage-collection callbacks and finalizers raise: nothing once the worker
+    is stopping (a stop that lands inside the storage's bookkeeping can leave a callback to fail on
+    it; the supervisor says what happened), else one line on stderr, never a traceback."""
+    if stopping.is_set() or _SIGTERMS or isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    with contextlib.suppress(Exception):  # at exit, stderr may be gone
+        error = unraisable.exc_value
+        sys.stderr.write(
+            f"warning: a worker's cleanup raised {type(error).__name__}: {first_line(error)}; ignored\n"
+        )
 
 
 def _start_resource_tracker_deaf_to_hangups() -> None:
