@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -47,7 +51,8 @@ def check_inputs(model: nn.Module, inputs: object) -> None:
 
 
 def check_outputs(out: object, n: int) -> None:
-    """Raise ValueError unless the model's output is a finite (N, O) tensor."""
+    """Raise ValueError unless the model's output is a finite (N, O) tensor; TypeError unless it is
+    floating point."""
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != n:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(
@@ -56,6 +61,11 @@ def check_outputs(out: object, n: int) -> None:
         )
     if out.shape[1] < 1:
         raise ValueError(f"model output has no columns: shape {tuple(out.shape)}")
+    if not out.dtype.is_floating_point:
+        raise TypeError(
+            f"model output must be floating point to be differentiated; got dtype {out.dtype} "
+            "(return the logits, not their argmax or a rounded or integer copy)"
+        )
     bad = int((~torch.isfinite(out.detach())).sum())
     if bad:
         raise ValueError(
@@ -68,3 +78,29 @@ def check_chunk_size(chunk_size: int | None) -> None:
     """Raise ValueError unless ``chunk_size`` is None or a positive integer."""
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
+
+
+@contextmanager
+def in_place_changes_named(model: nn.Module) -> Iterator[None]:
+    """Warn, once the block ends, about every parameter and buffer of ``model`` that its own
+    forward changed in place (``nn.Embedding(max_norm=...)`` renormalises its rows, a counter
+    buffer counts calls): scoring cannot promise to leave such a model untouched, and what it
+    scored is the changed model. BatchNorm's statistics are not watched: the BatchNorm mode
+    (:mod:`scores.bn`) keeps them. Read from tensors' version counters, at no cost."""
+    batchnorm = {
+        id(t) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for t in m.buffers()
+    }
+    watched = [
+        (name, t, t._version)
+        for name, t in [*model.named_parameters(), *model.named_buffers()]
+        if id(t) not in batchnorm
+    ]
+    yield
+    changed = [name for name, t, version in watched if t._version != version]
+    if changed:
+        shown = ", ".join(f"'{n}'" for n in changed[:3]) + (", ..." if len(changed) > 3 else "")
+        warnings.warn(
+            f"ntknas: the model's forward changed {shown} in place while it was scored; the model "
+            "comes back changed, and the scores are those of the changed model",
+            stacklevel=4,
+        )

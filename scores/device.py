@@ -10,8 +10,16 @@ from torch import nn
 
 def resolve(device: str | torch.device | None) -> torch.device:
     """``device`` as a torch.device with its index (CUDA's current one for a bare ``"cuda"``);
-    None means CUDA when present, else the CPU."""
-    target = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+    None means CUDA when present, else the CPU. ValueError for a device name torch does not know,
+    and for CUDA where there is none."""
+    try:
+        target = torch.device(
+            device if device is not None else "cuda" if torch.cuda.is_available() else "cpu"
+        )
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; give 'cpu', 'cuda' or 'cuda:K'") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asks for CUDA, but torch sees no GPU here; use device='cpu'")
     if target.type == "cuda" and target.index is None:
         target = torch.device("cuda", torch.cuda.current_device())
     return target

@@ -72,7 +72,9 @@ class _Capture:
             params = [p for p in module.parameters(recurse=False) if p.requires_grad]
             if params:
                 self.sites[module] = _Site(handler_for(module), params)
-        self.handles = [m.register_forward_hook(self._on_forward) for m in self.sites]
+        # First of each module's forward hooks: a user's hook that changes the output afterwards
+        # (out * 3) is then part of the graph the gradients come back through.
+        self.handles = [m.register_forward_hook(self._on_forward, prepend=True) for m in self.sites]
 
     def remove(self) -> None:
         """Remove every hook and drop every captured tensor and graph edge.

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from scores.bn import bn_mode, check_bn_mode
-from scores.checks import check_chunk_size, check_inputs, trainable
+from scores.checks import check_chunk_size, check_inputs, in_place_changes_named, trainable
 from scores.device import placed, resolve
 from scores.eigen import spectrum
 from scores.functional import func_gram
@@ -43,8 +43,10 @@ def pntk(
     samples per block of the temporaries (smaller saves memory, costs time); None sizes them
     automatically. ``implementation``: ``"hooks"`` (one forward and one backward pass),
     ``"func"`` (torch.func per-sample gradients), ``"loop"`` (one backward pass per sample), or
-    ``"auto"``: hooks when they cover every parametrised layer, else func with a warning.
-    The model comes back untouched: parameters, buffers, flags, ``requires_grad`` and ``.grad``.
+    ``"auto"``: hooks when they cover every parametrised layer, else func with a warning, and the
+    loop (with another) when torch.func cannot batch one of the model's operations.
+    The model comes back untouched: parameters, buffers, flags, ``requires_grad`` and ``.grad``
+    (unless its own forward changes a parameter or buffer in place: a warning names it).
     """
     k, o = _kernel(model, inputs, bn, device, chunk_size, implementation, per_output=False)
     return k[""] / o
@@ -129,7 +131,8 @@ def _kernel(
         module_groups = {m: group_names[name] for name, m in net.named_modules() if name in group_names}
         param_groups = _param_groups(net, module_groups)
     chunking = Chunking(chunk_size, _BLOCK_ELEMENTS)
-    with torch.enable_grad(), bn_mode(net, bn) as control:
+    fallback = implementation == "auto"  # on to func, then on to the loop, each with a warning
+    with in_place_changes_named(model), torch.enable_grad(), bn_mode(net, bn) as control:
         if implementation in ("auto", "hooks") and not per_output:
             reasons = uncovered(net)
             try:
@@ -146,10 +149,21 @@ def _kernel(
                     f"ntknas: fast path unavailable ({why}); using the slower torch.func path", stacklevel=3
                 )
                 implementation = "func"
-        if implementation == "loop":
-            k, o = loop_gram(net, x, param_groups)
+        if implementation == "func" and fallback and not per_output:
+            try:
+                k, o = func_gram(net, x, control, bn, per_output, chunk_size, param_groups)
+            except RuntimeError as why:  # an op vmap cannot batch (a GRU, a max_norm embedding)
+                reason = (str(why).strip().splitlines() or [type(why).__name__])[0]
+                warnings.warn(
+                    f"ntknas: torch.func cannot score this model ({reason}); using the "
+                    "per-sample loop, one backward pass per sample",
+                    stacklevel=3,
+                )
+                implementation = "loop"
         elif implementation == "func" or per_output:
             k, o = func_gram(net, x, control, bn, per_output, chunk_size, param_groups)
+        if implementation == "loop":
+            k, o = loop_gram(net, x, param_groups)
     return {g: ((part + part.T) / 2).cpu() for g, part in k.items()}, o
 
 

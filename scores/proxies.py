@@ -18,7 +18,7 @@ from torch import nn
 from torch.func import functional_call
 
 from scores.bn import bn_mode
-from scores.checks import check_inputs, check_outputs, trainable
+from scores.checks import check_inputs, check_outputs, in_place_changes_named, trainable
 from scores.device import device_of
 
 # Elementwise activation modules: NASWOT reads its codes at their inputs; synflow's linearised
@@ -115,7 +115,7 @@ def naswot(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> floa
     """
     check_inputs(model, inputs)
     inputs = inputs.to(device_of(model))
-    with ActivationCodes(model) as probe, torch.no_grad(), bn_mode(model, bn):
+    with in_place_changes_named(model), ActivationCodes(model) as probe, torch.no_grad(), bn_mode(model, bn):
         check_outputs(model(inputs), inputs.shape[0])
     return log_det(probe.kernel)
 
@@ -145,33 +145,51 @@ def _linearised(model: nn.Module) -> Iterator[None]:
 
 def synflow(model: nn.Module, inputs: torch.Tensor) -> float:
     """SynFlow (Tanaka et al., NeurIPS 2020): Σ θ ⊙ ∂R/∂θ with every weight replaced by |θ|,
-    R the summed output for an all-ones input, in float64 with BatchNorm off (eval mode at its
-    initial statistics). Returned as log10 of the sum, which ranks the same and cannot overflow.
+    R the summed output for an all-ones input, with BatchNorm off (eval mode at its initial
+    statistics). Returned as log10 of the sum, which ranks the same.
 
     The network is linearised as the paper intends: its activation modules (``ACTIVATIONS``)
     pass their inputs through unchanged. A ReLU network's all-positive signal passes its ReLUs
     unchanged anyway, so its value is the paper's; a saturating activation (ReLU6 in MobileNets)
-    would otherwise clip the signal and make deeper networks score lower. The float64 weights and
-    buffers are swapped in for the call (``torch.func.functional_call``): the model itself is not
-    copied, and comes back untouched.
+    would otherwise clip the signal and make deeper networks score lower. The weights and buffers
+    are swapped in for the call (``torch.func.functional_call``): the model itself is not copied,
+    and comes back untouched.
+
+    Every term of the sum is positive, so no digits cancel: the pass runs in the model's precision
+    (float32 at least) with the products summed in float64, and again in float64 when a value
+    overflows the model's precision (deep networks' signal grows by a factor per layer).
     """
     check_inputs(model, inputs)
     trained = dict(trainable(model))
+    dtype = torch.promote_types(next(iter(trained.values())).dtype, torch.float32)
+    total = _synflow_sum(model, trained, inputs.shape[1:], dtype)
+    if not math.isfinite(total) and dtype != torch.float64:
+        total = _synflow_sum(model, trained, inputs.shape[1:], torch.float64)
+    return math.log10(total) if total > 0 else -math.inf
+
+
+def _synflow_sum(
+    model: nn.Module, trained: dict[str, nn.Parameter], shape: torch.Size, dtype: torch.dtype
+) -> float:
+    """Σ |θ| ⊙ ∂R/∂|θ| of :func:`synflow`, the pass in ``dtype`` (inf or NaN when it overflows)."""
     with torch.no_grad():
-        params = {n: p.detach().abs().double().requires_grad_() for n, p in trained.items()}
+        params = {n: p.detach().abs().to(dtype).requires_grad_() for n, p in trained.items()}
         others = {
-            n: t.detach().double() if t.is_floating_point() else t
+            n: t.detach().to(dtype) if t.is_floating_point() else t
             for n, t in [*model.named_parameters(), *model.named_buffers()]
             if n not in trained
         }
-    ones = torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=device_of(model))
+    ones = torch.ones(1, *shape, dtype=dtype, device=device_of(model))
     with torch.enable_grad(), bn_mode(model, "eval"), _linearised(model):
         out = functional_call(model, {**params, **others}, (ones,))
+        if not bool(torch.isfinite(out).all()):
+            return math.inf
         grads = torch.autograd.grad(out.sum(), list(params.values()), allow_unused=True)
-    total = sum(
-        float((p.detach() * g).sum()) for p, g in zip(params.values(), grads, strict=True) if g is not None
+    return sum(
+        float((p.detach() * g).sum(dtype=torch.float64))
+        for p, g in zip(params.values(), grads, strict=True)
+        if g is not None
     )
-    return math.log10(total) if total > 0 else -math.inf
 
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -280,7 +298,12 @@ def expressivity(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -
     value.)"""
     check_inputs(model, inputs)
     inputs = inputs.to(device_of(model))
-    with FeatureCovariances(model) as probe, torch.no_grad(), bn_mode(model, bn):
+    with (
+        in_place_changes_named(model),
+        FeatureCovariances(model) as probe,
+        torch.no_grad(),
+        bn_mode(model, bn),
+    ):
         check_outputs(model(inputs), inputs.shape[0])
     return spectral_entropy(probe.covariances or [])
 
@@ -291,7 +314,7 @@ def jacob_cov(model: nn.Module, inputs: torch.Tensor, *, bn: str = "batch") -> f
     eigenvalues σ; ``-inf`` when the outputs do not depend on the inputs."""
     check_inputs(model, inputs)
     x = inputs.detach().to(device_of(model)).clone().requires_grad_(True)
-    with torch.enable_grad(), bn_mode(model, bn):
+    with in_place_changes_named(model), torch.enable_grad(), bn_mode(model, bn):
         out = model(x)
         check_outputs(out, x.shape[0])
         (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
@@ -315,7 +338,7 @@ def grad_norm(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, b
     if not weights:
         raise ValueError("grad_norm needs trainable Conv/Linear weights; the model has none")
     inputs, labels = inputs.to(device_of(model)), labels.to(device_of(model))
-    with torch.enable_grad(), bn_mode(model, bn):
+    with in_place_changes_named(model), torch.enable_grad(), bn_mode(model, bn):
         out = model(inputs)
         check_outputs(out, inputs.shape[0])
         grads = torch.autograd.grad(F.cross_entropy(out, labels), weights, allow_unused=True)

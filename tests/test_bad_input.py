@@ -693,6 +693,39 @@ ROWS = [
         "run the same command to resume",
         "exit 130",
     ),
+    Row(
+        "an output whose reader went away",
+        "a reader that stops early: ntknas results nb201 --format csv piped into head -1",
+        "(none)",
+        "exit 141, as a Unix tool the pipe stopped; nothing on stderr, the stored trials unchanged",
+    ),
+    Row(
+        "a stored setting edited by hand",
+        "a study whose objective was set to 'nope' with Optuna's set_user_attr, at ntknas results nb201",
+        "study 'nb201' stores objective='nope', which is not a metric of this ntknas: its settings were "
+        "changed outside ntknas; set it back, or start another study with --study NEW_NAME",
+        "exit 2; `studies` still lists the storage",
+    ),
+    Row(
+        "a class folder named like a split",
+        "a folder vehicles whose class folders are bus/, train/ and truck/, at ntknas search --data vehicles",
+        "vehicles has train/ beside other folders (bus, truck): are they splits or classes? Put each "
+        "split's class folders in vehicles/train/ and vehicles/test/, or rename a class folder called so",
+        "exit 2",
+    ),
+    Row(
+        "an image folder of one class",
+        "a folder only whose one class folder is cat/, at ntknas search --data only",
+        "only has 1 class folder (cat); a classifier needs at least 2: give each class a folder of its "
+        "images",
+        "exit 2",
+    ),
+    Row(
+        "a comma too many in a CSV row",
+        "a gt.csv whose line 3 has a count typed as 1,073,306, at ntknas benchmark --ground-truth gt.csv",
+        "ground-truth file gt.csv line 3 has 6 cells, not 4; fix that row (quote a cell that holds a comma)",
+        "exit 2",
+    ),
 ]
 COMMANDS = [
     r

@@ -226,6 +226,41 @@ def test_malformed_ground_truth_names_the_line(tmp_path, rows, target, message):
     assert str(info.value).startswith(f"{path} {message}") or str(info.value).startswith(f"{path}: {message}")
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_a_row_with_a_comma_too_many_is_refused_in_every_benchmark_csv(tmp_path, seed):
+    """A cell typed with a thousands separator (1,073,306) shifts the cells after it: generated
+    rows with a comma put into one cell are refused by the reader of every CSV (ground truth,
+    --scored), naming the line; cells beyond the header that are empty are only trailing commas."""
+    rng = np.random.default_rng(seed)
+    rows = [["1", ARCH, "91.5", "70.25"], ["2", OTHER, "84.0", "60.0"]]
+    truth = benchmark.load_ground_truth(
+        ground_truth(tmp_path, HEADER + "".join(",".join(row) + "\n" for row in rows), "ok.csv")
+    )
+    line, cell = int(rng.integers(0, 2)), int(rng.integers(0, 4))
+    rows[line][cell] = rows[line][cell][:1] + "," + rows[line][cell][1:]
+    text = HEADER + "".join(",".join(row) + "\n" for row in rows)
+    path = ground_truth(tmp_path, text)
+    message = rf"line {line + 2} has 5 cells, not 4; fix that row \(quote a cell that holds a comma\)"
+    with pytest.raises(UserError, match=message):
+        benchmark.load_ground_truth(path)
+    with pytest.raises(UserError, match=message):
+        benchmark.read_scores(path, truth, None)
+    trailing = ground_truth(
+        tmp_path, HEADER + f"1,{ARCH},91.5,70.25,,\n2,{OTHER},84.0,60.0,\n", "trailing.csv"
+    )
+    assert benchmark.load_ground_truth(trailing).acc.tolist() == [91.5, 84.0]
+
+
+def test_the_documented_comma_row(tmp_path, monkeypatch):
+    from test_bad_input import KINDS, matches
+
+    monkeypatch.chdir(tmp_path)
+    ground_truth(tmp_path, HEADER + f"1,{ARCH},91.5,70.25\n2,{OTHER},1,073,306,60.0\n", "gt.csv")
+    with pytest.raises(UserError) as info:
+        benchmark.load_ground_truth("gt.csv")
+    assert matches(KINDS["a comma too many in a CSV row"].message, str(info.value)), str(info.value)
+
+
 def test_a_missing_target_lists_the_files_columns(tmp_path):
     path = ground_truth(tmp_path, HEADER + f"1,{ARCH},90,1\n")
     with pytest.raises(UserError) as info:

@@ -1,5 +1,6 @@
 """Minibatches: real bundled images, class balance, seeding, ImageFolders and their errors."""
 
+import itertools
 import os
 import re
 import socket
@@ -334,3 +335,62 @@ def test_stored_32_pixel_images_are_resized_to_the_asked_size(source):
     assert torch.equal(large.pixels(index), resized)
     assert large.pixels(index).shape == (3, 3, 48, 48) and large.pixels(index).dtype == torch.uint8
     assert torch.equal(data.load(source, size=32).pixels(index), small.pixels(index))
+
+
+# Folders an ImageFolder's top level may hold: the splits, classes (one named like a split), and
+# a hidden folder a notebook leaves behind.
+TOP_FOLDERS = ("train", "test", "cat", "dog", ".ipynb_checkpoints")
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        frozenset(chosen)
+        for size in range(1, len(TOP_FOLDERS) + 1)
+        for chosen in itertools.combinations(TOP_FOLDERS, size)
+    ],
+    ids=lambda top: "+".join(sorted(top)),
+)
+def test_every_top_level_layout_is_read_as_splits_or_classes_or_refused(tmp_path, top):
+    """Every set of top-level folders: split folders (each holding cat/ and dog/) alone are
+    splits; class folders alone are the train split's classes; splits beside classes are refused
+    as ambiguous (a class named train would else be read as the split); fewer than 2 classes are
+    refused. A hidden folder is never a split's rival."""
+    for name in top:
+        if name in data.SPLITS:
+            write_folder(tmp_path / name, per=1, size=(4, 4))
+        else:
+            write_folder(tmp_path, classes=(name,), per=1, size=(4, 4))
+    splits = top & set(data.SPLITS)
+    classes = top - set(data.SPLITS) - {".ipynb_checkpoints"}
+    for split in data.SPLITS:
+        if splits and classes:
+            with pytest.raises(UserError, match=r"beside other folders .*: are they splits or classes\?"):
+                data.load(str(tmp_path), split)
+        elif splits and split not in splits:
+            with pytest.raises(UserError, match=rf"has no {split}/ folder"):
+                data.load(str(tmp_path), split)
+        elif splits:
+            assert data.load(str(tmp_path), split).classes == ("cat", "dog")
+        elif split == "test":
+            with pytest.raises(UserError, match="has no test/ folder"):
+                data.load(str(tmp_path), split)
+        elif len(top) < 2:  # one class folder: a hidden one, or cat or dog alone
+            with pytest.raises(UserError, match=r"has 1 class folder \(.*\); a classifier needs at least 2"):
+                data.load(str(tmp_path), split)
+        else:
+            assert data.load(str(tmp_path), split).classes == tuple(sorted(top))
+
+
+def test_the_documented_image_folder_rows(tmp_path, monkeypatch):
+    from test_bad_input import KINDS, matches
+
+    monkeypatch.chdir(tmp_path)
+    for row, root, classes in (
+        (KINDS["a class folder named like a split"], "vehicles", ("bus", "train", "truck")),
+        (KINDS["an image folder of one class"], "only", ("cat",)),
+    ):
+        write_folder(tmp_path / root, classes=classes, per=1, size=(4, 4))
+        with pytest.raises(UserError) as info:
+            data.load(root)
+        assert matches(row.message, str(info.value)), str(info.value)

@@ -94,3 +94,95 @@ def test_entk_matches_reference():
     e = scores.entk(model, x, bn="eval")
     assert e.shape == (4 * 5, 4 * 5)
     assert rel(e, reference_entk(model, x)) < TOL
+
+
+def hooked_mlp(change) -> torch.nn.Module:
+    """An MLP whose first layer's output a user's forward hook changes."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(12, 6),
+        torch.nn.BatchNorm1d(6),
+        torch.nn.Tanh(),
+        torch.nn.Linear(6, 3),
+    ).double()
+    model[1].register_forward_hook(lambda module, args, out: change(out))
+    return model
+
+
+@pytest.mark.parametrize("bn", ["eval", "batch", "train"])
+@pytest.mark.parametrize(
+    "change",
+    [lambda out: out * 3, lambda out: out.mul_(3), lambda out: out + 1, lambda out: None],
+    ids=["scaled", "scaled-in-place", "shifted", "observed"],
+)
+def test_a_users_forward_hook_is_part_of_the_kernel_in_every_implementation(bn, change):
+    model, x = hooked_mlp(change), torch.randn(5, 3, 2, 2, dtype=torch.float64)
+    expected = reference_pntk(model, x, bn)
+    for impl in ("auto", "hooks", "func", "loop"):
+        assert rel(scores.pntk(model, x, bn=bn, implementation=impl), expected) < TOL, impl
+
+
+class Recurrent(torch.nn.Module):
+    """A GRU over the rows of an image: torch.func cannot batch its per-sample gradients."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = torch.nn.GRU(6, 5, batch_first=True, dtype=torch.float64)
+        self.head = torch.nn.Linear(5, 3, dtype=torch.float64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.gru(x.flatten(1, 2))[0][:, -1])
+
+
+def test_auto_goes_on_to_the_loop_where_torch_func_cannot_batch_the_model():
+    torch.manual_seed(0)
+    model, x = Recurrent(), torch.randn(4, 2, 3, 6, dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        k = scores.pntk(model, x)
+    assert [str(w.message).split(" (")[0] for w in caught] == [
+        "ntknas: fast path unavailable",
+        "ntknas: torch.func cannot score this model",
+    ]
+    assert str(caught[1].message).endswith("; using the per-sample loop, one backward pass per sample")
+    assert rel(k, reference_pntk(model, x, "batch")) < TOL
+    with pytest.raises(RuntimeError):  # asked for by name, torch.func's own error
+        scores.pntk(model, x, implementation="func")
+
+
+@pytest.mark.parametrize("impl", ["auto", "hooks", "func", "loop"])
+def test_integer_outputs_are_refused_as_such(impl):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    rounded = torch.nn.Sequential(
+        model, type("Round", (torch.nn.Module,), {"forward": lambda s, x: x.long()})()
+    )
+    with pytest.raises(TypeError, match=r"model output must be floating point .*; got dtype torch\.int64"):
+        scores.pntk(rounded, torch.randn(4, 3, 2, 2), implementation=impl)
+
+
+class SelfChanging(torch.nn.Module):
+    """A forward that scales its own weight and counts its calls in a buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(12, 3)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            self.linear.weight.mul_(1.5)
+        self.calls += 1
+        return self.linear(x.flatten(1))
+
+
+@pytest.mark.parametrize("impl", ["auto", "hooks", "loop"])  # torch.func refuses such a forward itself
+def test_a_forward_that_changes_the_model_is_named_in_a_warning(impl):
+    model = SelfChanging()
+    with pytest.warns(UserWarning, match=r"the model's forward changed 'linear\.weight', 'calls' in place"):
+        scores.pntk(model, torch.randn(4, 3, 2, 2), implementation=impl)
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3), torch.nn.BatchNorm1d(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # BatchNorm's statistics are the mode's business: no warning
+        for bn in ("eval", "batch", "train"):
+            scores.pntk(plain, torch.randn(4, 3, 2, 2), bn=bn, implementation=impl)

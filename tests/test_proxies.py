@@ -59,12 +59,27 @@ def test_naswot_codes_every_activation_of_a_shared_input():
         np.testing.assert_array_equal(probe.kernel.numpy(), expected)
 
 
-def test_synflow_of_a_linear_net_is_twice_its_output():
+@pytest.mark.parametrize("dtype, rel", [(torch.float64, 1e-15), (torch.float32, 1e-7)])
+def test_synflow_of_a_linear_net_is_twice_its_output(dtype: torch.dtype, rel: float):
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(3, 5, bias=False), nn.Linear(5, 2, bias=False))
+    net = nn.Sequential(nn.Linear(3, 5, bias=False), nn.Linear(5, 2, bias=False)).to(dtype)
     w1, w2 = net[0].weight.detach().abs().double(), net[1].weight.detach().abs().double()
     r = float((w2 @ w1 @ torch.ones(3, dtype=torch.float64)).sum())  # Euler: Σ θ ∂R/∂θ = 2R
-    assert proxies.synflow(net, torch.randn(4, 3)) == pytest.approx(math.log10(2 * r), rel=1e-12)
+    assert proxies.synflow(net, torch.randn(4, 3, dtype=dtype)) == pytest.approx(math.log10(2 * r), rel=rel)
+
+
+@pytest.mark.parametrize("depth", [4, 40, 80])
+def test_synflow_runs_again_in_float64_where_float32_overflows(depth: int):
+    """A deep linear chain's signal grows by a factor of 30 per layer: past float32's 3.4e38 at
+    about 26 layers. Depth L gives R = 30**L and Σ θ ∂R/∂θ = L·R, in float64 to 1e-13 at every
+    depth and from float32's own pass to 1e-7 where it fits."""
+    net = nn.Sequential(*(nn.Linear(30, 30, bias=False) for _ in range(depth)))
+    for layer in net:
+        nn.init.constant_(layer.weight, -1.0)  # |θ| = 1: every unit sums 30 ones
+    expected = math.log10(depth) + depth * math.log10(30) + math.log10(30)  # 30 outputs
+    assert proxies.synflow(net, torch.randn(2, 30)) == pytest.approx(
+        expected, rel=1e-7 if depth < 26 else 1e-13
+    )
 
 
 def test_synflow_linearises_saturating_activations():
@@ -75,11 +90,11 @@ def test_synflow_linearises_saturating_activations():
     nets = {}
     for act in (nn.ReLU6, nn.ReLU, nn.Identity):
         torch.manual_seed(0)
-        nets[act] = nn.Sequential(*(layer if layer is not None else act() for layer in layers))
+        nets[act] = nn.Sequential(*(layer if layer is not None else act() for layer in layers)).double()
         nets[act].load_state_dict(nets[nn.ReLU6].state_dict())
     for net in nets.values():
         nn.init.constant_(net[2].weight, 0.5)  # 64 inputs of about 1 each: well past ReLU6's 6
-    x = torch.randn(4, 3)
+    x = torch.randn(4, 3, dtype=torch.float64)
     values = {act: proxies.synflow(net, x) for act, net in nets.items()}
     assert values[nn.ReLU6] == values[nn.ReLU] == values[nn.Identity]
     as_is = {act: unlinearised_synflow(net) for act, net in nets.items()}

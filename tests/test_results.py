@@ -3,12 +3,14 @@ per column across the table, CSV and JSON; --top caps the table (10 by default),
 only when given."""
 
 import csv
+import dataclasses
 import io
 import json
 import warnings
 
 import optuna
 import pytest
+from test_bad_input import KINDS, matches
 from typer.testing import CliRunner
 
 from ntknas.cli import app
@@ -157,3 +159,43 @@ def test_a_study_without_a_scored_candidate_says_why(tmp_path, monkeypatch):
     assert done.exit_code == 0 and done.stdout.startswith("trial,")
     expected = "no scored candidate: 2 trials failed, 1 trial pruned (the last: RuntimeError: [/x] two)"
     assert expected in done.stderr.replace("\n", " ")
+
+
+# Values a hand or another program may store in a setting: of the wrong kind, empty, or out of range.
+HOSTILE_VALUES = ("nope", "", " ", "8", 0, -1, 1, 2**40, 1.5, float("nan"), True, None, [1, 2], {"a": 1})
+
+
+@pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(Settings)])
+def test_a_stored_setting_edited_by_hand_is_one_line_in_every_reader(study, key):
+    """Every setting, given every hostile value with Optuna's public API: Settings.from_attrs (which
+    every command reading a study goes through) either reads it as a valid setting or refuses it in
+    one UserError naming the study, the setting and its value; `results` is then one line, exit 2,
+    and `studies` still lists the storage."""
+    from ntknas.core.errors import UserError
+
+    runner = CliRunner()
+    good = dict(study.user_attrs)
+    for value in HOSTILE_VALUES:
+        study.set_user_attr(key, value)
+        stored = {**good, key: value}
+        try:
+            settings = Settings.from_attrs("s", stored)
+        except UserError as e:
+            assert str(e).startswith(f"study 's' stores {key}="), e
+            done = runner.invoke(app, ["results", "s"])
+            assert done.exit_code == 2 and done.stderr.count("\n") == 1, done.output
+            assert done.stderr.startswith(f"error: study 's' stores {key}=")
+        else:  # what it accepts is a valid value of that setting: the budget, for one, describes
+            assert settings.budget.describe() is not None and settings.higher_is_better in (True, False)
+            assert runner.invoke(app, ["results", "s"]).exit_code == 0
+        listed = runner.invoke(app, ["studies"])
+        assert listed.exit_code == 0 and "Traceback" not in listed.output, listed.output
+    study.set_user_attr(key, good[key])
+
+
+def test_the_documented_stored_setting_row(study):
+    study.set_user_attr("objective", "nope")
+    done = CliRunner().invoke(app, ["results", "s"])
+    assert done.exit_code == 2
+    row = KINDS["a stored setting edited by hand"]
+    assert matches("error: " + row.message.replace("'nb201'", "'s'"), done.stderr.strip())

@@ -8,6 +8,7 @@ Each module imports torch, Optuna and the other heavy libraries inside its comma
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -33,16 +34,24 @@ from ntknas.cli import (
 from ntknas.core.errors import first_line
 from ntknas.core.files import DISK_FULL, path_failure, write_failure
 from ntknas.core.interrupts import interrupt
+from ntknas.core.terminal import OutputClosed, closed_output
 
 
 class _UntypedHelp:
-    """Shows ``--help`` without a type label beside it (typer labels the flag ``<bool>``)."""
+    """Shows ``--help`` without a type label beside it (typer labels the flag ``<bool>``), and ends
+    with exit code 141 when the help's reader goes away (``ntknas --help | head -1``)."""
 
     def get_help_option(self, ctx):
         option = super().get_help_option(ctx)
         if option is not None:
             option.metavar = ""
         return option
+
+    def format_help(self, ctx, formatter) -> None:
+        try:
+            super().format_help(ctx, formatter)
+        except SystemExit:  # rich's console ends so on a broken pipe, its stdout sent to nothing
+            raise OutputClosed("the help's reader closed it") from None
 
 
 class Command(_UntypedHelp, TyperCommand):
@@ -123,10 +132,11 @@ def main() -> None:
     # value the user set wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # A terminal or log that is not UTF-8 (LANG=en_US.ISO-8859-1, PYTHONIOENCODING=ascii) shows
-    # what it cannot encode (τ, ·, ×) as ?, instead of a UnicodeEncodeError ending the command.
+    # what it cannot encode (τ, é) as an escape (\u03c4, \xe9), instead of a UnicodeEncodeError
+    # ending the command, and unlike ? a name can still be told apart and typed.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="replace")
+            stream.reconfigure(errors="backslashreplace")
 
     # SIGTERM (or SIGHUP) stops like Ctrl-C wherever it lands (loading data, creating a study), exit
     # code 128 + the signal;
@@ -160,7 +170,12 @@ def _run() -> None:
         finally:
             if not sys.stdout.closed:  # plugin code may have closed the real one
                 sys.stdout.flush()  # what print() buffered: a full disk shows here, not at exit
+    except OutputClosed:  # the reader of the output went away (| head): nothing to say
+        sys.exit(common.OUTPUT_CLOSED)
     except OSError as e:
+        if e.errno == errno.EPIPE:  # the same, found by the last flush
+            closed_output(sys.stdout)
+            sys.exit(common.OUTPUT_CLOSED)
         if e.errno not in DISK_FULL:
             failure = path_failure(e)  # a path the system refused, where no command caught it
             if failure is None:

@@ -24,6 +24,7 @@ from ntknas.cli.common import (
     use_threads,
     user_errors,
     warn,
+    write_out,
 )
 from ntknas.cli.progress import progress_bar
 from ntknas.core import jsonout
@@ -163,7 +164,7 @@ def command(
         scored=scored,
     )
     if output == "json":
-        print(jsonout.dumps(report))
+        write_out(jsonout.dumps(report) + "\n")
         return
     out.print(tables.benchmark_table(report))
     if found is not None:

@@ -21,7 +21,7 @@ from ntknas.core.checks import check_positive_int
 from ntknas.core.errors import CandidateFailed, UserError, warnings_to
 from ntknas.core.files import path_failure
 from ntknas.core.interrupts import interrupt
-from ntknas.core.terminal import Terminal
+from ntknas.core.terminal import Terminal, closed_output, standard_streams
 from ntknas.inputs import image_size
 from ntknas.inputs.sources import BUNDLED, CIFAR10, SYNTHETIC
 from search_spaces.guard import PluginError, message_of
@@ -30,13 +30,15 @@ if TYPE_CHECKING:
     from ntknas.objectives.reference import Measuring, Progress
     from search_spaces import SearchSpace
 
-# Every line the commands print goes through these two: strings are shown as the text they are
-# (ntknas.core.terminal). Output that is not a terminal (a log, a pipe) gets wide tables instead of
-# rich's 80 columns.
+# Every line the commands print goes through these two (and write_out): strings are shown as the
+# text they are (ntknas.core.terminal). Output that is not a terminal (a log, a pipe) gets wide
+# tables instead of rich's 80 columns.
+standard_streams()
 out = Terminal(width=None if sys.stdout.isatty() else 200)
 err = Terminal(stderr=True, highlight=False, soft_wrap=True)
 WIDE = 180  # console columns from which tables show every score (and a configuration has ~40)
 INTERRUPTED, TERMINATED = 130, 143  # exit codes after Ctrl-C and after SIGTERM (128 + signal)
+OUTPUT_CLOSED = 141  # exit code once the output's reader went away (128 + SIGPIPE)
 STOPPING_SIGNALS = defaults.STOPPING_SIGNALS
 
 
@@ -145,6 +147,14 @@ def fail(message: str) -> NoReturn:
     """Print ``message`` as one error line on stderr and exit with code 2."""
     error_line(message)
     raise typer.Exit(2)
+
+
+def write_out(text: str) -> None:
+    """Write ``text`` (CSV, JSON) to stdout as it is; OutputClosed when its reader went away."""
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise closed_output(sys.stdout) from None
 
 
 def error_line(message: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, out, user_errors, warn
+from ntknas.cli.common import WIDE, StorageOpt, StudyArg, check_choice, out, user_errors, warn, write_out
 from ntknas.core.checks import check_positive_int
 from ntknas.core.terminal import for_stream
 from ntknas.outputs import tables
@@ -57,9 +57,9 @@ def command(
     compact = output == "table" and out.width < WIDE
     columns = tables.columns_for(settings.objective, compact, verified=tables.has_verified(every))
     if output == "csv":
-        print(for_stream(tables.to_csv(rows, columns), sys.stdout), end="")
+        write_out(for_stream(tables.to_csv(rows, columns), sys.stdout))
     elif output == "json":
-        print(tables.to_json(rows, columns))
+        write_out(tables.to_json(rows, columns) + "\n")
     else:
         budget = f"; budget {settings.budget.describe()}" if settings.budget else ""
         title = (

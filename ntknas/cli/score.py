@@ -24,6 +24,7 @@ from ntknas.cli.common import (
     use_threads,
     user_errors,
     warn,
+    write_out,
 )
 from ntknas.core import jsonout
 from ntknas.core.checks import check_seed
@@ -119,6 +120,6 @@ def command(
         key: tables.typed(key, value) for key, value in {**result, "batch_size": batch_size, "bn": bn}.items()
     }
     if output == "json":
-        print(jsonout.dumps(result))
+        write_out(jsonout.dumps(result) + "\n")
         return
     out.print(tables.key_values(f"pNTK on {batch_size} images ({data_source}, bn={bn})", result))

@@ -21,7 +21,7 @@ def command(storage: StorageOpt = None) -> None:
     for s in summaries:
         a = s.user_attrs
         started = s.datetime_start.strftime("%Y-%m-%d %H:%M") if s.datetime_start else ""
-        budget = ", ".join(f"{k}={a[k]:,}" for k in ("max_params", "max_flops") if a.get(k) is not None)
+        budget = ", ".join(f"{k}={_count(a[k])}" for k in ("max_params", "max_flops") if a.get(k) is not None)
         rows.append(
             (
                 s.study_name,
@@ -38,3 +38,8 @@ def command(storage: StorageOpt = None) -> None:
         )
     columns = ("study", "space", "objective", "bn", "data", "pixels", "batch", "budget", "trials", "started")
     out.print(tables.listing(f"Studies in {storage_label(storage)}", columns, rows))
+
+
+def _count(value: object) -> str:
+    """A stored count as ``12,000``; anything else (a study edited by hand) as it is."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else repr(value)

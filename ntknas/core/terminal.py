@@ -11,6 +11,9 @@ Importable without torch, Optuna or numpy.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from rich.console import Console
 from rich.progress import Task, TextColumn
 from rich.text import Text
@@ -34,11 +37,65 @@ def for_stream(text: str, stream: object) -> str:
     return "".join(visible(line.rstrip("\r\n")) + "\n" for line in text.splitlines(keepends=True))
 
 
-class Terminal(Console):
-    """A rich console that renders every string verbatim (see the module's docstring)."""
+class OutputClosed(Exception):
+    """The reader of the command's output went away (``ntknas results | head``): what is left to
+    print goes nowhere, and the command ends with exit code 141 (128 + SIGPIPE), as a Unix tool
+    the pipe stopped does."""
 
-    def __init__(self, **options) -> None:
+
+def standard_streams() -> None:
+    """Give Python a standard stream it started without (``ntknas ... >&-`` closes one, and
+    ``sys.stdout`` is then None): one that reads or writes nothing."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode))  # kept open for the life of the process
+
+
+def closed_output(stream: object) -> OutputClosed:
+    """After a write to ``stream`` found its reader gone: the rest of the output goes to nothing
+    (so that the final flush cannot fail again), and the exception that ends the command."""
+    fileno = getattr(stream, "fileno", None)
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fileno())
+    except (OSError, ValueError, TypeError):  # a stream without a file (captured, in a test)
+        pass
+    return OutputClosed("the output's reader closed it")
+
+
+class _Stderr:
+    """``sys.stderr`` as it is when written (a test may replace it), whose writes never fail: a
+    warning or an error line that cannot be shown (``2>/dev/full``, a closed pipe) is dropped, and
+    the command goes on, or ends with its own exit code."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(sys.stderr, name)
+
+
+class Terminal(Console):
+    """A rich console that renders every string verbatim (see the module's docstring). On stderr,
+    a write that fails is dropped; on stdout, one whose reader went away raises
+    :class:`OutputClosed`."""
+
+    def __init__(self, *, stderr: bool = False, **options) -> None:
+        if stderr:
+            options.setdefault("file", _Stderr())
         super().__init__(markup=False, emoji=False, **options)
+
+    def on_broken_pipe(self) -> None:
+        """rich's hook for a write whose reader went away."""
+        raise closed_output(self.file)
 
     def render_str(self, text: str, **options) -> Text:
         """The one way a string becomes rich text: never markup, never emoji, made visible."""

@@ -180,6 +180,28 @@ def _cifar10(split: str, root: str | Path | None) -> Images:
     return Images.in_memory(pixels, torch.tensor(ds.targets), tuple(ds.classes))
 
 
+def _split_folder(path: Path, split: str) -> Path:
+    """The folder holding ``split``'s class folders: ``path/split`` when ``path`` is split into
+    train/ and test/ folders, else ``path`` itself for the train split. A train/ or test/ folder
+    beside other folders (a class named so, or classes left out of the split) is refused: which of
+    them are the classes cannot be told."""
+    folders = [f for f in image_folder.class_folders(path) if not f.startswith(".")]  # .ipynb_checkpoints
+    splits = [f for f in folders if f in SPLITS]
+    others = [f for f in folders if f not in SPLITS]
+    if splits and others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise UserError(
+            f"{path} has {' and '.join(f'{s}/' for s in splits)} beside other folders ({shown}): are "
+            f"they splits or classes? Put each split's class folders in {path}/train/ and {path}/test/, "
+            "or rename a class folder called so"
+        )
+    if splits and split not in splits:
+        raise UserError(f"{path} has no {split}/ folder beside {splits[0]}/; give it {path}/{split}/<class>/")
+    if not splits and split == "test":
+        raise UserError(f"{path} has no test/ folder; a test split needs {path}/test/<class>/*.png")
+    return path / split if splits else path
+
+
 def _image_folder(path: Path, split: str, size: int) -> Images:
     if (problem := missing(path)) is not None:
         raise UserError(
@@ -188,12 +210,13 @@ def _image_folder(path: Path, split: str, size: int) -> Images:
         )
     if not path.is_dir():
         raise UserError(f"data path {path} is not a directory; give an ImageFolder (one folder per class)")
-    folder = path / split
-    if not folder.is_dir():
-        if split == "test":
-            raise UserError(f"{path} has no test/ folder; a test split needs {path}/test/<class>/*.png")
-        folder = path / "train" if (path / "train").is_dir() else path
+    folder = _split_folder(path, split)
     listing = image_folder.scan(folder)
+    if len(listing.classes) < 2:
+        raise UserError(
+            f"{folder} has {len(listing.classes)} class folder ({listing.classes[0]}); a classifier "
+            "needs at least 2: give each class a folder of its images"
+        )
 
     def read(idx: torch.Tensor) -> torch.Tensor:
         return torch.stack([image_folder.read(listing.files[i], size) for i in idx.tolist()])

@@ -55,16 +55,7 @@ def scan(root: Path) -> Listing:
     """
     skipped: list[str] = []
     top = {_identity(root)}
-    classes = []
-    for entry in _entries(str(root)):
-        status = _follow(entry.path)
-        if isinstance(status, os.stat_result) and stat.S_ISDIR(status.st_mode):
-            if _identity_of(status) in top:
-                skipped.append(f"{entry.path} (a link back to a folder that contains it)")
-            else:
-                classes.append(entry.name)
-        elif isinstance(status, str) and entry.is_symlink():
-            skipped.append(f"{entry.path} ({status})")
+    classes = _folders(root, skipped)
     if not classes:
         raise UserError(f"no images found in {root}: Couldn't find any class folder in {root}.")
     files: list[str] = []
@@ -181,6 +172,28 @@ def _why(error: Exception) -> str:
         return f"not a {FORMAT_NAMES} file"
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return "it is truncated" if "truncated" in text.lower() else text
+
+
+def class_folders(root: Path) -> list[str]:
+    """The names of the folders in ``root`` (links followed), sorted: the classes a scan reads."""
+    return _folders(root, [])
+
+
+def _folders(root: Path, skipped: list[str]) -> list[str]:
+    """The folders in ``root`` by name (links followed); ``skipped`` gets the links that lead
+    nowhere or back to ``root``."""
+    top = {_identity(root)}
+    folders = []
+    for entry in _entries(str(root)):
+        status = _follow(entry.path)
+        if isinstance(status, os.stat_result) and stat.S_ISDIR(status.st_mode):
+            if _identity_of(status) in top:
+                skipped.append(f"{entry.path} (a link back to a folder that contains it)")
+            else:
+                folders.append(entry.name)
+        elif isinstance(status, str) and entry.is_symlink():
+            skipped.append(f"{entry.path} ({status})")
+    return folders
 
 
 def _entries(folder: str) -> list[os.DirEntry]:

@@ -100,7 +100,10 @@ def write_all(
     objective, higher = settings.objective, settings.higher_is_better
     rows = [r for r in rows if _finite(r.get(objective))]
     if not rows:
-        raise UserError(f"study '{name}' has no completed trial with a finite {objective}")
+        raise UserError(
+            f"study '{name}' has no completed trial with a finite {objective}: nothing to draw yet; "
+            f"search first (ntknas search --study {name} ...)"
+        )
     drawn = {
         "score_vs_params.png": _score_vs_params(rows, objective, higher, settings.max_params),
         "history.png": _history(rows, objective, higher),

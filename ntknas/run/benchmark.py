@@ -65,9 +65,11 @@ def load_ground_truth(path: str | Path, target: str = TARGET) -> GroundTruth:
     header, rows = _read_csv(path, "ground-truth file", f"give a CSV with columns {columns}")
     missing = [c for c in (*KEYS, target) if c not in header]
     if missing:
+        other = next((s for s in ";\t|" if len(header) == 1 and s in header[0]), None)
+        hint = f" (its cells are separated by {other!r}: save it with commas)" if other else ""
         raise UserError(
             f"{path} lacks column(s) {', '.join(missing)}; it needs {columns} "
-            f"and has: {', '.join(header) or 'no header'}"
+            f"and has: {', '.join(header) or 'no header'}{hint}"
         )
     twice = sorted({c for c in header if c and header.count(c) > 1})
     if twice:
@@ -268,7 +270,8 @@ def _read_csv(
     """The header and the non-blank rows (with the line each starts on) of UTF-8 CSV file
     ``path`` (a byte-order mark accepted); UserError naming ``what`` and ``fix`` when it cannot be
     read. No cell of these files holds a line break: a row that runs over lines (an unclosed quote)
-    is refused with the line it starts on."""
+    is refused with the line it starts on, and so is a row with more cells than the header (an
+    unquoted comma in a cell), unless the cells beyond it are empty."""
     if not path.is_file():
         problem = files.missing(path) or "is not a regular file"
         raise UserError(f"{what} {path} {problem}; {fix}")
@@ -282,6 +285,11 @@ def _read_csv(
                     raise UserError(
                         f"{what} {path}: the row on line {start} runs on to line {reader.line_num}, "
                         "as a quote on it is not closed; check its quoting"
+                    )
+                if any(cell.strip() for cell in row[len(header) :]):  # a comma too many shifts cells
+                    raise UserError(
+                        f"{what} {path} line {start} has {len(row)} cells, not {len(header)}; fix that "
+                        "row (quote a cell that holds a comma)"
                     )
                 if any(cell.strip() for cell in row):
                     rows.append((start, row))

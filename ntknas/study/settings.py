@@ -3,16 +3,19 @@ the study's user attributes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import optuna
 
+from ntknas.core.checks import SEED_LIMIT
 from ntknas.core.errors import UserError
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
+from ntknas.inputs.image_size import LARGEST
 from ntknas.inputs.sources import canonical
 from ntknas.objectives.budget import Budget
 from ntknas.scoring.registry import METRICS, Direction, optuna_direction
-from scores.modes import BnMode
+from scores.modes import BN_MODES, BnMode
 
 # Settings a study made by an older ntknas may lack, and the value they had then.
 _OPTIONAL = {
@@ -90,14 +93,24 @@ class Settings:
 
     @classmethod
     def from_attrs(cls, name: str, stored: dict) -> Settings:
-        """The settings among study ``name``'s user attributes ``stored``."""
+        """The settings among study ``name``'s user attributes ``stored``; UserError, naming it, for a
+        setting that is missing or not of its kind (``_RULES``)."""
         missing = [f.name for f in fields(cls) if f.name not in stored and f.name not in _OPTIONAL]
         if missing:
             raise UserError(
                 f"study '{name}' does not record its search setting(s) {', '.join(missing)}: it was "
                 "not made by `ntknas search`; give the name of a study that was (see `ntknas studies`)"
             )
-        return cls(**{f.name: stored.get(f.name, _OPTIONAL.get(f.name)) for f in fields(cls)})
+        values = {f.name: stored.get(f.name, _OPTIONAL.get(f.name)) for f in fields(cls)}
+        for key, value in values.items():
+            valid, what = _RULES[key]
+            if not valid(value):
+                shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+                raise UserError(
+                    f"study '{name}' stores {key}={shown}, which is not {what}: its settings were "
+                    "changed outside ntknas; set it back, or start another study with --study NEW_NAME"
+                )
+        return cls(**values)
 
     def check_against(self, name: str, stored: dict) -> None:
         """Raise UserError if these settings differ from what study ``name`` remembers."""
@@ -133,6 +146,28 @@ class Settings:
     def all_stored(cls, stored: dict) -> bool:
         """Whether ``stored`` holds every setting: a study another worker is creating may not yet."""
         return all(f.name in stored for f in fields(cls))
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What each stored setting must be, and its description: the one check of every study loaded
+# from storage (a study edited by hand, or by another program, is one line, not a traceback).
+_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "space": (lambda v: isinstance(v, str) and bool(v.strip()), "a space's name"),
+    "data": (lambda v: isinstance(v, str) and bool(v.strip()), "a data source"),
+    "batch_size": (lambda v: _whole(v) and v >= 2, "a whole number of at least 2"),
+    "bn": (lambda v: isinstance(v, str) and v in BN_MODES, f"a BatchNorm mode ({', '.join(BN_MODES)})"),
+    "seed": (lambda v: _whole(v) and 0 <= v < SEED_LIMIT, f"a seed from 0 to {SEED_LIMIT - 1}"),
+    "objective": (lambda v: isinstance(v, str) and v in METRICS, "a metric of this ntknas"),
+    "cost": (lambda v: v is None or (isinstance(v, str) and v in METRICS), "a metric of this ntknas"),
+    "max_params": (lambda v: v is None or (_whole(v) and v >= 1), "a whole number of at least 1"),
+    "max_flops": (lambda v: v is None or (_whole(v) and v >= 1), "a whole number of at least 1"),
+    "image_size": (lambda v: _whole(v) and 1 <= v <= LARGEST, f"a side from 1 to {LARGEST} pixels"),
+    "direction": (lambda v: v is None or v in ("maximize", "minimize"), "maximize or minimize"),
+    "batch_digest": (lambda v: v is None or isinstance(v, str), "a minibatch's fingerprint"),
+}
 
 
 _UNRECORDED = object()  # a setting the study does not record (a study ntknas did not create)
