@@ -245,6 +245,9 @@ def test_a_row_with_a_comma_too_many_is_refused_in_every_benchmark_csv(tmp_path,
         benchmark.load_ground_truth(path)
     with pytest.raises(UserError, match=message):
         benchmark.read_scores(path, truth, None)
+    joined = ground_truth(tmp_path, HEADER * 2 + text.split("\n", 1)[1], "joined.csv")
+    with pytest.raises(UserError, match=r"joined\.csv line 2 repeats the header of line 1; keep one header"):
+        benchmark.load_ground_truth(joined)
     trailing = ground_truth(
         tmp_path, HEADER + f"1,{ARCH},91.5,70.25,,\n2,{OTHER},84.0,60.0,\n", "trailing.csv"
     )

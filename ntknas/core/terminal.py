@@ -62,25 +62,33 @@ def closed_output(stream: object) -> OutputClosed:
     return OutputClosed("the output's reader closed it")
 
 
+def _stderr() -> object:
+    """``sys.stderr`` as it is now (a test may replace it), seen through the proxy a live progress
+    display puts in its place (which would send a line back to the console that writes it)."""
+    return getattr(sys.stderr, "rich_proxied_file", sys.stderr)
+
+
 class _Stderr:
-    """``sys.stderr`` as it is when written (a test may replace it), whose writes never fail: a
-    warning or an error line that cannot be shown (``2>/dev/full``, a closed pipe) is dropped, and
-    the command goes on, or ends with its own exit code."""
+    """:func:`_stderr`, whose writes never fail: a warning or an error line that cannot be shown
+    (``2>/dev/full``, a closed pipe) is dropped, and the command goes on, or ends with its own exit
+    code."""
 
     def write(self, text: str) -> int:
         try:
-            return sys.stderr.write(text)
+            return _stderr().write(text)
         except (OSError, ValueError):
             return len(text)
 
     def flush(self) -> None:
         try:
-            sys.stderr.flush()
+            _stderr().flush()
         except (OSError, ValueError):
             pass
 
     def __getattr__(self, name: str):
-        return getattr(sys.stderr, name)
+        if name == "rich_proxied_file":  # this is no proxy: rich is to write through it
+            raise AttributeError(name)
+        return getattr(_stderr(), name)
 
 
 class Terminal(Console):

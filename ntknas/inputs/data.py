@@ -69,6 +69,8 @@ def load(
     image_size.check(size)
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    if root is not None and source != CIFAR10:
+        raise UserError(f"--data-root is read for --data {CIFAR10} only, not --data {source}; drop it")
     if source == BUNDLED:
         return _bundled(split).at_size(size)
     if source == SYNTHETIC:

@@ -286,6 +286,11 @@ def _read_csv(
                         f"{what} {path}: the row on line {start} runs on to line {reader.line_num}, "
                         "as a quote on it is not closed; check its quoting"
                     )
+                if [cell.strip() for cell in row] == header and header:  # two files joined into one
+                    raise UserError(
+                        f"{what} {path} line {start} repeats the header of line 1; keep one header "
+                        "(were two files joined?)"
+                    )
                 if any(cell.strip() for cell in row[len(header) :]):  # a comma too many shifts cells
                     raise UserError(
                         f"{what} {path} line {start} has {len(row)} cells, not {len(header)}; fix that "

@@ -123,6 +123,11 @@ class Settings:
                 "to start a study with it (the old study stays readable)"
             )
         wanted = asdict(self)
+        if not any(k in stored for k in wanted):
+            raise UserError(
+                f"study '{name}' records no search settings: it was not made by `ntknas search`; pass "
+                "--study NEW_NAME to search in a study of its own"
+            )
         recorded = {k: stored.get(k, _OPTIONAL.get(k, _UNRECORDED)) for k in wanted}
         if isinstance(recorded["data"], str) and canonical(recorded["data"]) == wanted["data"]:
             recorded["data"] = wanted["data"]  # a path an older ntknas stored as given, relative
