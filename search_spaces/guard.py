@@ -390,7 +390,34 @@ class Guarded(SearchSpace):
             raise PluginError(
                 f"{self.label}: describe() returned {text!a}; it must return one line of printable text"
             )
+        self._check_round_trip(config, text)
         return text
+
+    def _check_round_trip(self, config: Config, text: str) -> None:
+        """PluginError unless ``parse(text)`` gives ``config`` back, for configurations that can be
+        compared (their type defines ``==``): a ``describe()`` that leaves a choice out gives two
+        networks one text, and the stored text would rebuild the other (for export, verify, plot,
+        and the reuse of scores)."""
+        if type(config).__eq__ is object.__eq__:
+            return
+        try:
+            with calling(self.label, "parse()", passing=(ConfigError,)):
+                back = self.space.parse(text)
+        except ConfigError as e:
+            raise PluginError(
+                f"{self.label}: parse() refused describe()'s own text {clipped(text, 80)!r} "
+                f"({first_line(e)}); parse() must read every text describe() writes"
+            ) from None
+        try:
+            same = bool(back == config)
+        except Exception:  # configurations that compare element-wise (arrays): not comparable
+            return
+        if not same:
+            raise PluginError(
+                f"{self.label}: describe() and parse() do not round-trip: {clipped(repr(config), 80)} is "
+                f"described as {clipped(text, 80)!r}, which parse() reads as {clipped(repr(back), 80)}; "
+                "describe() must name every choice of the configuration"
+            )
 
     def parse(self, text: str) -> Config:
         try:

@@ -726,6 +726,28 @@ ROWS = [
         "ground-truth file gt.csv line 3 has 6 cells, not 4; fix that row (quote a cell that holds a comma)",
         "exit 2",
     ),
+    Row(
+        "a describe() that leaves a choice out",
+        "a plugin whose describe() names w but not d, at ntknas search --space myplugin:Lossy",
+        "plugin space 'myplugin:Lossy': describe() and parse() do not round-trip: … is described "
+        "as '…', which parse() reads as …; describe() must name every choice of the configuration",
+        "exit 2",
+    ),
+    Row(
+        "a build() that draws from another random source",
+        "a plugin whose build() uses Python's random, at ntknas export myplugin:Space --out pick",
+        "plugin space '…': build() gave other initial weights for '…' than the network the search "
+        "scored, under the same seed; build() must draw its randomness from torch's generator "
+        "alone (not Python's random or NumPy's)",
+        "exit 2; nothing is written (verify: nothing is trained)",
+    ),
+    Row(
+        "a study deleted while a command writes it",
+        "the dashboard's Delete button pressed under a running ntknas search",
+        "a study or trial in storage … was deleted while this command used it (by the dashboard or "
+        "another program); run the same command to start again",
+        "exit 2",
+    ),
 ]
 COMMANDS = [
     r

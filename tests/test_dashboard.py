@@ -339,3 +339,35 @@ def test_sigterm_stops_the_dashboard_with_code_143(study, tmp_path):
         assert proc.wait(timeout=WAIT_SECONDS) == 143
     finally:
         proc.kill()
+
+
+def test_malformed_requests_are_mended_at_the_door_and_an_apps_stack_is_one_warning():
+    """Without an Accept-Encoding header optuna-dashboard fails to serve its script (a KeyError);
+    a non-integer ?after= raises in it. At the door: the header defaults, ?after= is checked (400),
+    and a stack the app writes to wsgi.errors becomes one InputWarning line."""
+    import warnings
+
+    from ntknas.core.errors import InputWarning
+
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["HTTP_ACCEPT_ENCODING"])
+        errors = environ["wsgi.errors"]
+        errors.write("Traceback (most recent call last):\n  File 'x', line 1\nKeyError: 'boom'\n")
+        errors.flush()
+        start_response("500 Internal Server Error", [])
+        return [b"{}"]
+
+    served = dashboard._hardened(app)
+    statuses = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for query in ("after=abc", "after=%FF", "after=", "after=3", ""):
+            environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/studies/1", "QUERY_STRING": query}
+            served(environ, lambda status, headers: statuses.append(status.split()[0]))
+    assert statuses == ["400", "400", "400", "500", "500"]
+    assert seen == ["identity", "identity"]
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (InputWarning, "dashboard: GET /api/studies/1 failed: KeyError: 'boom'"),
+    ] * 2

@@ -1330,3 +1330,101 @@ def test_a_study_whose_images_changed_since_is_not_resumed(workdir):
     assert changed.exit_code == 2 and matches(f"error: {refused}", changed.stderr.strip())
     assert f"--data {workdir / 'imgs'} gives now" in changed.stderr
     assert len(optuna.load_study(study_name="d", storage=URL).trials) == 2
+
+
+RANDOM_INIT = """\
+import random
+
+from torch import nn
+
+from search_spaces import SearchSpace
+
+
+class Space(SearchSpace):
+    name, summary, size = "random_init", "a build() that scales a layer by Python's random", 2
+
+    def sample(self, trial):
+        return trial.suggest_categorical("w", (2, 3))
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        net = nn.Sequential(nn.Flatten(), nn.Linear(channels * image_size**2, config), nn.ReLU(),
+                            nn.Linear(config, num_classes))
+        net[1].weight.data.mul_(0.5 + random.random())
+        return net
+
+    def describe(self, config):
+        return f"w={config}"
+
+    def parse(self, text):
+        return int(text[2:])
+
+
+class Lossy(Space):
+    def sample(self, trial):
+        return (trial.suggest_categorical("w", (2, 3)), trial.suggest_categorical("d", (1, 2)))
+
+    def build(self, config, num_classes=10, channels=3, image_size=32):
+        return super().build(config[0] * config[1], num_classes, channels, image_size)
+
+    def describe(self, config):
+        return f"w={config[0]}"
+
+    def parse(self, text):
+        return (int(text[2:]), 3)  # a depth it never samples
+"""
+
+
+def test_export_and_verify_refuse_weights_another_random_source_drew(workdir):
+    """build() drawing from Python's random gives another network than the scored one under the
+    same seed, with the same parameter count: the stored weights fingerprint tells them apart."""
+    (workdir / "random_init.py").write_text(RANDOM_INIT)
+    search = ["search", "--space", "random_init:Space", "--trials", "2", "--batch-size", "4"]
+    assert invoke(*search, "--data", "synthetic", "--objective", "condition_number").exit_code == 0
+    expected = (
+        r"error: plugin space 'random_init:Space': build\(\) gave other initial weights for 'w=\d' than "
+        r"the network the search scored, under the same seed; build\(\) must draw its randomness from "
+        r"torch's generator alone \(not Python's random or NumPy's\)"
+    )
+    done = invoke("export", "random_init:Space", "--out", "pick")
+    assert done.exit_code == 2 and not (workdir / "pick").exists()
+    assert re.fullmatch(expected, done.stderr.strip()), done.stderr
+    row = KINDS["a build() that draws from another random source"]
+    assert matches("error: " + row.message, done.stderr.strip())
+    trained = invoke("verify", "random_init:Space", "--top", "1", "--epochs", "1", "--batch-size", "4")
+    assert trained.exit_code == 2 and re.fullmatch(expected, trained.stderr.strip().splitlines()[-1])
+
+
+def test_a_describe_that_leaves_a_choice_out_is_refused_before_it_merges_networks(workdir):
+    (workdir / "random_init.py").write_text(RANDOM_INIT)
+    search = ["search", "--space", "random_init:Lossy", "--trials", "2", "--batch-size", "4"]
+    done = invoke(*search, "--data", "synthetic", "--objective", "condition_number")
+    assert done.exit_code == 2 and not stored()
+    assert re.fullmatch(
+        r"error: plugin space 'random_init:Lossy': describe\(\) and parse\(\) do not round-trip: "
+        r"\(\d, \d\) is described as 'w=\d', which parse\(\) reads as \(\d, 3\); describe\(\) must name "
+        r"every choice of the configuration",
+        done.stderr.strip().splitlines()[-1],
+    ), done.stderr
+    row = KINDS["a describe() that leaves a choice out"]
+    assert matches(
+        "error: " + row.message.replace("myplugin:", "random_init:"), done.stderr.strip().splitlines()[-1]
+    )
+
+
+def test_a_study_deleted_while_a_command_writes_it_is_one_line(workdir):
+    """The dashboard's Delete button (or optuna.delete_study) under a running search: the storage
+    raises KeyError('Record does not exist.') from inside Optuna, which is one line."""
+    from ntknas.study.storage import fault
+
+    (workdir / "results").mkdir()
+    study = optuna.create_study(study_name="gone", storage=URL)
+    trial = study.ask()
+    optuna.delete_study(study_name="gone", storage=URL)
+    with pytest.raises(KeyError) as info:
+        trial.set_user_attr("x", 1)
+    assert fault(info.value, URL) == (
+        f"a study or trial in storage {URL} was deleted while this command used it (by the dashboard "
+        "or another program); run the same command to start again"
+    )
+    assert matches(KINDS["a study deleted while a command writes it"].message, fault(info.value, URL))
+    assert fault(KeyError("Record does not exist."), URL) is None  # not raised by the storage

@@ -11,9 +11,11 @@ from ntknas.core.errors import CandidateFailed, UserError, first_line
 from ntknas.core.seeds import derive_seed
 from ntknas.objectives.budget import Budget
 from ntknas.scoring import metrics
-from ntknas.scoring.measure import count_flops, count_params
+from ntknas.scoring.measure import count_flops, count_params, weights_fingerprint
 from ntknas.scoring.registry import SPECTRUM
 from search_spaces import PluginError, SearchSpace
+
+WEIGHTS = "weights_fingerprint"  # the trial attribute of the scored network's weights_fingerprint
 
 
 class OverBudget(Exception):
@@ -74,9 +76,10 @@ def evaluate(
 
     ``batch`` is the minibatch ``(x, labels)``. Returns the trial attributes: ``config`` (the
     space's one-line description), the objective, every spectrum score, ``params``, ``flops``
-    (per image), ``seconds`` and ``bn``. Raises :class:`OverBudget` before any scoring when the
-    network is larger than ``budget``, and :class:`CandidateFailed` with the reason when it cannot
-    be built or scored (e.g. non-finite outputs). ``reference`` places ``ntk_score``'s terms in
+    (per image), ``seconds``, ``bn`` and ``weights_fingerprint`` (its initial weights). Raises
+    :class:`OverBudget` before any scoring when the network is larger than ``budget``, and
+    :class:`CandidateFailed` with the reason when it cannot be built or scored (e.g. non-finite
+    outputs). ``reference`` places ``ntk_score``'s terms in
     the space (:mod:`ntknas.objectives.reference`); only that objective needs it.
     """
     text = space.describe(config)
@@ -96,7 +99,7 @@ def evaluate(
         )
     except FAILURES as e:  # any failure of one candidate is recorded, and the search goes on
         raise CandidateFailed(_reason(space, e)) from e
-    return {"config": text, **values, **size, "bn": bn}
+    return {"config": text, **values, **size, "bn": bn, WEIGHTS: weights_fingerprint(model)}
 
 
 # What a candidate may raise: any error, and the exits that a network's own code can raise where

@@ -26,12 +26,15 @@ import hashlib
 import importlib
 import json
 import math
+import re
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import numpy as np
@@ -42,7 +45,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 
 from ntknas.core import defaults, files
-from ntknas.core.errors import UserError, first_line
+from ntknas.core.errors import InputWarning, UserError, first_line
 from ntknas.core.extras import install_hint
 from ntknas.scoring import spectra
 from ntknas.scoring.registry import SPECTRUM, direction_words
@@ -328,6 +331,46 @@ def _fingerprint(trial: FrozenTrial, verified: dict | None) -> str:
     return json.dumps([trial.values, trial.user_attrs, verified], sort_keys=True, default=str)
 
 
+def _hardened(app: Callable) -> Callable:
+    """optuna-dashboard's WSGI ``app`` with its faults on malformed requests mended at the door: a
+    request without an Accept-Encoding header (curl, a script, some proxies) gets the page's files
+    too, a query value that must be a whole number and is not (``?after=abc``) is answered 400,
+    and whatever else a request makes it raise is one warning line (InputWarning) in place of the
+    stack it would write to the log."""
+
+    def serve(environ: dict, start_response: Callable):
+        environ.setdefault("HTTP_ACCEPT_ENCODING", "identity")
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if any(not re.fullmatch(r"-?[0-9]+", v) for v in query.get("after", [])):
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [b'{"reason": "after must be a whole number"}']
+        request = f"{environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '')}"
+        environ["wsgi.errors"] = _OneLine(request)
+        return app(environ, start_response)
+
+    return serve
+
+
+class _OneLine:
+    """A WSGI error stream that turns what an app writes to it (a stack) into one warning line."""
+
+    def __init__(self, request: str) -> None:
+        self.request, self.text = request, ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def writelines(self, lines: list[str]) -> None:
+        self.text += "".join(lines)
+
+    def flush(self) -> None:
+        lines = [line for line in self.text.strip().splitlines() if line.strip()]
+        if lines:
+            message = f"dashboard: {self.request} failed: {lines[-1].strip()}"
+            warnings.warn(message, InputWarning, stacklevel=2)
+        self.text = ""
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # one line per request is noise here
         pass
@@ -406,7 +449,7 @@ def open_dashboard(
             f"it holds: {', '.join(names) or 'no study'}"
         )
     store = open_store(artifact_dir or default_artifact_dir(storage_url))
-    server = _bind(host, port, optuna_dashboard.wsgi(storage, artifact_store=store))
+    server = _bind(host, port, _hardened(optuna_dashboard.wsgi(storage, artifact_store=store)))
     try:
         shown = [study_name] if study_name else names
         annotators = [Annotator(storage, name, store) for name in shown if _searched(storage, name)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import search_spaces
+from ntknas.core.terminal import visible
 from ntknas.outputs import tables
 from ntknas.run.recipe import Recipe
 from ntknas.run.verify import MOMENTUM, PADDING, WEIGHT_DECAY
@@ -39,7 +40,7 @@ def readme(record: dict) -> str:
     )
     parts = [
         f"# {record['space']} `{record['config']}`",
-        f"Trial {record['trial']} of the ntknas study '{record['study']}' ({objective} = "
+        f"Trial {record['trial']} of the ntknas study '{visible(record['study'])}' ({objective} = "
         f"{tables.cell(objective, record['scores'].get(objective))}, "
         f"{tables.cell('params', record['params'])} parameters), exported by `ntknas export`.",
         "\n".join(table),

@@ -244,6 +244,8 @@ def verify(
         staged = partial(stage, trial.number) if stage is not None else quiet
         with staged("building the network"):
             model = seeded_model(space, config, len(splits.classes), settings.seed, image)
+            if splits.name == settings.data:  # the network the search scored (other data: another head)
+                rebuild.check_rebuilt(space, model, trial, text)
         with plugin_network(space, "in training"):
             attrs = train(
                 model,

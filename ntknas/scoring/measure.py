@@ -14,6 +14,25 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+# Elements per parameter tensor that a weights fingerprint reads, spread over the tensor.
+FINGERPRINT_ELEMENTS = 64
+
+
+def weights_fingerprint(model: nn.Module) -> float:
+    """A number that tells a network's initial weights from another's at no real cost: the float64
+    sum, over its trainable parameters in order, of up to ``FINGERPRINT_ELEMENTS`` elements spread
+    over each, weighted by their position. Two builds of one configuration under one seed give it
+    bit for bit; a build that draws from another random source (Python's, NumPy's) does not."""
+    total = 0.0
+    with torch.no_grad():
+        for i, p in enumerate(p for p in model.parameters() if p.requires_grad):
+            flat = p.detach().reshape(-1)
+            picked = flat[:: max(1, flat.numel() // FINGERPRINT_ELEMENTS)][:FINGERPRINT_ELEMENTS]
+            weights = torch.arange(1, picked.numel() + 1, dtype=torch.float64, device=picked.device)
+            total += (i + 1) * float((picked.to(torch.float64) * weights).sum())
+    return total
+
+
 def count_flops(model: nn.Module, image: torch.Tensor) -> int:
     """Forward FLOPs for one image (1, C, H, W), counted as ``torch.utils.flop_counter`` does.
 

@@ -13,8 +13,8 @@ import scores
 import search_spaces
 from ntknas.core.errors import UserError, first_line
 from ntknas.inputs import data
-from ntknas.objectives.candidates import plugin_network, seeded_model
-from ntknas.scoring.measure import count_params
+from ntknas.objectives.candidates import WEIGHTS, plugin_network, seeded_model
+from ntknas.scoring.measure import count_params, weights_fingerprint
 from ntknas.study.records import config_of
 from ntknas.study.settings import Settings
 from search_spaces import Config, PluginError, SearchSpace
@@ -70,8 +70,9 @@ def _fault(space: SearchSpace, rule: str) -> PluginError:
 def check_rebuilt(space: SearchSpace, model: nn.Module, trial: optuna.trial.FrozenTrial, text: str) -> None:
     """PluginError when ``model``, built again from ``trial``'s configuration ``text`` for the
     study's data, has another count of trainable parameters than the network the search scored
-    (stored as ``params``): ``build()`` gave another network for the same configuration, and its
-    weights would go out under the other's scores."""
+    (stored as ``params``), or other initial weights (``weights_fingerprint``, when stored):
+    ``build()`` gave another network for the same configuration, and its weights would go out (or
+    be trained) under the other's scores."""
     stored = trial.user_attrs.get("params")
     if isinstance(stored, bool) or not isinstance(stored, int | float):
         return
@@ -84,6 +85,17 @@ def check_rebuilt(space: SearchSpace, model: nn.Module, trial: optuna.trial.Froz
             f"search scored one of {int(stored):,}; build() must give the same network for the same "
             "configuration",
         )
+    fingerprint = trial.user_attrs.get(WEIGHTS)  # stored since 2026-12-07
+    if isinstance(fingerprint, float):
+        with plugin_network(space, "reading its weights"):
+            again = weights_fingerprint(model)
+        if again != fingerprint:
+            raise _fault(
+                space,
+                f"build() gave other initial weights for {clipped(text, SHOWN)!r} than the network the "
+                "search scored, under the same seed; build() must draw its randomness from torch's "
+                "generator alone (not Python's random or NumPy's)",
+            )
 
 
 def eigenvalues(

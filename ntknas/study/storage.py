@@ -87,6 +87,11 @@ def fault(error: BaseException, url: str | None) -> str | None:
     while seen is not None:
         text = "" if isinstance(seen, OSError) else message_of(seen).lower()
         where = mask(url or default_url())
+        if _raised_in_storage(seen, KeyError) and "record does not exist" in text:
+            return (
+                f"a study or trial in storage {where} was deleted while this command used it (by the "
+                "dashboard or another program); run the same command to start again"
+            )
         if _unreadable_record(seen):
             return damaged(where, f"Optuna cannot read a value it holds: {type(seen).__name__}: {seen}")
         if any(words in text for words in DISK_FULL):
@@ -113,7 +118,13 @@ def _unreadable_record(error: BaseException) -> bool:
     edited by hand or damaged: a choice out of range, text that is not JSON, a missing value): a
     ValueError, IndexError, TypeError or AssertionError raised inside ``optuna.storages`` or
     ``optuna.distributions``."""
-    if not isinstance(error, (ValueError, IndexError, TypeError, AssertionError)):
+    return _raised_in_storage(error, (ValueError, IndexError, TypeError, AssertionError))
+
+
+def _raised_in_storage(error: BaseException, kinds: type | tuple[type, ...]) -> bool:
+    """Whether ``error`` is one of ``kinds`` raised inside ``optuna.storages`` or
+    ``optuna.distributions``."""
+    if not isinstance(error, kinds):
         return False
     where = [Path(frame.filename).parts for frame in traceback.extract_tb(error.__traceback__)]
     return any(
