@@ -82,15 +82,24 @@ def run_search(
     complete. ``report`` and ``stop``: see :func:`ntknas.run.search.search`."""
     from ntknas.run import search as loop
     from ntknas.run import workers
+    from ntknas.study.storage import file_watch
+
+    moved = file_watch(request.storage) if isinstance(request.storage, str | None) else _nothing
+
+    def stopping() -> bool:  # asked before each candidate: a storage file moved away ends the search
+        moved()
+        return stop is not None and stop()
 
     if request.workers == 1:
-        loop.search(study, score, request.settings, request.trials, report, stop)
+        loop.search(study, score, request.settings, request.trials, report, stopping)
+        moved()
         return []
     if not isinstance(request.storage, str | None):
         raise UserError("workers share a study through a storage URL; give --storage as a URL, not an object")
     ended = workers.run(
         request, score, request.workers, request.threads or 1, stop or _never, poll or _nothing
     )
+    moved()
     if stop is not None and stop():
         raise KeyboardInterrupt
     from ntknas.study.study_view import StudyView

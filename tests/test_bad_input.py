@@ -748,6 +748,35 @@ ROWS = [
         "another program); run the same command to start again",
         "exit 2",
     ),
+    Row(
+        "a storage file moved away while written",
+        "results/ntknas.db moved to another name while ntknas search --space nb201 runs",
+        "storage file …ntknas.db was moved or deleted while this command wrote it: what it wrote "
+        "since may be only in ntknas.db-wal beside it; put the file back at …ntknas.db (before "
+        "anything opens that path), then run the same command to resume",
+        "exit 2 at the next candidate; once the file is back, the trials written meanwhile are in it",
+    ),
+    Row(
+        "too many open files",
+        "ulimit -n 12, then ntknas search --space nb201 --workers 2",
+        "too many open files (Too many open files): raise the limit (ulimit -n, now 12), or use "
+        "fewer --workers",
+        "exit 2",
+    ),
+    Row(
+        "a memory limit below what torch maps",
+        "ulimit -v 2000000, then ntknas search --space nb201",
+        "not enough memory to load a library (…: failed to map segment from shared object): the "
+        "process's address-space limit (ulimit -v) is too low; raise it (torch needs about 4 GB)",
+        "exit 2",
+    ),
+    Row(
+        "two verify runs of one study at once",
+        "a second ntknas verify nb201 while the first runs on this machine",
+        "another `ntknas verify` of study 'nb201' is running on this machine (it holds "
+        "results/checkpoints/nb201/.verify.lock): let it finish, then run this one",
+        "exit 2; a result that another machine stored meanwhile is replaced only by a better founded one",
+    ),
 ]
 COMMANDS = [
     r

@@ -135,6 +135,15 @@ def test_warnings_reach_the_user_as_one_line_each():
             ),
             "error: not enough memory (it tried to allocate 480000000000 bytes); use a smaller --batch-size",
         ),
+        (
+            ImportError("libtorch_cpu.so: failed to map segment from shared object", name="torch._C"),
+            "error: not enough memory to load a library (libtorch_cpu.so: failed to map segment from "
+            "shared object): the process's address-space limit (ulimit -v) is too low; raise it",
+        ),
+        (
+            OSError(24, "Too many open files"),
+            "error: too many open files (Too many open files): raise the limit (ulimit -n, now ",
+        ),
     ],
 )
 def test_running_out_of_memory_is_one_line(error, shown, capsys):
@@ -145,7 +154,16 @@ def test_running_out_of_memory_is_one_line(error, shown, capsys):
     with pytest.raises(typer.Exit) as exit_, user_errors():
         raise error
     assert exit_.value.exit_code == 2
-    assert capsys.readouterr().err.startswith(shown)
+    shown_line = capsys.readouterr().err
+    assert shown_line.startswith(shown)
+    from test_bad_input import KINDS, matches
+
+    documented = {
+        ImportError: KINDS["a memory limit below what torch maps"].message,
+        OSError: KINDS["too many open files"].message.replace("now 12", "now …"),
+    }
+    if type(error) in documented:
+        assert matches("error: " + documented[type(error)], shown_line.strip()), shown_line
 
 
 def test_other_runtime_errors_are_not_taken_for_memory():

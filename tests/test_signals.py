@@ -47,7 +47,8 @@ def last_line_after_quiet_progress(stderr_file) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("workers", "signum"), [(1, signal.SIGTERM), (2, signal.SIGTERM), (1, signal.SIGHUP), (2, signal.SIGHUP)]
+    ("workers", "signum"),
+    [(w, s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT) for w in (1, 2)],
 )
 def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, workers, signum):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
@@ -56,7 +57,7 @@ def test_sigterm_stops_a_search_at_once_and_leaves_nothing_running(tmp_path, wor
     if signum == signal.SIGTERM:
         search.send_signal(signum)  # to the supervisor alone, as `docker stop` sends it
     else:
-        os.killpg(search.pid, signum)  # to every process of the session, as a closing terminal does
+        os.killpg(search.pid, signum)  # to every process of the session, as a terminal sends them
     assert search.wait(timeout=120) == 128 + signum
     last = last_line_after_quiet_progress(tmp_path / "stderr")
     assert "configurations are scored in study 's'" in last

@@ -432,3 +432,28 @@ def test_a_write_a_dead_program_left_unfinished_is_rolled_back_and_the_study_rea
 
 def _values(storage) -> list:
     return [t.values for t in optuna.load_study(study_name="tiny", storage=storage).trials]
+
+
+def test_a_storage_file_moved_away_while_written_is_one_line(tmp_path):
+    """SQLite goes on writing to a file no path names once it is moved (and to a journal the next
+    open of the path discards): the watch says so, naming the file and how to put it back."""
+    from ntknas.study.storage import file_watch
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    optuna.create_study(study_name="s", storage=url)
+    check = file_watch(url)
+    check()  # still there: nothing to say
+    (tmp_path / "a.db").rename(tmp_path / "b.db")
+    with pytest.raises(UserError) as info:
+        check()
+    from test_bad_input import KINDS, matches
+
+    row = KINDS["a storage file moved away while written"]
+    assert matches(row.message.replace("ntknas.db", "a.db"), str(info.value)), str(info.value)
+    (tmp_path / "b.db").rename(tmp_path / "a.db")
+    check()  # put back
+    (tmp_path / "a.db").unlink()
+    (tmp_path / "a.db").write_bytes(b"")  # another file at the path
+    with pytest.raises(UserError, match="put the file back at"):
+        check()
+    file_watch("postgresql://u@localhost/x")()  # no file to watch: nothing

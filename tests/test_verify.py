@@ -456,3 +456,43 @@ def test_every_stage_of_verify_writes_lines_to_a_log(workdir, monkeypatch):
     for line in [*stages.values(), "trial 0: 0/2, 0s"]:  # the pick's bar, from its first stage on
         assert f"\n{line}" in f"\n{text}", (line, text)
     assert "Verified: 1 epoch(s) on tinyset, study 'tiny'" in text
+
+
+def test_a_second_verify_of_a_study_on_this_machine_is_refused_while_the_first_runs(workdir):
+    """Two would train the same picks into the same checkpoints, and the last to end would store
+    its result over the other's: the second is one line, and nothing of the first is touched."""
+    import fcntl
+
+    study = make_study()
+    picks = verify.top_picks(study, 1)
+    lock = verify.checkpoint_folder("tiny") / ".verify.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running verify holds it
+        with pytest.raises(UserError) as info:
+            verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")
+    from test_bad_input import KINDS, matches
+
+    row = KINDS["two verify runs of one study at once"]
+    assert matches(row.message.replace("nb201", "tiny"), str(info.value)), str(info.value)
+    assert verified(picks[0].number) == {}
+    outcomes = verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")  # released
+    assert [o.status for o in outcomes] == ["trained"]
+
+
+def test_a_result_stored_meanwhile_by_a_longer_run_is_kept(workdir, monkeypatch):
+    """Another machine's verify (another checkpoint folder, no shared lock) stored a 2-epoch
+    result while this 1-epoch run trained: the better founded one stays."""
+    study = make_study()
+    picks = verify.top_picks(study, 1)
+    longer = {"verified_epochs": 2, "verified_data": "sample-slice", "verified_status": "trained"}
+    train = verify.train
+
+    def train_then_another_stores(*args, **kwargs):
+        attrs = train(*args, **kwargs)
+        verify.store_result(reload(), picks[0].number, {**attrs, **longer})
+        return attrs
+
+    monkeypatch.setattr(verify, "train", train_then_another_stores)
+    (outcome,) = verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")
+    assert outcome.status == verify.KEPT and verified(picks[0].number)["verified_epochs"] == 2

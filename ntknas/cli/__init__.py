@@ -172,6 +172,11 @@ def _run() -> None:
                 sys.stdout.flush()  # what print() buffered: a full disk shows here, not at exit
     except OutputClosed:  # the reader of the output went away (| head): nothing to say
         sys.exit(common.OUTPUT_CLOSED)
+    except ImportError as e:  # torch, imported where a command needs it, may not fit in memory
+        if (failure := common.load_failure(e)) is None:
+            raise
+        common.error_line(failure)
+        sys.exit(2)
     except OSError as e:
         if e.errno == errno.EPIPE:  # the same, found by the last flush
             closed_output(sys.stdout)

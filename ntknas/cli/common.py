@@ -3,6 +3,7 @@ handling of Ctrl-C and SIGTERM. Importable without torch, Optuna or numpy."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -18,7 +19,7 @@ from rich.text import Text
 from ntknas.cli.progress import phase
 from ntknas.core import defaults
 from ntknas.core.checks import check_positive_int
-from ntknas.core.errors import CandidateFailed, UserError, warnings_to
+from ntknas.core.errors import CandidateFailed, UserError, first_line, warnings_to
 from ntknas.core.files import path_failure
 from ntknas.core.interrupts import interrupt
 from ntknas.core.terminal import Terminal, closed_output, standard_streams
@@ -123,12 +124,40 @@ def _resource_problem(error: Exception, storage: str | None) -> str:
             f"not enough memory{f' (it tried to allocate {asked[1]})' if asked else ''}; use a smaller "
             "--batch-size or --image-size, a smaller model, or fewer --workers"
         )
+    if (unloadable := load_failure(error)) is not None:
+        return unloadable
+    if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
+        return (
+            f"too many open files ({error.strerror}): raise the limit (ulimit -n, now "
+            f"{_open_files_limit()}), or use fewer --workers"
+        )
     message = fault(error, storage)
     if message is None and isinstance(error, OSError):  # a path the system refused, whichever
         message = path_failure(error)
     if message is None:
         raise error
     return message
+
+
+def load_failure(error: BaseException) -> str | None:
+    """The one line on a library that could not be loaded for want of memory (``ulimit -v`` below
+    what torch maps), or None for any other error."""
+    if isinstance(error, ImportError) and re.search(r"(?i)failed to map segment|cannot allocate", str(error)):
+        return (
+            f"not enough memory to load a library ({first_line(error)}): the process's "
+            "address-space limit (ulimit -v) is too low; raise it (torch needs about 4 GB)"
+        )
+    return None
+
+
+def _open_files_limit() -> str:
+    """This process's limit on open files, as ``ulimit -n`` shows it."""
+    try:
+        import resource
+
+        return str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    except (ImportError, OSError, ValueError):  # not a Unix
+        return "unknown"
 
 
 def out_of_memory(error: BaseException) -> bool:

@@ -14,5 +14,8 @@ PLOTS = RESULTS / "plots"
 CHECKPOINTS = RESULTS / "checkpoints"  # verify's training checkpoints
 ARTIFACTS = RESULTS / "artifacts"  # the dashboard's uploads, for a database server
 HEARTBEAT_SECONDS = 10  # between a running trial's heartbeats (see ntknas.study.heartbeat)
-# Signals that end a command (and its workers) as SIGTERM does: SIGTERM, and SIGHUP (a closed terminal).
-STOPPING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+# Signals that end a command (and its workers) as SIGTERM does: SIGTERM, SIGHUP (a closed
+# terminal) and SIGQUIT (Ctrl-\), each with exit code 128 + its number.
+STOPPING_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -229,40 +230,69 @@ def verify(
     folder = checkpoint_folder(study.study_name, checkpoints)
     files.refuse_link(folder, "checkpoint folder")
     files.check_writable_folder(folder, "checkpoint folder")
-    stored = stored_results(writable)
-    outcomes = []
-    for trial in picks:
-        text, config = rebuild.stored_config(space, study.study_name, trial)
-        score = float(trial.user_attrs[settings.objective])
-        earlier = stored.get(trial.number, {})
-        if _verified_with(earlier, recipe, splits.name):
-            outcomes.append(Outcome(trial.number, text, score, SKIPPED, earlier))
-            continue
-        if better_founded(earlier, {"verified_epochs": recipe.epochs, "verified_data": splits.name}):
-            outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
-            continue
-        staged = partial(stage, trial.number) if stage is not None else quiet
-        with staged("building the network"):
-            model = seeded_model(space, config, len(splits.classes), settings.seed, image)
-            if splits.name == settings.data:  # the network the search scored (other data: another head)
-                rebuild.check_rebuilt(space, model, trial, text)
-        with plugin_network(space, "in training"):
-            attrs = train(
-                model,
-                splits,
-                recipe,
-                data_seed=data_order_seed(settings.seed, text),
-                checkpoint=checkpoint_path(study.study_name, trial.number, checkpoints),
-                device=device,
-                report=None if report is None else partial(report, trial.number),
-                stage=staged,
-            )
-        if better_founded(earlier, attrs):  # this run diverged; the stored one trained
-            outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
-            continue
-        store_result(writable, trial.number, attrs)
-        outcomes.append(Outcome(trial.number, text, score, str(attrs["verified_status"]), attrs))
-    return outcomes
+    with _alone(folder, study.study_name):
+        stored = stored_results(writable)
+        outcomes = []
+        for trial in picks:
+            text, config = rebuild.stored_config(space, study.study_name, trial)
+            score = float(trial.user_attrs[settings.objective])
+            earlier = stored.get(trial.number, {})
+            if _verified_with(earlier, recipe, splits.name):
+                outcomes.append(Outcome(trial.number, text, score, SKIPPED, earlier))
+                continue
+            if better_founded(earlier, {"verified_epochs": recipe.epochs, "verified_data": splits.name}):
+                outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
+                continue
+            staged = partial(stage, trial.number) if stage is not None else quiet
+            with staged("building the network"):
+                model = seeded_model(space, config, len(splits.classes), settings.seed, image)
+                if splits.name == settings.data:  # the network the search scored (other data: another head)
+                    rebuild.check_rebuilt(space, model, trial, text)
+            with plugin_network(space, "in training"):
+                attrs = train(
+                    model,
+                    splits,
+                    recipe,
+                    data_seed=data_order_seed(settings.seed, text),
+                    checkpoint=checkpoint_path(study.study_name, trial.number, checkpoints),
+                    device=device,
+                    report=None if report is None else partial(report, trial.number),
+                    stage=staged,
+                )
+            earlier = stored_results(writable).get(trial.number, {})  # another machine's verify, meanwhile
+            if better_founded(earlier, attrs):  # this run diverged, or ran less; the stored one stays
+                outcomes.append(Outcome(trial.number, text, score, KEPT, earlier))
+                continue
+            store_result(writable, trial.number, attrs)
+            outcomes.append(Outcome(trial.number, text, score, str(attrs["verified_status"]), attrs))
+        return outcomes
+
+
+@contextmanager
+def _alone(folder: Path, study_name: str) -> Iterator[None]:
+    """Within the block, this process is the only ``ntknas verify`` of the study on this machine:
+    two would train the same picks into the same checkpoints, and the one to end last would store
+    its result over the other's. UserError when another holds the study's lock file (where
+    ``fcntl`` exists; on other systems, no lock)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".verify.lock"
+    fd = os.open(lock, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another `ntknas verify` of study '{study_name}' is running on this machine (it holds "
+                f"{lock}): let it finish, then run this one"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def not_learning(loss: float, accuracy: float, classes: int) -> str | None:

@@ -258,17 +258,18 @@ def _unraisable(stopping, unraisable) -> None:
 
 def _start_resource_tracker_deaf_to_hangups() -> None:
     """Start multiprocessing's resource tracker (a helper process the workers share) ignoring
-    SIGHUP, as it ignores SIGINT and SIGTERM: a closing terminal hangs up every process of its
-    session, and a tracker killed by it makes the others print tracebacks as they exit."""
+    SIGHUP and SIGQUIT, as it ignores SIGINT and SIGTERM: a closing terminal hangs up every process
+    of its session (and Ctrl-\\ quits them all), and a tracker killed so makes the others print
+    tracebacks as they exit."""
     from multiprocessing import resource_tracker
 
-    if not hasattr(signal, "SIGHUP"):
-        return
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # inherited by the tracker it starts
+    deaf = [getattr(signal, name) for name in ("SIGHUP", "SIGQUIT") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in deaf}  # the tracker inherits
     try:
         resource_tracker.ensure_running()
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _interrupt(signum, frame) -> None:

@@ -14,6 +14,7 @@ import sqlite3
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus, unquote
 
@@ -283,6 +284,36 @@ def _secrets(url: str) -> set[str]:
         libpq = value.replace("\\", "\\\\").replace("'", "\\'")
         forms |= {value, quote(value, safe=""), quote_plus(value), libpq, repr(value)[1:-1]}
     return forms
+
+
+def file_watch(url: str | None) -> Callable[[], None]:
+    """A check to call while a command writes storage ``url``: for an SQLite file, UserError once
+    the file at its path is no longer the one opened (moved, deleted or replaced: SQLite goes on
+    writing to a file no path names, and to a journal the next open of the path discards); for
+    other storages, nothing."""
+    path = sqlite_file(url)
+    opened = _identity(path) if path is not None else None
+    if opened is None:
+        return lambda: None
+
+    def check() -> None:
+        if _identity(path) != opened:
+            raise UserError(
+                f"storage file {path} was moved or deleted while this command wrote it: what it wrote "
+                f"since may be only in {path.name}-wal beside it; put the file back at {path} (before "
+                "anything opens that path), then run the same command to resume"
+            )
+
+    return check
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path``, or None when there is none."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def sqlite_file(url: str | None) -> Path | None:
