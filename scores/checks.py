@@ -30,6 +30,20 @@ def check_inputs(model: nn.Module, inputs: object) -> None:
             f"inputs must be a torch.Tensor batch of shape (N, ...); got {type(inputs).__name__} "
             "(convert with torch.as_tensor)"
         )
+    if inputs.is_nested or inputs.layout != torch.strided:
+        layout = "nested" if inputs.is_nested else str(inputs.layout)
+        raise TypeError(f"inputs must be a dense tensor; got a {layout} one (convert with .to_dense())")
+    meta = [
+        what
+        for what, t in (("inputs", inputs), ("the model", _first_tensor(model)))
+        if t is not None and t.is_meta
+    ]
+    if meta:
+        raise ValueError(
+            f"{' and '.join(meta)} {'is' if meta == ['the model'] else 'are'} on the meta device, which "
+            "holds no values; give real tensors "
+            "(a meta model: model.to_empty(device='cpu'), then initialise it)"
+        )
     if inputs.dtype.is_floating_point:
         if inputs.dim() < 2:
             raise ValueError(
@@ -48,6 +62,10 @@ def check_inputs(model: nn.Module, inputs: object) -> None:
         )
     if inputs.shape[0] < 2:
         raise ValueError(f"need at least 2 samples to form a kernel; got N={inputs.shape[0]}")
+
+
+def _first_tensor(model: nn.Module) -> torch.Tensor | None:
+    return next(iter([*model.parameters(), *model.buffers()]), None)
 
 
 def check_outputs(out: object, n: int) -> None:

@@ -18,6 +18,8 @@ def resolve(device: str | torch.device | None) -> torch.device:
         )
     except (RuntimeError, TypeError):
         raise ValueError(f"unknown device {device!r}; give 'cpu', 'cuda' or 'cuda:K'") from None
+    if target.type == "meta":
+        raise ValueError("device 'meta' holds no values to compute with; give 'cpu', 'cuda' or 'cuda:K'")
     if target.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asks for CUDA, but torch sees no GPU here; use device='cpu'")
     if target.type == "cuda" and target.index is None:

@@ -109,7 +109,7 @@ class _Capture:
         """Terms of ``module``'s parameters from its calls' inputs and output gradients."""
         per_name: dict[str, list[Term]] = {}
         for call, g in sorted(grads.items()):
-            for name, term in site.handler(module, site.inputs[call], g, self.bn).items():
+            for name, term in _handled(site, module, site.inputs[call], g, self.bn).items():
                 per_name.setdefault(name, []).append(term)
         return [combine(ts) for ts in per_name.values()]
 
@@ -134,6 +134,35 @@ class _Capture:
             for p in site.params:
                 if uses.get(id(p), 0) > len(site.inputs):
                     raise Unsupported(f"a parameter of {type(module).__name__} is used outside its forward()")
+
+
+def _handled(site: _Site, module: nn.Module, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict:
+    """What ``site``'s handler gives for one call of ``module``, checked: one term
+    (:class:`~scores.terms.Term`) for each of its trainable parameters, no more and no fewer (a
+    rule registered for a class it does not fit, or a handler of one's own, fails here, naming the
+    class, rather than deep inside, or leaves a parameter out of the kernel without a word)."""
+    layer = type(module).__name__
+    try:
+        terms = site.handler(module, x, g, bn)
+    except (AttributeError, TypeError, KeyError, IndexError) as e:
+        raise ValueError(
+            f"the pNTK rule for {layer} failed on it ({type(e).__name__}: {e}); register (scores."
+            "register_layer) the rule of the class it computes like, or a handler of its own"
+        ) from e
+    wanted = {name for name, p in module.named_parameters(recurse=False) if p.requires_grad}
+    if not isinstance(terms, dict) or set(terms) != wanted:
+        got = sorted(terms) if isinstance(terms, dict) else type(terms).__name__
+        raise ValueError(
+            f"the pNTK rule for {layer} gave terms for {got}, not for its trainable parameters "
+            f"{sorted(wanted)}; a handler returns one scores.terms.Term per trainable parameter"
+        )
+    wrong = next((name for name, term in terms.items() if not isinstance(term, Term)), None)
+    if wrong is not None:
+        raise TypeError(
+            f"the pNTK rule for {layer} gave a {type(terms[wrong]).__name__} for '{wrong}', not a "
+            "scores.terms.Term (Direct, Outer, ConvOuter or Lookup)"
+        )
+    return terms
 
 
 def hooks_gram(

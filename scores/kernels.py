@@ -170,6 +170,11 @@ def _kernel(
 def _group_names(model: nn.Module, groups: Mapping[str, str] | Callable[[str], str] | None) -> dict[str, str]:
     """Name of each module with trainable parameters of its own → its group (see
     :func:`layer_kernels`)."""
+    if not (groups is None or callable(groups) or isinstance(groups, Mapping)):
+        raise TypeError(
+            "groups must be a callable from module name to group, a mapping from module-name prefixes "
+            f"to groups, or None; got {type(groups).__name__}"
+        )
     out = {}
     for name, module in model.named_modules():
         if not any(p.requires_grad for p in module.parameters(recurse=False)):

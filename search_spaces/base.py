@@ -21,6 +21,14 @@ class ConfigError(ValueError):
     """A configuration string that does not describe a point of the space; the message says why."""
 
 
+def not_a_config(space: str, expected: str, config: object) -> TypeError:
+    """The error for ``config`` handed to a space's ``describe()``/``build()`` where a configuration
+    (``expected``) belongs: text to be read with ``parse()`` first, or something else."""
+    hint = " (read an arch string with space.parse(text) first)" if isinstance(config, str) else ""
+    shown = repr(config) if len(repr(config)) <= 80 else repr(config)[:77] + "..."
+    return TypeError(f"{space} configuration must be {expected}; got {type(config).__name__} {shown}{hint}")
+
+
 class SearchSpace(ABC):
     """A family of architectures: sample with Optuna, build, and describe/parse as one line."""
 

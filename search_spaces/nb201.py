@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from search_spaces.base import ConfigError, SearchSpace
+from search_spaces.base import ConfigError, SearchSpace, not_a_config
 
 if TYPE_CHECKING:
     import optuna
@@ -37,13 +37,18 @@ class NB201(SearchSpace):
     ) -> nn.Module:
         from search_spaces.nb201_net import TinyNetwork
 
-        return TinyNetwork(config, num_classes, channels)
+        self.describe(config)  # checks it
+        return TinyNetwork(tuple(config), num_classes, channels)
 
     def smallest(self) -> list[Cell]:
         # Every edge's op adds to the network alone, and none adds no parameter nor FLOP.
         return [("none",) * len(EDGES)]
 
     def describe(self, config: Cell) -> str:
+        if not (
+            isinstance(config, tuple | list) and len(config) == len(EDGES) and all(op in OPS for op in config)
+        ):
+            raise not_a_config("nb201", f"a tuple of {len(EDGES)} ops from {', '.join(OPS)}", config)
         nodes = []
         for target in (1, 2, 3):
             nodes.append(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from search_spaces.base import ConfigError, SearchSpace
+from search_spaces.base import ConfigError, SearchSpace, not_a_config
 
 if TYPE_CHECKING:
     import optuna
@@ -25,6 +25,10 @@ STAGES = (2, 3, 3)  # layers per stage
 LAYERS = sum(STAGES)
 EXAMPLE = "22212220"
 Config = str  # the canonical 8-digit string
+
+
+def _digits(text: str) -> bool:
+    return len(text) == LAYERS and all(d in CHOICES for d in text)
 
 
 def canonical(digits: str) -> str:
@@ -50,6 +54,7 @@ class NBMacro(SearchSpace):
     ) -> nn.Module:
         from search_spaces.nbmacro_net import MacroNetwork
 
+        self.describe(config)  # checks it
         return MacroNetwork(config, num_classes, channels)
 
     def smallest(self) -> list[Config]:
@@ -58,6 +63,10 @@ class NBMacro(SearchSpace):
         return ["0" * LAYERS]
 
     def describe(self, config: Config) -> str:
+        if not (isinstance(config, str) and _digits(config) and config == canonical(config)):
+            raise not_a_config(
+                "nbmacro", f"a canonical string of {LAYERS} digits 0-2 (space.parse gives one)", config
+            )
         return config
 
     def parse(self, text: str) -> Config:

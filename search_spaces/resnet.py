@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from search_spaces.base import ConfigError, SearchSpace
+from search_spaces.base import ConfigError, SearchSpace, not_a_config
 
 if TYPE_CHECKING:
     import optuna
@@ -61,6 +61,7 @@ class ResNetSpace(SearchSpace):
     ) -> nn.Module:
         from search_spaces.resnet_net import CifarResNet
 
+        self.describe(config)  # checks it
         return CifarResNet(config, num_classes, channels)
 
     def smallest(self) -> list[ResNetConfig]:
@@ -72,6 +73,8 @@ class ResNetSpace(SearchSpace):
         return [ResNetConfig("basic", *least, stem) for stem in STEMS]
 
     def describe(self, config: ResNetConfig) -> str:
+        if not isinstance(config, ResNetConfig):
+            raise not_a_config("resnet", "a search_spaces.resnet.ResNetConfig", config)
         blocks = "-".join(map(str, config.blocks))
         return (
             f"block={config.block} blocks={blocks} width={config.width} "

@@ -777,6 +777,21 @@ ROWS = [
         "results/checkpoints/nb201/.verify.lock): let it finish, then run this one",
         "exit 2; a result that another machine stored meanwhile is replaced only by a better founded one",
     ),
+    Row(
+        "one network written two ways in a ground truth",
+        "a gt.csv whose lines 2 and 4 hold one resnet written with its fields in another order, at "
+        "ntknas benchmark --ground-truth gt.csv --space resnet",
+        "gt.csv line 4 repeats the architecture of gt.csv line 2: both read as '…'; keep one row "
+        "per architecture",
+        "exit 2",
+    ),
+    Row(
+        "an nsga2 objective that is its cost",
+        "ntknas search --sampler nsga2 --objective params",
+        "--objective params and --cost params are one metric: nsga2 would weigh it against itself; "
+        "choose another --cost (it is params unless given)",
+        "exit 2",
+    ),
 ]
 COMMANDS = [
     r

@@ -523,3 +523,62 @@ def test_save_never_writes_through_a_link(tmp_path):
         benchmark.SaveFile(tmp_path / "out.csv", truth, ["params"], "by hand")
     assert (tmp_path / "mine.txt").read_text() == "the user's own file\n"
     assert (tmp_path / "out.csv").is_symlink()
+
+
+def test_a_full_disk_under_save_names_the_file_and_keeps_what_was_written(tmp_path):
+    import errno
+
+    from ntknas.core.errors import UserError
+
+    truth = benchmark.load_ground_truth(TINY)
+    path = tmp_path / "s.csv"
+    with benchmark.SaveFile(path, truth, ["params"], "by hand") as saving:
+        saving.append(0, {"params": 1.0})
+        real = saving._file
+
+        class Full:
+            def write(self, text):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            def flush(self):
+                real.flush()
+
+            def close(self):
+                real.close()
+
+        saving._file, saving._writer = Full(), csv.writer(Full())
+        with pytest.raises(UserError) as info:
+            saving.append(1, {"params": 2.0})
+    assert str(info.value) == (
+        f"disk full writing --save file {path} (No space left on device): free space and run the same "
+        "command to resume"
+    )
+    assert saving.appended == 1 and len(path.read_text().splitlines()) == 2  # the header and row 0
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        "stem=cifar block=basic blocks=1-1-1 width=16 growth=2",  # fields in another order
+        "block=basic  blocks=1-1-1 width=16 growth=2.0 stem=cifar",  # two spaces, 2.0 for 2
+        "block=basic blocks=01-1-1 width=16 growth=2 stem=cifar",  # a leading zero
+    ],
+)
+def test_one_network_written_two_ways_is_refused_naming_both_lines(tmp_path, again):
+    import search_spaces
+    from ntknas.core.errors import UserError
+
+    first = "block=basic blocks=1-1-1 width=16 growth=2 stem=cifar"
+    other = "block=basic blocks=1-1-1 width=32 growth=2 stem=cifar"
+    text = f"index,arch,cifar10_test_acc\n1,{first},80\n2,{other},85\n3,{again},90\n"
+    truth = benchmark.load_ground_truth(ground_truth(tmp_path, text))
+    with pytest.raises(UserError) as info:
+        benchmark.parse_all(truth, search_spaces.get("resnet"))
+    assert str(info.value).endswith(
+        f"truth.csv line 4 repeats the architecture of {tmp_path / 'truth.csv'} line 2: both read as "
+        f"{first!r}; keep one row per architecture"
+    )
+    from test_bad_input import KINDS, matches
+
+    row = KINDS["one network written two ways in a ground truth"]
+    assert matches(row.message.replace("gt.csv", "…truth.csv"), str(info.value))

@@ -103,3 +103,16 @@ def test_search_refuses_options_that_would_do_nothing(tmp_path, monkeypatch, arg
     done = CliRunner().invoke(app, ["search", *args])
     assert done.exit_code == 2 and done.stderr.strip() == f"error: {message}"
     assert not (tmp_path / "results").exists()  # refused before anything was opened
+
+
+def test_nsga2_refuses_an_objective_that_is_its_cost():
+    from typer.testing import CliRunner
+
+    from ntknas.cli import app
+
+    done = CliRunner().invoke(app, ["search", "--sampler", "nsga2", "--objective", "params", "--trials", "2"])
+    assert done.exit_code == 2
+    assert done.stderr.strip() == (
+        "error: --objective params and --cost params are one metric: nsga2 would weigh it against itself; "
+        "choose another --cost (it is params unless given)"
+    )

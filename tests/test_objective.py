@@ -126,3 +126,42 @@ def test_a_study_keeps_the_reference_its_first_run_placed_candidates_in(tmp_path
     monkeypatch.setattr(sized, "reference", lambda: pytest.fail("params needs no reference"))
     pin_reference(fresh := optuna.create_study(), sized)
     assert records.REFERENCE not in fresh.user_attrs
+
+
+def test_library_settings_budgets_and_objectives_check_their_fields():
+    """What the command line refuses in one line, the library refuses too, naming the field: a
+    study's Settings (the rule table every stored study is checked by), a Budget, an objective's
+    seed, budget and BatchNorm mode."""
+    from ntknas.objectives.budget import Budget
+    from ntknas.study.settings import Settings
+
+    good = ("nb201", "synthetic", 8, "batch", 0, "ntk_score")
+    for at, wrong, kind in (
+        (2, "8", TypeError), (2, 1, ValueError), (3, "Batch", ValueError), (4, -1, ValueError),
+        (4, "0", TypeError), (5, "accuracy", ValueError), (0, "", ValueError),
+    ):  # fmt: skip
+        fields = list(good)
+        fields[at] = wrong
+        with pytest.raises(kind, match=r"^Settings\.\w+ must be "):
+            Settings(*fields)
+    with pytest.raises(ValueError, match=r"Settings\.cost 'params' is the objective itself"):
+        Settings("nb201", "synthetic", 8, "batch", 0, "params", cost="params")
+    for limit, kind in (("1.5M", TypeError), (float("nan"), TypeError), (-1, ValueError), (0, ValueError)):
+        with pytest.raises(kind, match=r"^Budget\.max_params must be"):
+            Budget(max_params=limit)
+    for keywords, kind, message in (
+        ({"budget": {"max_params": 10}}, TypeError, "budget must be an ntknas.Budget or None; got dict"),
+        ({"seed": "0"}, TypeError, "seed must be a whole number"),
+        ({"seed": -1}, ValueError, "seed must be a whole number"),
+        ({"bn": "Batch"}, ValueError, "Batch"),
+    ):
+        with pytest.raises(kind, match=message):
+            ntknas.objective("nb201", data="synthetic", batch_size=8, **keywords)
+
+
+def test_evaluate_names_a_described_string_given_for_a_configuration():
+    score = ntknas.objective("nb201", data="synthetic", batch_size=4)
+    text = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    with pytest.raises(TypeError, match=r"read an arch string with space\.parse\(text\) first"):
+        score.evaluate(text)
+    assert score.evaluate(score.space.parse(text))["config"] == text

@@ -1,6 +1,7 @@
 """The pNTK against an independent per-sample autograd loop, in float64, for every covered layer
 kind, every BatchNorm mode and every implementation."""
 
+import copy
 import warnings
 
 import pytest
@@ -186,3 +187,27 @@ def test_a_forward_that_changes_the_model_is_named_in_a_warning(impl):
         warnings.simplefilter("error")  # BatchNorm's statistics are the mode's business: no warning
         for bn in ("eval", "batch", "train"):
             scores.pntk(plain, torch.randn(4, 3, 2, 2), bn=bn, implementation=impl)
+
+
+def test_inputs_and_models_that_hold_no_values_are_refused_as_such():
+    model, x = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)), torch.randn(4, 3, 2, 2)
+    cases = [
+        (lambda: scores.pntk(model, x.to("meta")), ValueError, "inputs are on the meta device"),
+        (
+            lambda: scores.pntk(copy.deepcopy(model).to("meta"), x),
+            ValueError,
+            "the model is on the meta device",
+        ),
+        (lambda: scores.pntk(model, x, device="meta"), ValueError, "device 'meta' holds no values"),
+        (lambda: scores.pntk(model, x.flatten(1).to_sparse()), TypeError, "inputs must be a dense tensor"),
+        (
+            lambda: scores.pntk(model, torch.nested.nested_tensor([x[0], x[1]])),
+            TypeError,
+            "inputs must be a dense tensor; got a nested one",
+        ),
+        (lambda: scores.layer_kernels(model, x, groups="0"), TypeError, "groups must be a callable"),
+        (lambda: scores.layer_kernels(model, x, groups=["1"]), TypeError, "groups must be a callable"),
+    ]
+    for call, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            call()

@@ -199,3 +199,33 @@ def test_nbmacro_samples_canonical_configurations():
     configs = [space.sample(study.ask()) for _ in range(50)]
     assert all(space.parse(c) == c for c in configs)
     assert len(set(configs)) > 40
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (
+            "nb201",
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+        ),
+        ("resnet", "block=basic blocks=1-1-1 width=16 growth=2 stem=cifar"),
+    ],
+)
+def test_a_built_in_space_refuses_what_is_not_its_configuration(name, text):
+    """A described string (to be parsed first), None, or a configuration of another space goes to
+    describe() and build() as a TypeError naming the space and the fix, never as another network
+    (an nb201 arch string read as six one-letter ops built the all-none cell)."""
+    space = search_spaces.get(name)
+    others = {"nb201": ("abcdef", ("conv",) * 6, ("none",) * 5), "resnet": (("none",) * 6, 5)}[name]
+    for wrong in (text, None, *others):
+        for method in (space.describe, space.build):
+            with pytest.raises(TypeError, match=rf"^{name} configuration must be .*; got "):
+                method(wrong)
+    with pytest.raises(TypeError, match=r"read an arch string with space\.parse\(text\) first"):
+        space.describe(text)
+    assert space.describe(space.parse(text)) == text
+    macro = search_spaces.get("nbmacro")
+    for wrong in ("2221222", "22a12220", "22202220", 22212220, None):  # 22202220: not canonical
+        with pytest.raises(TypeError, match=r"^nbmacro configuration must be a canonical string"):
+            macro.describe(wrong)
+    assert macro.describe(macro.parse("22202220")) == "22220220"

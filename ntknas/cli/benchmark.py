@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ntknas.cli.common import (
+    SIGTERMS,
     BatchOpt,
     BnOpt,
     DataOpt,
@@ -206,9 +207,24 @@ def score_now(
                     f"resuming --save {save}: kept the {len(saving.kept)} of {len(truth.acc)} "
                     "architectures an earlier run scored there"
                 )
-            scored = _scored(
-                truth, space, names, output, failed=failed, kept=saving.kept, scored=saving.append, **settings
-            )
+            try:
+                scored = _scored(
+                    truth,
+                    space,
+                    names,
+                    output,
+                    failed=failed,
+                    kept=saving.kept,
+                    scored=saving.append,
+                    **settings,
+                )
+            except KeyboardInterrupt:
+                done, ended = len(saving.kept) + saving.appended, "terminated" if SIGTERMS else "interrupted"
+                err.print(
+                    f"{ended}: {done} of {len(truth.acc)} architectures are saved in {save}; run the same "
+                    "command to resume"
+                )
+                raise
     if "model" in reasons:
         for name in names:
             reasons.setdefault(name, reasons["model"])

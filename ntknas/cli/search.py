@@ -138,6 +138,7 @@ def command(
     Re-running the same command resumes the study until it holds --trials distinct scored
     configurations.
     """
+    from ntknas.inputs.data import check_batch_size
     from ntknas.run.request import SearchRequest
     from ntknas.study.samplers import SAMPLERS
     from ntknas.study.settings import Settings
@@ -162,6 +163,12 @@ def command(
                 raise UserError(
                     f"--cost is the second objective of --sampler nsga2, not of {sampler}; drop it"
                 )
+        if sampler == "nsga2" and (cost or DEFAULT_COST) == objective:
+            given = "" if cost else f" (it is {DEFAULT_COST} unless given)"
+            raise UserError(
+                f"--objective {objective} and --cost {cost or DEFAULT_COST} are one metric: nsga2 would "
+                f"weigh it against itself; choose another --cost{given}"
+            )
         if verify_top is not None:
             check_positive_int("--verify-top", verify_top)
             if verify_top > trials:
@@ -175,7 +182,7 @@ def command(
         settings = Settings(
             space,
             data_source,
-            batch_size,
+            check_batch_size(batch_size),
             bn,
             seed,
             objective,

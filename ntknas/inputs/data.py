@@ -80,6 +80,13 @@ def load(
     return _image_folder(Path(source), split, size)
 
 
+def check_batch_size(batch_size: int) -> int:
+    """``batch_size`` when a kernel can be formed of that many images (2 at least)."""
+    if batch_size < 2:
+        raise UserError(f"--batch-size must be at least 2 to form a kernel; got {batch_size}")
+    return batch_size
+
+
 def minibatch(
     images: Images, batch_size: int, seed: int, image_size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,8 +96,7 @@ def minibatch(
     Classes take turns (in a seeded order) until ``batch_size`` images are drawn, so class
     counts differ by at most one while every class has images left.
     """
-    if batch_size < 2:
-        raise UserError(f"--batch-size must be at least 2 to form a kernel; got {batch_size}")
+    check_batch_size(batch_size)
     if batch_size > len(images):
         raise UserError(
             f"--batch-size {batch_size} is larger than the data ({len(images)} images); "

@@ -12,6 +12,15 @@ class Budget:
     max_params: int | None = None
     max_flops: int | None = None
 
+    def __post_init__(self) -> None:
+        for name, limit in (("max_params", self.max_params), ("max_flops", self.max_flops)):
+            if limit is None:
+                continue
+            if isinstance(limit, bool) or not isinstance(limit, int):
+                raise TypeError(f"Budget.{name} must be a whole count or None; got {limit!r}")
+            if limit < 1:
+                raise ValueError(f"Budget.{name} must be at least 1 (None: no bound); got {limit}")
+
     def __bool__(self) -> bool:
         return self.max_params is not None or self.max_flops is not None
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ntknas.core.checks import SEED_LIMIT
 from ntknas.objectives.budget import Budget
 from ntknas.scoring.registry import DEFAULT, METRICS, Direction, optuna_direction
 from scores.modes import BnMode
@@ -158,7 +159,15 @@ def objective(
 
     import search_spaces
     from ntknas.inputs import data as images
+    from scores.bn import check_bn_mode
 
+    if budget is not None and not isinstance(budget, Budget):
+        raise TypeError(f"budget must be an ntknas.Budget or None; got {type(budget).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise (TypeError if not isinstance(seed, int) else ValueError)(
+            f"seed must be a whole number from 0 to {SEED_LIMIT - 1}; got {seed!r}"
+        )
+    check_bn_mode(bn)
     chosen = search_spaces.get(space) if isinstance(space, str) else space
     batch, classes = images.load_minibatch(data, data_root, batch_size, seed, image_size)
     return Objective(

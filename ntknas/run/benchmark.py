@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -124,13 +125,23 @@ def sample(truth: GroundTruth, count: int | None, seed: int) -> GroundTruth:
 
 
 def parse_all(truth: GroundTruth, space: SearchSpace) -> list:
-    """The configuration of each architecture; UserError naming the CSV line of a malformed one."""
+    """The configuration of each architecture; UserError naming the CSV line of a malformed one, and
+    both lines when two arch strings describe one network (written another way: fields in another
+    order, ``2.0`` for ``2``), which would enter the ranking twice with two accuracies."""
     configs = []
+    first: dict[str, int] = {}
     for row, text in enumerate(truth.arch):
         try:
             configs.append(space.parse(text))
         except ConfigError as e:
             raise UserError(f"{truth.where(row)}: {first_line(e)}") from None
+        canonical = space.describe(configs[-1])
+        if canonical in first:
+            raise UserError(
+                f"{truth.where(row)} repeats the architecture of {truth.where(first[canonical])}: both "
+                f"read as {canonical!r}; keep one row per architecture"
+            )
+        first[canonical] = row
     return configs
 
 
@@ -351,6 +362,7 @@ class SaveFile:
         files.write_atomically(self.path, lines.getvalue(), "--save file")  # drops a half-written row
         self._file = self.path.open("a", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file)
+        self.appended = 0  # rows this run wrote
 
     def _header(self) -> list[str]:
         return [*KEYS, self.truth.target, *self.names, SCORED_WITH]
@@ -390,14 +402,19 @@ class SaveFile:
 
     def append(self, i: int, values: Mapping[str, float]) -> None:
         """Write row ``i`` of the ground truth with its metric ``values``, flushed to the file."""
-        self._writer.writerow(_row(self.truth, i, [values[n] for n in self.names], self.scored_with))
-        self._file.flush()
+        try:
+            self._writer.writerow(_row(self.truth, i, [values[n] for n in self.names], self.scored_with))
+            self._file.flush()
+        except OSError as e:  # a full disk: the rows written so far resume the next run
+            raise UserError(files.write_failure(e, f"--save file {self.path}") + " to resume") from None
+        self.appended += 1
 
     def __enter__(self) -> SaveFile:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):  # what a full disk kept back is a row the next run scores
+            self._file.close()
 
 
 def write_scores(

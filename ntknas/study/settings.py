@@ -55,6 +55,16 @@ class Settings:
     batch_digest: str | None = None
 
     def __post_init__(self) -> None:
+        wrong = _first_wrong(asdict(self))
+        if wrong is not None:
+            key, value, what = wrong
+            raise (TypeError if _kind_differs(key, value) else ValueError)(
+                f"Settings.{key} must be {what}; got {_clipped(value)}"
+            )
+        if self.cost is not None and self.cost == self.objective:
+            raise ValueError(
+                f"Settings.cost {self.cost!r} is the objective itself; give another cost, or None"
+            )
         # The objective's own direction is stored as None, so that saying it changes nothing.
         if self.direction == optuna_direction(METRICS[self.objective].higher_is_better):
             object.__setattr__(self, "direction", None)
@@ -102,14 +112,13 @@ class Settings:
                 "not made by `ntknas search`; give the name of a study that was (see `ntknas studies`)"
             )
         values = {f.name: stored.get(f.name, _OPTIONAL.get(f.name)) for f in fields(cls)}
-        for key, value in values.items():
-            valid, what = _RULES[key]
-            if not valid(value):
-                shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-                raise UserError(
-                    f"study '{name}' stores {key}={shown}, which is not {what}: its settings were "
-                    "changed outside ntknas; set it back, or start another study with --study NEW_NAME"
-                )
+        wrong = _first_wrong(values)
+        if wrong is not None:
+            key, value, what = wrong
+            raise UserError(
+                f"study '{name}' stores {key}={_clipped(value)}, which is not {what}: its settings were "
+                "changed outside ntknas; set it back, or start another study with --study NEW_NAME"
+            )
         return cls(**values)
 
     def check_against(self, name: str, stored: dict) -> None:
@@ -173,6 +182,27 @@ _RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "direction": (lambda v: v is None or v in ("maximize", "minimize"), "maximize or minimize"),
     "batch_digest": (lambda v: v is None or isinstance(v, str), "a minibatch's fingerprint"),
 }
+
+
+def _first_wrong(values: dict) -> tuple[str, object, str] | None:
+    """The first setting of ``values`` that breaks its rule (``_RULES``): (name, value, what it
+    must be); None when every one is right."""
+    for key, value in values.items():
+        valid, what = _RULES[key]
+        if not valid(value):
+            return key, value, what
+    return None
+
+
+def _kind_differs(key: str, value: object) -> bool:
+    """Whether ``value`` is of another kind than setting ``key`` takes (text for a number...)."""
+    numeric = key in ("batch_size", "seed", "max_params", "max_flops", "image_size")
+    return not (_whole(value) if numeric else isinstance(value, str) or value is None)
+
+
+def _clipped(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 _UNRECORDED = object()  # a setting the study does not record (a study ntknas did not create)
