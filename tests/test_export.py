@@ -296,3 +296,13 @@ def test_an_empty_folder_is_filled_and_an_unknown_study_trial_is_refused(workdir
     assert sorted(p.name for p in (workdir / "empty").iterdir())[0] == "README.md"
     with pytest.raises(UserError, match="has no completed trials"):
         export.export(open_study("bare", URL, SETTINGS, "random"), None, Path("other"))
+
+
+def test_a_damaged_stored_verification_exports_the_initial_weights_and_says_so(workdir):
+    study = make_study()
+    study.set_user_attr("verified:0", {"verified_status": "trained"})  # by hand: no data, no epochs
+    exported = export.export(optuna.load_study(study_name="tiny", storage=URL), 0, Path("pick"))
+    weights = exported.record["weights"]
+    assert weights["kind"] == export.INITIAL and weights["note"].endswith(
+        "its stored verification is damaged"
+    )

@@ -274,3 +274,17 @@ def test_a_resume_refusal_shows_an_unset_option_as_none():
         UserError, match=r"created with cost=flops, direction=maximize, not cost=none, direction=none"
     ):
         settings().check_against("s", stored)
+
+
+def test_trials_another_program_added_do_not_count_toward_the_target(tmp_path):
+    """A trial added with plain Optuna stores no configuration ntknas scored: the search goes on
+    until it holds --trials configurations of its own."""
+    s = settings()
+    study = new_study(tmp_path, s)
+    search(study, objective_of(Widths(range(4, 40)), s, BATCH, 3, "cpu"), s, 2)
+    first = scored_trials(study)[0]
+    study.add_trial(
+        optuna.trial.create_trial(params=first.params, distributions=first.distributions, value=3.0)
+    )
+    search(study, objective_of(Widths(range(4, 40)), s, BATCH, 3, "cpu"), s, 4)
+    assert len([t for t in scored_trials(study) if "config" in t.user_attrs]) == 4

@@ -457,3 +457,18 @@ def test_a_storage_file_moved_away_while_written_is_one_line(tmp_path):
     with pytest.raises(UserError, match="put the file back at"):
         check()
     file_watch("postgresql://u@localhost/x")()  # no file to watch: nothing
+
+
+@pytest.mark.parametrize(
+    "options", ["mode=rw&uri=true", "cache=shared&uri=true", "uri=true&mode=rwc", "uri=1"]
+)
+def test_an_sqlite_uri_without_file_prefix_is_refused_before_it_makes_a_stray_file(tmp_path, options):
+    """SQLite reads a name as a URI only from file:; else it creates a file named with the options,
+    which search would write and every other command (reading the path before '?') would not."""
+    from ntknas.study.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'q.db'}?{options}"
+    for read_only in (False, True):
+        with pytest.raises(UserError, match=r"asks for an SQLite URI \(uri=true\), which SQLite reads only"):
+            open_storage(url, read_only=read_only)
+    assert list(tmp_path.iterdir()) == []

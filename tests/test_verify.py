@@ -496,3 +496,25 @@ def test_a_result_stored_meanwhile_by_a_longer_run_is_kept(workdir, monkeypatch)
     monkeypatch.setattr(verify, "train", train_then_another_stores)
     (outcome,) = verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")
     assert outcome.status == verify.KEPT and verified(picks[0].number)["verified_epochs"] == 2
+
+
+def test_a_checkpoint_folder_of_another_storages_study_of_that_name_is_not_overwritten(workdir):
+    """Two storages (or a copy of one database) with a study of one name share a checkpoint folder
+    name: the second verify is refused before it trains over the first's weights."""
+    study = make_study()
+    picks = verify.top_picks(study, 1)
+    verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")
+    checkpoint = verify.checkpoint_path("tiny", picks[0].number)
+    before = checkpoint.read_bytes()
+    other = make_study(url="sqlite:///other.db")
+    with pytest.raises(
+        UserError, match=r"checkpoint folder .*tiny holds the trained picks of study 'tiny' of"
+    ):
+        verify.verify(
+            other, "sqlite:///other.db", verify.top_picks(other, 1), bundled_slice(), ONE_EPOCH, device="cpu"
+        )
+    assert checkpoint.read_bytes() == before
+    (verify.checkpoint_folder("tiny") / verify.OWNER).unlink()  # a folder an older ntknas left: taken
+    assert (
+        verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")[0].status == verify.SKIPPED
+    )

@@ -194,7 +194,9 @@ def _load_weights(
             "kind": INITIAL,
             "note": f"{initial}; its verification {attrs['verified_status']}",
         }
-    data = attrs["verified_data"]
+    data = attrs.get("verified_data")
+    if not isinstance(data, str):  # a record edited by hand or damaged: its checkpoint cannot be matched
+        return {"file": WEIGHTS, "kind": INITIAL, "note": f"{initial}; its stored verification is damaged"}
     trained = verify.trained_weights(
         study_name, scorer.number, str(scorer.user_attrs["config"]), attrs, seed, checkpoints
     )

@@ -231,6 +231,7 @@ def verify(
     files.refuse_link(folder, "checkpoint folder")
     files.check_writable_folder(folder, "checkpoint folder")
     with _alone(folder, study.study_name):
+        _claim(folder, study.study_name, storage_url)
         stored = stored_results(writable)
         outcomes = []
         for trial in picks:
@@ -266,6 +267,31 @@ def verify(
             store_result(writable, trial.number, attrs)
             outcomes.append(Outcome(trial.number, text, score, str(attrs["verified_status"]), attrs))
         return outcomes
+
+
+OWNER = ".owner"  # in a checkpoint folder: the storage and study whose picks it holds
+
+
+def _claim(folder: Path, study_name: str, storage_url: str | None) -> None:
+    """Mark ``folder`` as the checkpoints of study ``study_name`` in ``storage_url``; UserError
+    when it holds another storage's study of the same name (or a copy of the database): its
+    trained weights would be overwritten by other networks'. A folder without a mark (an older
+    ntknas's) is taken as it is."""
+    from ntknas.study.storage import default_url, mask, sqlite_file
+
+    url = storage_url or default_url()
+    path = sqlite_file(url)
+    owner = f"{path.resolve() if path is not None else mask(url)}\n{study_name}\n"
+    mark = folder / OWNER
+    held = mark.read_text(errors="replace") if mark.is_file() and not mark.is_symlink() else None
+    if held is not None and held != owner:
+        raise UserError(
+            f"checkpoint folder {folder} holds the trained picks of study '{study_name}' of another "
+            f"storage ({held.splitlines()[0] if held.strip() else 'unknown'}), which this verify would "
+            "overwrite: move that folder away first (export that study's picks before, if wanted)"
+        )
+    if held is None:
+        files.write_atomically(mark, owner, "checkpoint folder", follow=False)
 
 
 @contextmanager

@@ -373,6 +373,12 @@ def _check_options(parsed: URL, url: str) -> None:
     file name, which would open the file named by what precedes it (``sqlite:///we?ird.db`` opens
     ``we``)."""
     query = url.partition("?")[2]
+    if _uri(parsed) and not (parsed.database or "").startswith("file:"):
+        raise UserError(
+            f"storage URL {mask(url)} asks for an SQLite URI (uri=true), which SQLite reads only from a "
+            f"name starting with file: (else it creates a file named with the options); write "
+            f"sqlite:///file:PATH?OPTIONS&uri=true, or drop uri=true"
+        )
     unknown = sorted({item.partition("=")[0] for item in query.split("&") if item} - SQLITE_OPTIONS)
     if unknown and not _uri(parsed):
         raise UserError(

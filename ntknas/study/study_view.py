@@ -32,8 +32,11 @@ class SearchStatus:
 
 
 def counts_as_scored(t: optuna.trial.FrozenTrial) -> bool:
-    """Whether trial ``t`` scored a configuration itself (completed, not reused)."""
-    return t.state == COMPLETE and REUSED_FROM not in t.user_attrs
+    """Whether trial ``t`` scored a configuration itself (completed, not reused, and storing the
+    configuration it scored: a trial another program added counts as nothing ntknas scored)."""
+    return (
+        t.state == COMPLETE and REUSED_FROM not in t.user_attrs and isinstance(t.user_attrs.get(CONFIG), str)
+    )
 
 
 def _pending(t: optuna.trial.FrozenTrial) -> bool:
