@@ -73,29 +73,36 @@ def check_rebuilt(space: SearchSpace, model: nn.Module, trial: optuna.trial.Froz
     (stored as ``params``), or other initial weights (``weights_fingerprint``, when stored):
     ``build()`` gave another network for the same configuration, and its weights would go out (or
     be trained) under the other's scores."""
-    stored = trial.user_attrs.get("params")
-    if isinstance(stored, bool) or not isinstance(stored, int | float):
-        return
-    with plugin_network(space, "counting its parameters"):
-        count = count_params(model)
-    if count != stored:
-        raise _fault(
-            space,
-            f"build() gave a network of {count:,} parameters for {clipped(text, SHOWN)!r}, where the "
-            f"search scored one of {int(stored):,}; build() must give the same network for the same "
-            "configuration",
-        )
-    fingerprint = trial.user_attrs.get(WEIGHTS)  # stored since 2026-12-07
-    if isinstance(fingerprint, float):
-        with plugin_network(space, "reading its weights"):
-            again = weights_fingerprint(model)
-        if again != fingerprint:
-            raise _fault(
-                space,
-                f"build() gave other initial weights for {clipped(text, SHOWN)!r} than the network the "
-                "search scored, under the same seed; build() must draw its randomness from torch's "
-                "generator alone (not Python's random or NumPy's)",
-            )
+    shown = clipped(text, SHOWN)
+    checks = (
+        (
+            "params",
+            "counting its parameters",
+            count_params,
+            lambda now, then: (
+                f"build() gave a network of {now:,} parameters for {shown!r}, where the search "
+                f"scored one of {int(then):,}; build() must give the same network for the same configuration"
+            ),
+        ),
+        (
+            WEIGHTS,  # stored since 2026-12-07
+            "reading its weights",
+            weights_fingerprint,
+            lambda now, then: (
+                f"build() gave other initial weights for {shown!r} than the network the search "
+                "scored, under the same seed; build() must draw its randomness from torch's generator alone "
+                "(not Python's random or NumPy's)"
+            ),
+        ),
+    )
+    for attribute, doing, measure, rule in checks:
+        stored = trial.user_attrs.get(attribute)
+        if isinstance(stored, bool) or not isinstance(stored, int | float):
+            continue  # not stored (an older study), or damaged: nothing to compare with
+        with plugin_network(space, doing):
+            now = measure(model)
+        if now != stored:
+            raise _fault(space, rule(now, stored))
 
 
 def eigenvalues(
