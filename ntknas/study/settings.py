@@ -16,6 +16,7 @@ from ntknas.inputs.sources import canonical
 from ntknas.objectives.budget import Budget
 from ntknas.scoring.registry import METRICS, Direction, optuna_direction
 from scores.modes import BN_MODES, BnMode
+from search_spaces.guard import clipped
 
 # Settings a study made by an older ntknas may lack, and the value they had then.
 _OPTIONAL = {
@@ -59,7 +60,7 @@ class Settings:
         if wrong is not None:
             key, value, what = wrong
             raise (TypeError if _kind_differs(key, value) else ValueError)(
-                f"Settings.{key} must be {what}; got {_clipped(value)}"
+                f"Settings.{key} must be {what}; got {clipped(repr(value), 60)}"
             )
         if self.cost is not None and self.cost == self.objective:
             raise ValueError(
@@ -116,8 +117,8 @@ class Settings:
         if wrong is not None:
             key, value, what = wrong
             raise UserError(
-                f"study '{name}' stores {key}={_clipped(value)}, which is not {what}: its settings were "
-                "changed outside ntknas; set it back, or start another study with --study NEW_NAME"
+                f"study '{name}' stores {key}={clipped(repr(value), 60)}, which is not {what}: its settings "
+                "were changed outside ntknas; set it back, or start another study with --study NEW_NAME"
             )
         return cls(**values)
 
@@ -198,11 +199,6 @@ def _kind_differs(key: str, value: object) -> bool:
     """Whether ``value`` is of another kind than setting ``key`` takes (text for a number...)."""
     numeric = key in ("batch_size", "seed", "max_params", "max_flops", "image_size")
     return not (_whole(value) if numeric else isinstance(value, str) or value is None)
-
-
-def _clipped(value: object) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 _UNRECORDED = object()  # a setting the study does not record (a study ntknas did not create)
