@@ -92,9 +92,39 @@ def check_outputs(out: object, n: int) -> None:
         )
 
 
+def check_labels(labels: object, n: int, classes: int | None = None) -> None:
+    """Raise TypeError/ValueError unless ``labels`` is an integer tensor of ``n`` class indices
+    (N,), each from 0 to ``classes`` − 1 when ``classes`` is known."""
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(
+            f"labels must be a torch.Tensor of class indices (N,); got {type(labels).__name__} "
+            "(convert with torch.as_tensor)"
+        )
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be integer class indices; got dtype {labels.dtype} (use labels.long())")
+    if labels.dim() != 1 or labels.shape[0] != n:
+        raise ValueError(f"labels must have shape (N,) = ({n},), one per sample; got {tuple(labels.shape)}")
+    if n and (int(labels.min()) < 0 or (classes is not None and int(labels.max()) >= classes)):
+        top = "" if classes is None else f" to {classes - 1} (the model has {classes} outputs)"
+        raise ValueError(
+            f"labels must be class indices from 0{top}; got {int(labels.min())} to {int(labels.max())}"
+        )
+
+
+def check_differentiable(out: torch.Tensor) -> None:
+    """Raise ValueError unless ``out`` (computed with gradients on) depends on a trainable parameter."""
+    if not out.requires_grad:
+        raise ValueError(
+            "model output does not depend on its trainable parameters (no gradient reaches it: a "
+            ".detach(), torch.no_grad() or .item() in forward?); return logits computed from them"
+        )
+
+
 def check_chunk_size(chunk_size: int | None) -> None:
     """Raise ValueError unless ``chunk_size`` is None or a positive integer."""
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
+    ):
         raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
 
 

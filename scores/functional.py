@@ -44,6 +44,33 @@ def func_gram(
             out = model(x)
     check_outputs(out, n)
     o = out.shape[1]
+    try:
+        jac = _jacobians(model, x, bn, mode, per_output, chunk_size, params)
+    except (RuntimeError, NotImplementedError) as e:  # the model's own forward ran above: torch.func's
+        raise TransformFailed((str(e).strip().splitlines() or [type(e).__name__])[0]) from e
+    count = n * o if per_output else n
+    names = dict.fromkeys(group_of.values()) if group_of is not None else {"": None}
+    k = {g: torch.zeros(count, count, dtype=torch.float64, device=x.device) for g in names}
+    for name, j in jac.items():
+        k[group_of[name] if group_of is not None else ""] += gram64(j.reshape(count, -1))
+    return k, o
+
+
+class TransformFailed(RuntimeError):
+    """torch.func could not transform the model's forward (an op vmap cannot batch, a TorchScript
+    module, a sparse gradient); the message is torch's first line."""
+
+
+def _jacobians(
+    model: nn.Module,
+    x: torch.Tensor,
+    bn: BatchNormControl,
+    mode: str,
+    per_output: bool,
+    chunk_size: int | None,
+    params: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """Per-sample (or per-row) gradients of each parameter, by torch.func."""
     restart = model.register_forward_pre_hook(lambda *_: bn.restart())
     try:
         if mode == "train":
@@ -52,7 +79,7 @@ def func_gram(
                 y = functional_call(model, p, (x,))
                 return y if per_output else y.sum(1)
 
-            jac = jacrev(rows, chunk_size=chunk_size)(params)
+            return jacrev(rows, chunk_size=chunk_size)(params)
         else:
 
             def sample(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
@@ -60,12 +87,6 @@ def func_gram(
                 return y if per_output else y.sum()
 
             transform = jacrev if per_output else grad
-            jac = vmap(transform(sample), in_dims=(None, 0), chunk_size=chunk_size)(params, x)
+            return vmap(transform(sample), in_dims=(None, 0), chunk_size=chunk_size)(params, x)
     finally:
         restart.remove()
-    count = n * o if per_output else n
-    names = dict.fromkeys(group_of.values()) if group_of is not None else {"": None}
-    k = {g: torch.zeros(count, count, dtype=torch.float64, device=x.device) for g in names}
-    for name, j in jac.items():
-        k[group_of[name] if group_of is not None else ""] += gram64(j.reshape(count, -1))
-    return k, o

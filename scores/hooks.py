@@ -22,7 +22,7 @@ from torch import nn
 from torch.autograd.graph import get_gradient_edge
 
 from scores.bn import BatchNormControl
-from scores.checks import check_outputs
+from scores.checks import check_differentiable, check_outputs
 from scores.layers import Handler, handler_for
 from scores.terms import Chunking, Direct, Term, combine, gram64
 
@@ -57,6 +57,7 @@ class _Site:
     inputs: list[torch.Tensor] = field(default_factory=list)
     edges: list = field(default_factory=list)
     grads: dict[int, torch.Tensor] = field(default_factory=dict)
+    received: set[int] = field(default_factory=set)  # calls whose output gradient arrived
 
 
 class _Capture:
@@ -90,6 +91,10 @@ class _Capture:
 
     def _on_forward(self, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         site = self.sites[module]
+        if not args or not isinstance(args[0], torch.Tensor) or not isinstance(out, torch.Tensor):
+            raise Unsupported(
+                f"{type(module).__name__} was called without a tensor as its first positional input"
+            )
         x = args[0]
         site.inputs.append(x)
         site.edges.append(get_gradient_edge(out))
@@ -102,6 +107,7 @@ class _Capture:
     def _on_grad(self, module: nn.Module, call: int, g: torch.Tensor) -> None:
         site = self.sites[module]
         site.grads[call] = g
+        site.received.add(call)
         if len(site.grads) == len(site.inputs):
             self.stream(module, site)
 
@@ -113,8 +119,10 @@ class _Capture:
                 per_name.setdefault(name, []).append(term)
         return [combine(ts) for ts in per_name.values()]
 
-    def check_parameter_uses(self, out: torch.Tensor) -> None:
-        """Raise Unsupported if a parameter feeds the output other than through its module."""
+    def check_graph(self, out: torch.Tensor) -> dict[nn.Module, set[int]]:
+        """The calls of each module whose output reaches ``out`` (a call whose output was dropped
+        adds nothing); Unsupported if a parameter reaches ``out`` other than through those calls
+        (a weight also used by a function outside its module)."""
         uses: dict[int, int] = {}
         seen, stack = set(), [out.grad_fn]
         while stack:
@@ -130,10 +138,19 @@ class _Capture:
                     uses[id(variable)] = uses.get(id(variable), 0) + 1
                 else:
                     stack.append(nxt)
+        live = {m: {i for i, e in enumerate(site.edges) if e.node in seen} for m, site in self.sites.items()}
         for module, site in self.sites.items():
             for p in site.params:
-                if uses.get(id(p), 0) > len(site.inputs):
+                if uses.get(id(p), 0) > len(live[module]):
                     raise Unsupported(f"a parameter of {type(module).__name__} is used outside its forward()")
+        return live
+
+    def check_reached(self, live: dict[nn.Module, set[int]]) -> None:
+        """Unsupported unless every call in ``live`` received its output's gradient (a branch fed
+        by a tensor that requires grad, not by a captured layer, is not back-propagated)."""
+        for module, site in self.sites.items():
+            if not live[module] <= site.received:
+                raise Unsupported(f"a call of {type(module).__name__} is not reached from the input")
 
 
 def _handled(site: _Site, module: nn.Module, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl) -> dict:
@@ -201,7 +218,8 @@ def hooks_gram(
     try:
         out = model(x)
         check_outputs(out, n)
-        capture.check_parameter_uses(out)
+        check_differentiable(out)
+        live = capture.check_graph(out)
         if coupled:
             for module, rows in _coupled_rows(capture, out, chunking):
                 k[group(module)] += gram64(rows)
@@ -209,6 +227,7 @@ def hooks_gram(
         if not capture.roots:
             raise Unsupported("no layer takes the input directly")
         torch.autograd.grad(out.sum(), capture.roots, allow_unused=True)
+        capture.check_reached(live)
         for module, site in capture.sites.items():
             if site.grads:  # a call whose output never reached the loss adds nothing
                 stream(module, site)

@@ -13,7 +13,7 @@ from scores.bn import bn_mode, check_bn_mode
 from scores.checks import check_chunk_size, check_inputs, in_place_changes_named, trainable
 from scores.device import placed, resolve
 from scores.eigen import spectrum
-from scores.functional import func_gram
+from scores.functional import TransformFailed, func_gram
 from scores.hooks import Unsupported, hooks_gram, uncovered
 from scores.loop import loop_gram
 from scores.modes import IMPLEMENTATIONS, BnMode, Implementation
@@ -161,7 +161,12 @@ def _kernel(
                 )
                 implementation = "loop"
         elif implementation == "func" or per_output:
-            k, o = func_gram(net, x, control, bn, per_output, chunk_size, param_groups)
+            try:
+                k, o = func_gram(net, x, control, bn, per_output, chunk_size, param_groups)
+            except TransformFailed as why:
+                what = "entk (always on torch.func)" if per_output else "implementation='func'"
+                better = "" if per_output else "; use implementation='auto'"
+                raise ValueError(f"{what} cannot score this model (torch.func: {why}){better}") from None
         if implementation == "loop":
             k, o = loop_gram(net, x, param_groups)
     return {g: ((part + part.T) / 2).cpu() for g, part in k.items()}, o
@@ -206,6 +211,9 @@ def _param_groups(model: nn.Module, module_groups: dict[nn.Module, str]) -> dict
 def _placed(model: nn.Module, inputs: torch.Tensor, device) -> tuple[nn.Module, torch.Tensor]:
     """The model and inputs on the compute device; the model is copied there if it lives elsewhere."""
     net = placed(model, device)
-    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    x = inputs.detach().to(resolve(device), dtype if inputs.is_floating_point() else inputs.dtype)
+    # floating inputs take the trainable parameters' precision when they all share one (images
+    # for a float64 network); a model of mixed precision converts its inputs itself
+    dtypes = {p.dtype for p in model.parameters() if p.requires_grad and p.is_floating_point()}
+    dtype = dtypes.pop() if len(dtypes) == 1 and inputs.is_floating_point() else inputs.dtype
+    x = inputs.detach().to(resolve(device), dtype)
     return net, x

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from scores.checks import check_outputs
+from scores.checks import check_differentiable, check_outputs
 from scores.terms import gram64
 
 
@@ -23,13 +23,24 @@ def loop_gram(
     out = model(x)
     n = x.shape[0]
     check_outputs(out, n)
+    check_differentiable(out)
     rows: dict[str, list[torch.Tensor]] = {g: [] for g in groups}
     for i in range(n):
         grads = torch.autograd.grad(out[i].sum(), params, retain_graph=i < n - 1, allow_unused=True)
         flat = [
-            (g if g is not None else torch.zeros_like(p)).reshape(-1)
+            (torch.zeros_like(p) if g is None else g.to_dense() if g.layout != torch.strided else g).reshape(
+                -1
+            )
             for g, p in zip(grads, params, strict=True)
         ]
         for g in rows:
             rows[g].append(torch.cat([f for f, h in zip(flat, groups, strict=True) if h == g]))
     return {g: gram64(torch.stack(r)) for g, r in rows.items()}, out.shape[1]
+
+
+def _dense(g: torch.Tensor | None, p: torch.Tensor) -> torch.Tensor:
+    """A parameter's gradient as a dense tensor: zeros where it is unused, dense where sparse
+    (``nn.Embedding(sparse=True)``)."""
+    if g is None:
+        return torch.zeros_like(p)
+    return g if g.layout == torch.strided else g.to_dense()

@@ -18,7 +18,7 @@ from torch import nn
 from torch.func import functional_call
 
 from scores.bn import bn_mode
-from scores.checks import check_inputs, check_outputs, in_place_changes_named, trainable
+from scores.checks import check_inputs, check_labels, check_outputs, in_place_changes_named, trainable
 from scores.device import device_of
 
 # Elementwise activation modules: NASWOT reads its codes at their inputs; synflow's linearised
@@ -341,6 +341,7 @@ def grad_norm(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *, b
     with in_place_changes_named(model), torch.enable_grad(), bn_mode(model, bn):
         out = model(inputs)
         check_outputs(out, inputs.shape[0])
+        check_labels(labels, inputs.shape[0], out.shape[1])
         grads = torch.autograd.grad(F.cross_entropy(out, labels), weights, allow_unused=True)
     return float(sum(g.norm() for g in grads if g is not None))
 
@@ -349,7 +350,10 @@ def label_gradient_alignment(kernel: torch.Tensor, labels: torch.Tensor) -> floa
     """Label-gradient alignment (Mok et al., CVPR 2022) of an (N, N) kernel with the labels:
     the cosine between the kernel and the same-class matrix ``Y[i,j] = 1[y_i = y_j]``, each with
     its mean entry removed."""
+    check_labels(labels, kernel.shape[0])
     k = kernel.to(torch.float64)
+    if not torch.isfinite(k).all():
+        raise ValueError("kernel has non-finite entries (NaN/inf); check the model's outputs")
     y = (labels[:, None] == labels[None, :]).to(k.device, torch.float64)
     k, y = k - k.mean(), y - y.mean()
     denominator = float(k.norm() * y.norm())

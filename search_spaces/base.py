@@ -21,11 +21,19 @@ class ConfigError(ValueError):
     """A configuration string that does not describe a point of the space; the message says why."""
 
 
+MESSAGE_LIMIT = 300  # characters of an error's first line that a message quotes
+
+
+def clipped(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text``, cut to ``limit`` characters and an ellipsis when longer, for a message to quote."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def not_a_config(space: str, expected: str, config: object) -> TypeError:
     """The error for ``config`` handed to a space's ``describe()``/``build()`` where a configuration
     (``expected``) belongs: text to be read with ``parse()`` first, or something else."""
     hint = " (read an arch string with space.parse(text) first)" if isinstance(config, str) else ""
-    shown = repr(config) if len(repr(config)) <= 80 else repr(config)[:77] + "..."
+    shown = clipped(repr(config), 80)
     return TypeError(f"{space} configuration must be {expected}; got {type(config).__name__} {shown}{hint}")
 
 

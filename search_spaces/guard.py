@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
-from search_spaces.base import Config, ConfigError, SearchSpace
+from search_spaces.base import Config, ConfigError, SearchSpace, clipped
 
 if TYPE_CHECKING:
     import optuna
@@ -42,9 +42,6 @@ class PluginError(Exception):
     """A plugin space's code failed or broke the SearchSpace contract; the message says which."""
 
 
-MESSAGE_LIMIT = 300  # characters of an error's first line that a message quotes
-
-
 def message_of(error: BaseException) -> str:
     """``error``'s message as plain text; one that cannot be read (its ``__str__`` raises or
     returns no text, as plugin code may) is said to be so."""
@@ -61,11 +58,6 @@ def first_line(error: BaseException) -> str:
     """The first line of ``error``'s message (:func:`message_of`; empty when it has none), at most
     ``MESSAGE_LIMIT`` characters."""
     return clipped((message_of(error).strip().splitlines() or [""])[0])
-
-
-def clipped(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """``text``, cut to ``limit`` characters and an ellipsis when longer, for a message to quote."""
-    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 @contextmanager

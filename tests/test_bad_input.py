@@ -792,6 +792,40 @@ ROWS = [
         "choose another --cost (it is params unless given)",
         "exit 2",
     ),
+    Row(
+        "labels that are no class indices",
+        'ntknas.scoring.metrics.compute(model, x, torch.tensor([0, 1]), ["lga"]) with x of 4 images',
+        "labels must have shape (N,) = (4,), one per sample; got (2,)",
+        "ValueError (a float, bool or negative label, one beyond the outputs, or no tensor: one line each)",
+    ),
+    Row(
+        "a kernel that is not symmetric",
+        "scores.spectrum(torch.tensor([[4., 100.], [0., 1.]]))",
+        "kernel is not symmetric (max |K - Kᵀ| is … of its largest entry); a pNTK is: pass (K + "
+        "K.T) / 2 if the difference is round-off",
+        "ValueError; a symmetric kernel of any finite size is read exactly, scaled by a power of two",
+    ),
+    Row(
+        "an output cut off from the parameters",
+        "a forward that returns self.fc(x).detach(), at scores.pntk",
+        "model output does not depend on its trainable parameters (no gradient reaches it: a "
+        ".detach(), torch.no_grad() or .item() in forward?); return logits computed from them",
+        "ValueError",
+    ),
+    Row(
+        "a forward that hides calls from the fast path",
+        "a layer called and its output dropped while its weight is used by F.linear; a branch fed "
+        "by x.clone().requires_grad_(); self.fc(input=x)",
+        "ntknas: fast path unavailable (…); using the slower torch.func path",
+        "a warning, and the kernel of the per-sample reference (before: 0, half, or an IndexError)",
+    ),
+    Row(
+        "a library or plugin logs an exception",
+        "a plugin module that logs an error with its traceback, or SQLAlchemy's pool when a stop "
+        "lands as it closes a connection",
+        "warning: plugin.noisy: could not connect: ValueError: boom",
+        "one warning line, no traceback; a record about a stop (Ctrl-C, SIGTERM) is not shown",
+    ),
 ]
 COMMANDS = [
     r

@@ -883,7 +883,8 @@ def test_a_storage_opened_read_only_is_refused_by_commands_that_write(workdir, o
 
 
 # What a hand edit or a damaged row may leave in a study's tables: a choice out of range, a
-# number where JSON belongs, text that is no JSON.
+# number where JSON belongs, text that is no JSON, a state or value type Optuna does not know,
+# a distribution without its keys.
 EDITS = st.one_of(
     st.builds(
         lambda v: ("update trial_params set param_value = ?", v),
@@ -894,12 +895,23 @@ EDITS = st.one_of(
         st.sampled_from(["not json", "{", "", "[1,", "\x00"]) | st.text(alphabet="{}[]\"':,x", max_size=6),
     ),
     st.builds(lambda v: ("update trial_values set value = ?", v), st.sampled_from(["x", None])),
+    # a name no enumeration of Optuna's holds (SQLAlchemy refuses it as it reads the row)
+    st.builds(lambda v: ("update trials set state = ?", v), st.sampled_from(["BOGUS", "", "complete"])),
+    st.builds(lambda v: ("update trial_values set value_type = ?", v), st.sampled_from(["WEIRD", "finite"])),
+    # a distribution whose JSON lacks a key Optuna reads
+    st.builds(
+        lambda v: ("update trial_params set distribution_json = ?", v),
+        st.sampled_from(["{}", '{"name": "IntDistribution"}', '{"attributes": {}}']),
+    ),
 )
 
 
 @pytest.mark.slow
 @CHECKS
 @given(edit=EDITS)
+@example(edit=("update trials set state = ?", "BOGUS"))
+@example(edit=("update trial_values set value_type = ?", "WEIRD"))
+@example(edit=("update trial_params set distribution_json = ?", "{}"))
 def test_a_stored_value_optuna_cannot_read_is_one_line_in_every_command(workdir, edit):
     shutil.rmtree(workdir / "results", ignore_errors=True)
     make_study()

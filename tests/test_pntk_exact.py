@@ -6,7 +6,8 @@ import warnings
 
 import pytest
 import torch
-from zoo import NEEDS_FALLBACK, ZOO, make, reference_pntk
+from test_bad_input import KINDS, matches
+from zoo import HIDDEN, NEEDS_FALLBACK, ZOO, make, reference_pntk
 
 import scores
 
@@ -37,14 +38,40 @@ def test_other_implementations_match_reference(impl, bn):
         assert rel(scores.pntk(model, x, bn=bn, implementation=impl), reference_pntk(model, x, bn)) < TOL
 
 
+@pytest.mark.parametrize("bn", scores.BN_MODES)
 @pytest.mark.parametrize("name", sorted(NEEDS_FALLBACK))
-def test_uncovered_models_fall_back_with_one_warning(name):
+def test_uncovered_models_fall_back_with_one_warning(name, bn):
     model, x = make(name)
     with pytest.warns(UserWarning, match="using the slower torch.func path"):
-        k = scores.pntk(model, x, bn="batch")
-    assert rel(k, reference_pntk(model, x, "batch")) < TOL
+        k = scores.pntk(model, x, bn=bn)
+    assert rel(k, reference_pntk(model, x, bn)) < TOL
+    for impl in ("func", "loop"):
+        assert rel(scores.pntk(model, x, bn=bn, implementation=impl), reference_pntk(model, x, bn)) < TOL
     with pytest.raises(ValueError, match="implementation='hooks' cannot score this model"):
-        scores.pntk(model, x, implementation="hooks")
+        scores.pntk(model, x, bn=bn, implementation="hooks")
+
+
+@pytest.mark.parametrize("bn", scores.BN_MODES)
+@pytest.mark.parametrize("name", sorted(HIDDEN))
+def test_a_forward_that_hides_calls_from_hooks_is_scored_right(name, bn):
+    """A dropped call whose weight is used elsewhere, a branch fed by a tensor that requires grad,
+    layers called with keyword inputs: ``auto`` matches the reference (falling back where the fast
+    path cannot see the whole graph), and ``hooks`` either matches it or refuses in one line."""
+    model, x = make(name)
+    ref = reference_pntk(model, x, bn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert rel(scores.pntk(model, x, bn=bn), ref) < TOL
+        assert rel(scores.pntk(model, x, bn=bn, implementation="loop"), ref) < TOL
+    if not (name == "grad_branch" and bn == "train"):  # the coupled mode reaches that branch itself
+        fallback = KINDS["a forward that hides calls from the fast path"].message
+        assert matches(fallback, str(caught[0].message)), caught[0].message
+    try:
+        k = scores.pntk(model, x, bn=bn, implementation="hooks")
+    except ValueError as e:
+        assert str(e).startswith("implementation='hooks' cannot score this model (")
+    else:
+        assert rel(k, ref) < TOL
 
 
 def test_modes_differ_where_they_should():
@@ -148,7 +175,12 @@ def test_auto_goes_on_to_the_loop_where_torch_func_cannot_batch_the_model():
     ]
     assert str(caught[1].message).endswith("; using the per-sample loop, one backward pass per sample")
     assert rel(k, reference_pntk(model, x, "batch")) < TOL
-    with pytest.raises(RuntimeError):  # asked for by name, torch.func's own error
+    # asked for by name: one line naming the implementation, torch.func's reason, and the way out
+    with pytest.raises(
+        ValueError,
+        match=r"^implementation='func' cannot score this model \(torch\.func: .+\); use "
+        r"implementation='auto'$",
+    ):
         scores.pntk(model, x, implementation="func")
 
 

@@ -40,7 +40,7 @@ def last_line_after_quiet_progress(stderr_file) -> str:
     after progress lines and warnings of a log, never a traceback or an ignored exception."""
     *before, last = stderr_file.read_text().strip().splitlines()
     assert last.startswith("terminated: ") and "run the same command to resume" in last, last
-    noise = ("Traceback", "Exception ignored", "error: ")
+    noise = ("Traceback", "Exception ignored", "error: ", ".py:")  # .py: Python's own warning display
     assert not [line for line in before if any(word in line for word in noise)], before
     return last
 

@@ -176,6 +176,33 @@ def test_a_trial_abandoned_before_its_first_heartbeat_is_failed(tmp_path):
     assert [t.state for t in study.get_trials()] == [FAIL, RUNNING]
 
 
+def test_a_killed_workers_trials_are_failed_and_others_left_running(tmp_path):
+    """After killing stuck workers, the supervisor fails their labelled trials and the unlabelled
+    ones asked for since the workers started (one may be a killed worker's, asked for and not yet
+    labelled); an older unlabelled trial and another worker's trial stay running."""
+    study = handle(tmp_path)
+    older = study.ask()  # unlabelled, from before this run: another watcher's business
+    first = len(study.get_trials())
+    mine, theirs, unlabelled, done = (study.ask() for _ in range(4))
+    mine.set_user_attr(heartbeat.WORKER, "here:7")
+    theirs.set_user_attr(heartbeat.WORKER, "elsewhere:1")
+    study.tell(done, 1.0)
+    shared = storage.open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    failed = heartbeat.fail_running_of(shared, "s", {"here:7"}, "interrupted", unlabelled_from=first)
+    assert failed == [mine.number, unlabelled.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states == {
+        older.number: RUNNING,
+        mine.number: FAIL,
+        theirs.number: RUNNING,
+        unlabelled.number: FAIL,
+        done.number: COMPLETE,
+    }
+    assert {t.user_attrs.get("fail_reason") for t in study.get_trials(states=(FAIL,))} == {"interrupted"}
+    # without unlabelled_from, only the labelled trials of the gone workers
+    assert heartbeat.fail_running_of(shared, "s", {"elsewhere:1"}, "interrupted") == [theirs.number]
+
+
 def test_worker_endings_are_reported_and_an_unfinished_study_is_an_error():
     ended = [
         Ended(0, 11, 0),

@@ -117,6 +117,48 @@ class ParamOutsideModule(nn.Module):
         return self.out(torch.tanh(self.fc(x)) + F.linear(x, self.fc.weight))
 
 
+class DroppedCall(nn.Module):
+    """Calls a Linear and drops its output, then uses its weight through a function: the one call
+    the fast path sees adds nothing, and the weight reaches the output only outside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.out = nn.Linear(6, 2)
+
+    def forward(self, x):
+        self.fc(x)
+        return self.out(torch.tanh(F.linear(x, self.fc.weight, self.fc.bias)))
+
+
+class GradBranch(nn.Module):
+    """A branch fed by a tensor that requires grad without coming from a captured layer (a copy
+    of the input marked requires_grad, a tensor made to require grad): the fast path's backward
+    pass, which starts from the layers that take the input, would never reach it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(6, 2)
+        self.b = nn.Linear(6, 2)
+        self.c = nn.Linear(6, 2)
+
+    def forward(self, x):
+        shift = torch.linspace(-1, 1, 6, dtype=x.dtype).requires_grad_()
+        return self.a(x) + self.b(x.clone().requires_grad_()) + self.c(x + shift)
+
+
+class KeywordCall(nn.Module):
+    """Calls its layers with keyword inputs, which forward hooks do not see as arguments."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.out(input=torch.tanh(self.fc(input=x)))
+
+
 class Scaled(nn.Module):
     """A parametrised layer no handler covers (a bare learnable scale): torch.func fallback."""
 
@@ -152,11 +194,18 @@ NEEDS_FALLBACK = {
     "param_outside": (ParamOutsideModule, lambda g, n: torch.randn(n, 6, generator=g)),
     "scaled": (Scaled, lambda g, n: torch.randn(n, 6, generator=g)),
 }
+# Models whose forward hides part of its graph from forward hooks; the fast path must notice and
+# fall back, or (the coupled mode reaches every call directly) score them right.
+HIDDEN = {
+    "dropped_call": (DroppedCall, lambda g, n: torch.randn(n, 6, generator=g)),
+    "grad_branch": (GradBranch, lambda g, n: torch.randn(n, 6, generator=g)),
+    "keyword_call": (KeywordCall, lambda g, n: torch.randn(n, 6, generator=g)),
+}
 
 
 def make(name: str, n: int = 6, dtype=torch.float64, seed: int = 0):
     """A seeded (model, inputs) pair from the zoo, with randomised BatchNorm running statistics."""
-    ctor, inputs = {**ZOO, **NEEDS_FALLBACK}[name]
+    ctor, inputs = {**ZOO, **NEEDS_FALLBACK, **HIDDEN}[name]
     torch.manual_seed(seed)
     model = ctor()
     g = torch.Generator().manual_seed(seed + 1)

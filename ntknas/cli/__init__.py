@@ -31,6 +31,7 @@ from ntknas.cli import (
     studies,
     verify,
 )
+from ntknas.core import library_logs
 from ntknas.core.errors import first_line
 from ntknas.core.files import DISK_FULL, path_failure, write_failure
 from ntknas.core.interrupts import interrupt
@@ -126,6 +127,7 @@ def main() -> None:
     # Optuna's INFO lines ("A new study created..."); warnings still show. Set here, not through
     # optuna.logging, which would import Optuna before a command needs it.
     logging.disable(logging.INFO)
+    library_logs.one_line_each(common.warn)
     # OpenMP threads waiting at a barrier sleep instead of spinning: beside other busy processes a
     # spinning thread holds the CPU its late sibling needs, and a search ran 9 times slower
     # (benchmarks/threads_contention.py). OpenMP reads this when torch loads, after this line; a

@@ -19,7 +19,7 @@ from rich.table import Table
 from ntknas.core import jsonout
 from ntknas.scoring.registry import METRICS, SPECTRUM, direction_words
 from ntknas.study.records import SECONDS, VERIFIED
-from search_spaces.guard import clipped
+from search_spaces.base import clipped
 
 MEASURES = ("params", "flops", SECONDS)
 # Characters of a configuration that a table shows (a plugin's may run to pages; CSV and JSON

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ntknas.core import cgroups, defaults
-from ntknas.core.errors import UserError, first_line
+from ntknas.core import cgroups, defaults, library_logs
+from ntknas.core.errors import UserError, first_line, warnings_to
 from ntknas.core.interrupts import interrupt
 from ntknas.objectives.objective import Objective
 from ntknas.run.request import SearchRequest
@@ -148,6 +148,8 @@ def run(
     """
     context = multiprocessing.get_context("spawn")
     _start_resource_tracker_deaf_to_hangups()
+    storage = open_storage(request.storage)
+    first = storage.get_n_trials(storage.get_study_id_from_name(request.study))  # the workers' from here
     stopping = context.Event()
     errors = context.SimpleQueue()
     processes = [
@@ -171,7 +173,7 @@ def run(
             poll()
             multiprocessing.connection.wait(running, timeout=POLL_SECONDS)
     except KeyboardInterrupt:
-        _stop_now(processes, request)
+        _stop_now(processes, request, storage, first)
         raise
     poll()
     messages = {}
@@ -181,10 +183,12 @@ def run(
     return [Ended(i, p.pid, p.exitcode, messages.get(i)) for i, p in enumerate(processes)]
 
 
-def _stop_now(processes: list, request: SearchRequest) -> None:
+def _stop_now(processes: list, request: SearchRequest, storage, first: int) -> None:
     """Stop the workers at once: SIGTERM, on which each fails its running trial as "interrupted"
     and exits; a worker still alive ``STOP_SECONDS`` later (deep in a native call, or hung) is
-    killed, and its running trials are failed here."""
+    killed, and its running trials are failed here, with any trial numbered ``first`` or later
+    still unlabelled (the killed worker may have asked for it without labelling it yet; were it a
+    live worker's on another machine, that worker finds it failed and goes on to its next)."""
     for p in processes:
         if p.is_alive():
             p.terminate()
@@ -197,7 +201,7 @@ def _stop_now(processes: list, request: SearchRequest) -> None:
         p.join()
     if stuck:
         gone = {heartbeat.worker_label(p.pid) for p in stuck}
-        heartbeat.fail_running_of(open_storage(request.storage), request.study, gone, INTERRUPTED_REASON)
+        heartbeat.fail_running_of(storage, request.study, gone, INTERRUPTED_REASON, unlabelled_from=first)
 
 
 def check(ended: list[Ended], completed: int, trials: int) -> list[str]:
@@ -219,25 +223,27 @@ def _work(request: SearchRequest, score: Objective, threads: int, index: int, st
     for signum in defaults.STOPPING_SIGNALS:  # the supervisor's stop, and the terminal's closing
         signal.signal(signum, _interrupt)
     sys.unraisablehook = partial(_unraisable, stopping)
+    library_logs.one_line_each(_warn, quiet=partial(_stopping, stopping))
     torch.set_num_threads(threads)
-    try:
-        study = open_study(
-            request.study, request.storage, request.settings, request.sampler, request.heartbeat
-        )
-        score = replace(score, device=device_of(index, request.device))
-        search(
-            study,
-            score,
-            request.settings,
-            request.trials,
-            stop=lambda: stopping.is_set() or bool(_SIGTERMS),
-        )
-    except KeyboardInterrupt:
-        sys.exit(STOPPED)
-    except Exception as e:  # whatever ends this worker, the supervisor reports it in one line
-        reason = redact(first_line(e), request.storage if isinstance(request.storage, str) else None)
-        errors.put((index, reason if isinstance(e, UserError) else f"{type(e).__name__}: {reason}"))
-        sys.exit(FAILED)
+    with warnings_to(_warn):  # one line each, as the supervisor's own
+        try:
+            study = open_study(
+                request.study, request.storage, request.settings, request.sampler, request.heartbeat
+            )
+            score = replace(score, device=device_of(index, request.device))
+            search(
+                study,
+                score,
+                request.settings,
+                request.trials,
+                stop=partial(_stopping, stopping),
+            )
+        except KeyboardInterrupt:
+            sys.exit(STOPPED)
+        except Exception as e:  # whatever ends this worker, the supervisor reports it in one line
+            reason = redact(first_line(e), request.storage if isinstance(request.storage, str) else None)
+            errors.put((index, reason if isinstance(e, UserError) else f"{type(e).__name__}: {reason}"))
+            sys.exit(FAILED)
 
 
 _SIGTERMS: list[int] = []
@@ -247,13 +253,20 @@ def _unraisable(stopping, unraisable) -> None:
     """What a worker's garbage-collection callbacks and finalizers raise: nothing once the worker
     is stopping (a stop that lands inside the storage's bookkeeping can leave a callback to fail on
     it; the supervisor says what happened), else one line on stderr, never a traceback."""
-    if stopping.is_set() or _SIGTERMS or isinstance(unraisable.exc_value, KeyboardInterrupt):
-        return
-    with contextlib.suppress(Exception):  # at exit, stderr may be gone
-        error = unraisable.exc_value
-        sys.stderr.write(
-            f"warning: a worker's cleanup raised {type(error).__name__}: {first_line(error)}; ignored\n"
-        )
+    error = unraisable.exc_value
+    if not _stopping(stopping) and not isinstance(error, KeyboardInterrupt):
+        _warn(f"a worker's cleanup raised {type(error).__name__}: {first_line(error)}; ignored")
+
+
+def _stopping(stopping) -> bool:
+    """Whether this worker was asked to stop (the supervisor's event, or a signal of its own)."""
+    return stopping.is_set() or bool(_SIGTERMS)
+
+
+def _warn(message: str) -> None:
+    """One warning line on a worker's stderr (dropped when stderr is gone, as at exit)."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"warning: {message}\n")
 
 
 def _start_resource_tracker_deaf_to_hangups() -> None:

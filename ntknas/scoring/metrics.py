@@ -325,7 +325,15 @@ def compute(
     ``spectra.ATTR`` (N floats, see :mod:`ntknas.scoring.spectra`). ``ntk_score`` needs ``reference``,
     the (centre, spread) of each of its terms in the search space (:mod:`ntknas.objectives.reference`).
     """
-    wanted = list(dict.fromkeys(names))
+    from torch import nn
+
+    from scores.checks import check_inputs, check_labels
+
+    wanted = list(dict.fromkeys([names] if isinstance(names, str) else names))
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    check_inputs(model, x)
+    check_labels(y, x.shape[0])
     unknown = [n for n in wanted if n not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}")

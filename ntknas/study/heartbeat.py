@@ -101,16 +101,27 @@ def fail_stale(study: optuna.Study) -> None:
 
 
 def fail_running_of(
-    storage: optuna.storages.BaseStorage, study: str, labels: set[str], reason: str
+    storage: optuna.storages.BaseStorage,
+    study: str,
+    labels: set[str],
+    reason: str,
+    unlabelled_from: int | None = None,
 ) -> list[int]:
     """Fail the running trials of ``study`` labelled with one of ``labels`` (workers that are gone,
-    as :func:`worker_label` names them), each with ``reason``, without retry. Returns their numbers."""
+    as :func:`worker_label` names them), each with ``reason``, without retry; with
+    ``unlabelled_from``, also those numbered from it on that carry no label yet (a worker killed
+    between asking for a trial and labelling it leaves one). Returns their numbers."""
     from ntknas.study.records import FAIL_REASON
+
+    def gone(trial: optuna.trial.FrozenTrial) -> bool:
+        if WORKER in trial.user_attrs:
+            return trial.user_attrs[WORKER] in labels
+        return unlabelled_from is not None and trial.number >= unlabelled_from
 
     study_id = storage.get_study_id_from_name(study)
     failed = []
     for trial in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if trial.user_attrs.get(WORKER) in labels:
+        if gone(trial):
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             try:
                 storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)

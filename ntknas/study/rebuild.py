@@ -18,7 +18,7 @@ from ntknas.scoring.measure import count_params, weights_fingerprint
 from ntknas.study.records import config_of
 from ntknas.study.settings import Settings
 from search_spaces import Config, PluginError, SearchSpace
-from search_spaces.guard import clipped
+from search_spaces.base import clipped
 
 if TYPE_CHECKING:
     from torch import nn

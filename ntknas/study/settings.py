@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import optuna
 
@@ -16,7 +17,7 @@ from ntknas.inputs.sources import canonical
 from ntknas.objectives.budget import Budget
 from ntknas.scoring.registry import METRICS, Direction, optuna_direction
 from scores.modes import BN_MODES, BnMode
-from search_spaces.guard import clipped
+from search_spaces.base import clipped
 
 # Settings a study made by an older ntknas may lack, and the value they had then.
 _OPTIONAL = {
@@ -58,9 +59,9 @@ class Settings:
     def __post_init__(self) -> None:
         wrong = _first_wrong(asdict(self))
         if wrong is not None:
-            key, value, what = wrong
-            raise (TypeError if _kind_differs(key, value) else ValueError)(
-                f"Settings.{key} must be {what}; got {clipped(repr(value), 60)}"
+            key, value, rule, other_kind = wrong
+            raise (TypeError if other_kind else ValueError)(
+                f"Settings.{key} must be {rule.what}; got {clipped(repr(value), 60)}"
             )
         if self.cost is not None and self.cost == self.objective:
             raise ValueError(
@@ -115,10 +116,11 @@ class Settings:
         values = {f.name: stored.get(f.name, _OPTIONAL.get(f.name)) for f in fields(cls)}
         wrong = _first_wrong(values)
         if wrong is not None:
-            key, value, what = wrong
+            key, value, rule, _ = wrong
             raise UserError(
-                f"study '{name}' stores {key}={clipped(repr(value), 60)}, which is not {what}: its settings "
-                "were changed outside ntknas; set it back, or start another study with --study NEW_NAME"
+                f"study '{name}' stores {key}={clipped(repr(value), 60)}, which is not {rule.what}: "
+                "its settings were changed outside ntknas; set it back, or start another study with "
+                "--study NEW_NAME"
             )
         return cls(**values)
 
@@ -167,38 +169,56 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-# What each stored setting must be, and its description: the one check of every study loaded
-# from storage (a study edited by hand, or by another program, is one line, not a traceback).
-_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
-    "space": (lambda v: isinstance(v, str) and bool(v.strip()), "a space's name"),
-    "data": (lambda v: isinstance(v, str) and bool(v.strip()), "a data source"),
-    "batch_size": (lambda v: _whole(v) and v >= 2, "a whole number of at least 2"),
-    "bn": (lambda v: isinstance(v, str) and v in BN_MODES, f"a BatchNorm mode ({', '.join(BN_MODES)})"),
-    "seed": (lambda v: _whole(v) and 0 <= v < SEED_LIMIT, f"a seed from 0 to {SEED_LIMIT - 1}"),
-    "objective": (lambda v: isinstance(v, str) and v in METRICS, "a metric of this ntknas"),
-    "cost": (lambda v: v is None or (isinstance(v, str) and v in METRICS), "a metric of this ntknas"),
-    "max_params": (lambda v: v is None or (_whole(v) and v >= 1), "a whole number of at least 1"),
-    "max_flops": (lambda v: v is None or (_whole(v) and v >= 1), "a whole number of at least 1"),
-    "image_size": (lambda v: _whole(v) and 1 <= v <= LARGEST, f"a side from 1 to {LARGEST} pixels"),
-    "direction": (lambda v: v is None or v in ("maximize", "minimize"), "maximize or minimize"),
-    "batch_digest": (lambda v: v is None or isinstance(v, str), "a minibatch's fingerprint"),
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _whole_or_none(value: object) -> bool:
+    return value is None or _whole(value)
+
+
+def _text_or_none(value: object) -> bool:
+    return value is None or _text(value)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What a setting must be: of its ``kind`` (else a TypeError in Python), then ``holds``."""
+
+    kind: Callable[[object], bool]
+    holds: Callable[[Any], bool]
+    what: str
+
+
+# What each setting must be, and its description: the one check of every study loaded from
+# storage (a study edited by hand, or by another program, is one line, not a traceback) and of
+# every Settings built in Python.
+_RULES: dict[str, _Rule] = {
+    "space": _Rule(_text, lambda v: bool(v.strip()), "a space's name"),
+    "data": _Rule(_text, lambda v: bool(v.strip()), "a data source"),
+    "batch_size": _Rule(_whole, lambda v: v >= 2, "a whole number of at least 2"),
+    "bn": _Rule(_text, lambda v: v in BN_MODES, f"a BatchNorm mode ({', '.join(BN_MODES)})"),
+    "seed": _Rule(_whole, lambda v: 0 <= v < SEED_LIMIT, f"a seed from 0 to {SEED_LIMIT - 1}"),
+    "objective": _Rule(_text, lambda v: v in METRICS, "a metric of this ntknas"),
+    "cost": _Rule(_text_or_none, lambda v: v is None or v in METRICS, "a metric of this ntknas"),
+    "max_params": _Rule(_whole_or_none, lambda v: v is None or v >= 1, "a whole number of at least 1"),
+    "max_flops": _Rule(_whole_or_none, lambda v: v is None or v >= 1, "a whole number of at least 1"),
+    "image_size": _Rule(_whole, lambda v: 1 <= v <= LARGEST, f"a side from 1 to {LARGEST} pixels"),
+    "direction": _Rule(_text_or_none, lambda v: v in (None, "maximize", "minimize"), "maximize or minimize"),
+    "batch_digest": _Rule(_text_or_none, lambda v: True, "a minibatch's fingerprint"),
 }
 
 
-def _first_wrong(values: dict) -> tuple[str, object, str] | None:
-    """The first setting of ``values`` that breaks its rule (``_RULES``): (name, value, what it
-    must be); None when every one is right."""
+def _first_wrong(values: dict) -> tuple[str, object, _Rule, bool] | None:
+    """The first setting of ``values`` that breaks its rule (``_RULES``): (name, value, rule,
+    whether the value is of another kind); None when every one is right."""
     for key, value in values.items():
-        valid, what = _RULES[key]
-        if not valid(value):
-            return key, value, what
+        rule = _RULES[key]
+        if not rule.kind(value):
+            return key, value, rule, True
+        if not rule.holds(value):
+            return key, value, rule, False
     return None
-
-
-def _kind_differs(key: str, value: object) -> bool:
-    """Whether ``value`` is of another kind than setting ``key`` takes (text for a number...)."""
-    numeric = key in ("batch_size", "seed", "max_params", "max_flops", "image_size")
-    return not (_whole(value) if numeric else isinstance(value, str) or value is None)
 
 
 _UNRECORDED = object()  # a setting the study does not record (a study ntknas did not create)

@@ -116,20 +116,25 @@ def fault(error: BaseException, url: str | None) -> str | None:
 
 def _unreadable_record(error: BaseException) -> bool:
     """Whether ``error`` is Optuna's storage failing to decode what the database holds (a value
-    edited by hand or damaged: a choice out of range, text that is not JSON, a missing value): a
-    ValueError, IndexError, TypeError or AssertionError raised inside ``optuna.storages`` or
-    ``optuna.distributions``."""
-    return _raised_in_storage(error, (ValueError, IndexError, TypeError, AssertionError))
+    edited by hand or damaged: a choice out of range, text that is not JSON, a missing value, a
+    state or value type no enumeration holds, a distribution without its keys): a ValueError,
+    LookupError, TypeError or AssertionError raised inside ``optuna.storages`` (SQLAlchemy's
+    decoding beneath it included) or ``optuna.distributions``. A KeyError counts only from
+    ``optuna.distributions``: in the storage it is a record that does not exist."""
+    if isinstance(error, KeyError):
+        return _raised_in_storage(error, KeyError, storages=False)
+    return _raised_in_storage(error, (ValueError, LookupError, TypeError, AssertionError))
 
 
-def _raised_in_storage(error: BaseException, kinds: type | tuple[type, ...]) -> bool:
-    """Whether ``error`` is one of ``kinds`` raised inside ``optuna.storages`` or
-    ``optuna.distributions``."""
+def _raised_in_storage(error: BaseException, kinds: type | tuple[type, ...], storages: bool = True) -> bool:
+    """Whether ``error`` is one of ``kinds`` raised inside ``optuna.distributions`` or (with
+    ``storages``) ``optuna.storages``."""
     if not isinstance(error, kinds):
         return False
     where = [Path(frame.filename).parts for frame in traceback.extract_tb(error.__traceback__)]
     return any(
-        parts[-2:] == ("optuna", "distributions.py") or ("storages" in parts[-3:-1] and "optuna" in parts)
+        parts[-2:] == ("optuna", "distributions.py")
+        or (storages and "storages" in parts[-3:-1] and "optuna" in parts)
         for parts in where
     )
 
