@@ -290,8 +290,15 @@ ROWS = [
     Row(
         "a '?' in an SQLite file name",
         "ntknas search --storage 'sqlite:///we?ird.db'",
-        "storage URL sqlite:///we?… has a '?' in its path: SQLite would open we and read ird.db as "
-        "option(s); write each '?' in the file name as %3F, or rename the file",
+        "storage URL sqlite:///we?… has option(s) SQLite does not know (ird.db): it would open we and "
+        "read them after the '?'; if the '?' is part of the file name, write it as %3F; else drop them "
+        "(SQLite's: …)",
+    ),
+    Row(
+        "an SQLite path under ~",
+        "ntknas search --storage 'sqlite:///~/x.db'",
+        "storage URL sqlite:///~/x.db starts its path with ~, which SQLite does not expand (it would use "
+        "a file or folder named ~ here); write the full path: sqlite:///…",
     ),
     Row(
         "an in-memory database",
@@ -818,6 +825,12 @@ ROWS = [
         "by x.clone().requires_grad_(); self.fc(input=x)",
         "ntknas: fast path unavailable (…); using the slower torch.func path",
         "a warning, and the kernel of the per-sample reference (before: 0, half, or an IndexError)",
+    ),
+    Row(
+        "a working directory that was deleted",
+        "any command run in a folder another shell removed (rm -r in a second terminal)",
+        "the working directory no longer exists (deleted or moved): cd to an existing folder and run "
+        "the command again",
     ),
     Row(
         "a library or plugin logs an exception",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from test_bad_input import KINDS
+from test_bad_input import KINDS, matches
 from tiny_study import make_study
 
 from ntknas.cli.common import OUTPUT_CLOSED
@@ -76,3 +76,17 @@ def test_an_error_line_that_cannot_be_shown_still_exits_2(study_dir):
     with open("/dev/full", "w") as full:
         done = subprocess.run([*NTKNAS, "results", "nope"], cwd=study_dir, stderr=full, timeout=120)
     assert done.returncode == 2
+
+
+def test_a_deleted_working_directory_is_one_line(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (
+        "import os, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1]); "
+        "sys.argv = ['ntknas', 'score', '--space', 'nb201']; from ntknas.cli import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(gone)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert matches(f"error: {KINDS['a working directory that was deleted'].message}", done.stderr.strip())

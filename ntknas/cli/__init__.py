@@ -167,6 +167,14 @@ def main() -> None:
 def _run() -> None:
     """The command, its output flushed; a write to a full disk or a refused path is one line."""
     try:
+        os.getcwd()
+    except OSError:  # deleted or moved away: relative paths, and torch's own loading, would fail
+        common.error_line(
+            "the working directory no longer exists (deleted or moved): cd to an existing folder "
+            "and run the command again"
+        )
+        sys.exit(2)
+    try:
         try:
             app()
         finally:

@@ -152,8 +152,8 @@ class Settings:
             )
         differ = [k for k in wanted if recorded[k] != wanted[k]]
         if differ:
-            was = ", ".join(f"{k}={_shown(recorded[k])}" for k in differ)
-            now = ", ".join(f"{k}={_shown(wanted[k])}" for k in differ)
+            was = ", ".join(f"{k}={_shown(recorded[k], k, recorded)}" for k in differ)
+            now = ", ".join(f"{k}={_shown(wanted[k], k, wanted)}" for k in differ)
             raise UserError(
                 f"study '{name}' was created with {was}, not {now}: resume it with its own settings, "
                 "or pass --study NEW_NAME to start another study"
@@ -224,8 +224,14 @@ def _first_wrong(values: dict) -> tuple[str, object, _Rule, bool] | None:
 _UNRECORDED = object()  # a setting the study does not record (a study ntknas did not create)
 
 
-def _shown(value: object) -> str:
-    """A setting's value as a resume refusal shows it: ``none`` for an unset option."""
+def _shown(value: object, key: str = "", settings: dict | None = None) -> str:
+    """A setting's value as a resume refusal shows it: ``none`` for an unset option; an unset
+    direction as the objective's own, an unset cost as one objective."""
     if value is _UNRECORDED:
         return "(not recorded)"
+    objective = (settings or {}).get("objective")
+    if value is None and key == "direction" and objective in METRICS:
+        return f"{optuna_direction(METRICS[objective].higher_is_better)} (the objective's own)"
+    if value is None and key == "cost":
+        return "none (one objective)"
     return "none" if value is None else str(value)

@@ -376,7 +376,7 @@ def _uri(parsed: URL) -> bool:
 def _check_options(parsed: URL, url: str) -> None:
     """UserError for a query that an SQLite URL, unless an SQLite URI, cannot mean: a ``?`` in a
     file name, which would open the file named by what precedes it (``sqlite:///we?ird.db`` opens
-    ``we``)."""
+    ``we``); and for a path under ``~``, which SQLite takes as a folder named ``~``."""
     query = url.partition("?")[2]
     if _uri(parsed) and not (parsed.database or "").startswith("file:"):
         raise UserError(
@@ -387,8 +387,17 @@ def _check_options(parsed: URL, url: str) -> None:
     unknown = sorted({item.partition("=")[0] for item in query.split("&") if item} - SQLITE_OPTIONS)
     if unknown and not _uri(parsed):
         raise UserError(
-            f"storage URL {mask(url)}?… has a '?' in its path: SQLite would open {parsed.database} and read "
-            f"{', '.join(unknown)} as option(s); write each '?' in the file name as %3F, or rename the file"
+            f"storage URL {mask(url.partition('?')[0])}?… has option(s) SQLite does not know "
+            f"({', '.join(unknown)}): it "
+            f"would open {parsed.database} and read them after the '?'; if the '?' is part of the file "
+            f"name, write it as %3F; else drop them (SQLite's: {', '.join(sorted(SQLITE_OPTIONS))})"
+        )
+    database = parsed.database or ""
+    if database == "~" or database.startswith("~/"):
+        raise UserError(
+            f"storage URL {mask(url)} starts its path with ~, which SQLite does not expand (it would "
+            f"use a file or folder named ~ here); write the full path: "
+            f"sqlite:///{Path(database).expanduser()}"
         )
 
 
