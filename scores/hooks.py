@@ -31,9 +31,19 @@ class Unsupported(Exception):
     """The fast path cannot handle this model; the message says why."""
 
 
+# Layers applied to each position of a sequence: on a (T, N, F) tensor whose T is the batch's N,
+# the first dimension is no sample, and shapes alone cannot tell (an (N, T, F) input whose T is N
+# goes to the slower path too).
+TOKENWISE = (nn.Linear, nn.LayerNorm)
+
+
 def uncovered(model: nn.Module) -> list[str]:
     """Reasons the fast path does not cover ``model`` (empty when it does)."""
     reasons: dict[str, None] = {}
+    # Global forward hooks run before any module's own: one that changes outputs would hide the
+    # layer's true output from the capture. torch offers no public way to list them.
+    if torch.nn.modules.module._global_forward_hooks:
+        reasons["a global module forward hook (register_module_forward_hook)"] = None
     owner: dict[nn.Parameter, str] = {}
     for name, module in model.named_modules():
         own = [p for p in module.parameters(recurse=False) if p.requires_grad]
@@ -63,7 +73,8 @@ class _Site:
 class _Capture:
     """Hooks on every covered module of a model, for one forward pass."""
 
-    def __init__(self, model: nn.Module, bn: BatchNormControl, stream) -> None:
+    def __init__(self, model: nn.Module, n: int, bn: BatchNormControl, stream) -> None:
+        self.n = n
         self.bn = bn
         self.stream = stream
         self.roots: list = []
@@ -91,11 +102,16 @@ class _Capture:
 
     def _on_forward(self, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         site = self.sites[module]
+        layer = type(module).__name__
         if not args or not isinstance(args[0], torch.Tensor) or not isinstance(out, torch.Tensor):
-            raise Unsupported(
-                f"{type(module).__name__} was called without a tensor as its first positional input"
-            )
+            raise Unsupported(f"{layer} was called without a tensor as its first positional input")
+        if not out.requires_grad:  # under torch.no_grad(): the call adds nothing to the kernel
+            return
         x = args[0]
+        if x.shape[0] != self.n or out.shape[0] != self.n:
+            raise Unsupported(f"{layer} was called on {x.shape[0]} rows, not on the batch's {self.n} samples")
+        if isinstance(module, TOKENWISE) and self.n in x.shape[1:-1]:
+            raise Unsupported(f"{layer} was called on a sequence whose length is the batch's size {self.n}")
         site.inputs.append(x)
         site.edges.append(get_gradient_edge(out))
         self.output_elements += out.numel()
@@ -214,7 +230,7 @@ def hooks_gram(
         site.inputs.clear()
         site.grads.clear()
 
-    capture = _Capture(model, bn, None if coupled else stream)
+    capture = _Capture(model, n, bn, None if coupled else stream)
     try:
         out = model(x)
         check_outputs(out, n)

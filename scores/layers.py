@@ -44,10 +44,25 @@ def _linear(m: nn.Linear, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl
     return _wanted(m, {"weight": lambda: Outer(a, gg), "bias": lambda: Direct(gg.sum((-3, -2)))})
 
 
+def _zero_pads(m: nn.Conv1d | nn.Conv2d) -> list[int]:
+    """The zero padding a conv's stock forward applies, as F.pad's list (last dimension first, left
+    then right), read from ``m.padding`` as it is now (it may be set after construction)."""
+    if m.padding == "valid":
+        return [0, 0] * len(m.kernel_size)
+    pads: list[int] = []
+    for i in reversed(range(len(m.kernel_size))):
+        if m.padding == "same":
+            total = m.dilation[i] * (m.kernel_size[i] - 1)
+            pads += [total // 2, total - total // 2]
+        else:
+            pads += [m.padding[i], m.padding[i]]
+    return pads
+
+
 def _conv(
     m: nn.Conv1d | nn.Conv2d, x: torch.Tensor, g: torch.Tensor, bn: BatchNormControl
 ) -> dict[str, Term]:
-    pads = m._reversed_padding_repeated_twice
+    pads = m._reversed_padding_repeated_twice if m.padding_mode != "zeros" else _zero_pads(m)
     symmetric = all(pads[i] == pads[i + 1] for i in range(0, len(pads), 2))
     if m.padding_mode == "zeros" and symmetric:
         padding = tuple(pads[::2][::-1])
@@ -167,6 +182,9 @@ def handler_for(module: nn.Module) -> Handler | None:
     for cls in type(module).__mro__:
         handler = _HANDLERS.get(cls)
         if handler is not None:
-            stock = type(module).forward is cls.forward or isinstance(module, nn.modules.batchnorm._BatchNorm)
+            # its forward, and the convolution a conv's forward calls, as the handler knows them
+            stock = (
+                type(module).forward is cls.forward or isinstance(module, nn.modules.batchnorm._BatchNorm)
+            ) and getattr(type(module), "_conv_forward", None) is getattr(cls, "_conv_forward", None)
             return handler if stock else None
     return None

@@ -822,9 +822,19 @@ ROWS = [
     Row(
         "a forward that hides calls from the fast path",
         "a layer called and its output dropped while its weight is used by F.linear; a branch fed "
-        "by x.clone().requires_grad_(); self.fc(input=x)",
+        "by x.clone().requires_grad_(); self.fc(input=x); a layer called per sample or on a "
+        "sequence-first tensor; a global forward hook that changes outputs",
         "ntknas: fast path unavailable (…); using the slower torch.func path",
-        "a warning, and the kernel of the per-sample reference (before: 0, half, or an IndexError)",
+        "a warning, and the kernel of the per-sample reference (before: a wrong kernel without a "
+        "word, or torch's error); a layer under torch.no_grad() and a conv whose padding was set "
+        "after construction are scored right by the fast path itself",
+    ),
+    Row(
+        "a stored metric that is no number",
+        "a hand edit storing 'abc', a list or true as a trial's params, then ntknas results",
+        "1 stored value(s) are no numbers and are left out (trial … stores params=…): they were changed "
+        "outside ntknas",
+        "a warning; the cell is blank and the rest of the table stands (before: shown as stored)",
     ),
     Row(
         "a working directory that was deleted",

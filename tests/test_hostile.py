@@ -5,6 +5,7 @@ the user's files stay byte for byte as they were and read-only commands change n
 Also: each choke point on its own (ntknas.core.terminal, search_spaces.guard, the registry's checks)."""
 
 import copy
+import csv
 import hashlib
 import io
 import json
@@ -1440,3 +1441,28 @@ def test_a_study_deleted_while_a_command_writes_it_is_one_line(workdir):
     )
     assert matches(KINDS["a study deleted while a command writes it"].message, fault(info.value, URL))
     assert fault(KeyError("Record does not exist."), URL) is None  # not raised by the storage
+
+
+@pytest.mark.parametrize("value", ['"abc"', '"NaN"', "[1, 2]", "true", '{"a": 1}', "null"])
+@pytest.mark.parametrize("column", ["params", "condition_number", "seconds"])
+def test_a_stored_metric_that_is_no_number_is_left_out_with_one_warning(workdir, column, value):
+    """A hand edit that stores text, a list or a bool where a metric belongs: every reader shows the
+    cell blank, one warning names the trial and the value, and the rest of the table stands."""
+    make_study()
+    con = sqlite3.connect("results/ntknas.db")
+    con.execute(
+        "update trial_user_attributes set value_json = ? where key = ? and trial_id = "
+        "(select min(trial_id) from trials)",
+        (value, column),
+    )
+    con.commit()
+    con.close()
+    database = (workdir / "results" / "ntknas.db").read_bytes()
+    result = invoke("results", "tiny", "--format", "csv")
+    assert result.exit_code == 0
+    documented = KINDS["a stored metric that is no number"].message.replace("params", column)
+    assert matches(f"warning: {documented}", result.stderr.strip()), result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    by_trial = {row["trial"]: row for row in rows}
+    assert by_trial["0"][column] == "" and all(by_trial[t][column] != "" for t in by_trial if t != "0")
+    assert (workdir / "results" / "ntknas.db").read_bytes() == database

@@ -174,3 +174,21 @@ def test_a_sparse_embedding_is_scored_by_every_implementation_that_can():
     expected = scores.pntk(dense, ids, implementation="loop")
     for impl in ("auto", "hooks", "loop"):
         assert torch.allclose(scores.pntk(model, ids, implementation=impl), expected, rtol=1e-6), impl
+
+
+def test_a_global_forward_hook_that_changes_outputs_sends_the_model_to_the_slower_path():
+    from torch.nn.modules.module import register_module_forward_hook
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    x = X.double()
+    handle = register_module_forward_hook(lambda m, args, out: out * 3 if isinstance(m, nn.Linear) else None)
+    try:
+        loop = scores.pntk(model, x, implementation="loop")
+        with pytest.warns(UserWarning, match=r"fast path unavailable \(a global module forward hook"):
+            assert torch.allclose(scores.pntk(model, x), loop, rtol=1e-12)
+        with pytest.raises(ValueError, match="implementation='hooks' cannot score this model"):
+            scores.pntk(model, x, implementation="hooks")
+    finally:
+        handle.remove()
+    assert not torch.allclose(scores.pntk(model, x, implementation="hooks"), loop)  # the hook mattered

@@ -159,6 +159,70 @@ class KeywordCall(nn.Module):
         return self.out(input=torch.tanh(self.fc(input=x)))
 
 
+class NoGradFeatures(nn.Module):
+    """A frozen feature extractor run under torch.no_grad() inside forward: its layer adds nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Linear(6, 5)
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, x):
+        with torch.no_grad():
+            h = torch.tanh(self.features(x))
+        return self.head(h)
+
+
+class PerSample(nn.Module):
+    """A layer called on each sample alone (or on halves of the batch), the results concatenated."""
+
+    def __init__(self, pieces: int = 0):
+        super().__init__()
+        self.pieces = pieces
+        self.fc = nn.Linear(6, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        parts = x.split(1) if not self.pieces else x.chunk(self.pieces)
+        return self.out(torch.tanh(torch.cat([self.fc(p) for p in parts])))
+
+
+class SequenceFirst(nn.Module):
+    """Token-wise layers on a (T, N, F) sequence-first tensor, from (N, T, F) inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 6)
+        self.norm = nn.LayerNorm(6)
+        self.out = nn.Linear(6, 2)
+
+    def forward(self, x):
+        h = self.norm(self.fc(x.transpose(0, 1))).transpose(0, 1)
+        return self.out(h.mean(1))
+
+
+class EditedConv(nn.Module):
+    """Convolutions whose padding and dilation were set after construction, and one whose
+    ``_conv_forward`` scales its weight: the layer computes what its attributes say now."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.a.padding = (0, 0)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+        self.b.dilation, self.b.padding = (2, 2), (2, 2)
+        self.c = _DoubledConv(4, 3, 1)
+        self.head = nn.Linear(3 * 3 * 3, 2)
+
+    def forward(self, x):
+        return self.head(self.c(torch.tanh(self.b(torch.tanh(self.a(x))))).flatten(1))
+
+
+class _DoubledConv(nn.Conv2d):
+    def _conv_forward(self, x, weight, bias):
+        return F.conv2d(x, 2 * weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+
 class Scaled(nn.Module):
     """A parametrised layer no handler covers (a bare learnable scale): torch.func fallback."""
 
@@ -186,7 +250,7 @@ ZOO = {
     "conv_geometry": (conv_geometry, lambda g, n: torch.randn(n, 3, 9, 10, generator=g)),
     "small_wide_conv": (small_wide_conv, lambda g, n: torch.randn(n, 3, 4, 4, generator=g)),
     "conv1d": (Conv1dNet, lambda g, n: torch.randn(n, 2, 11, generator=g)),
-    "tokens": (TokenNet, lambda g, n: torch.randint(0, 11, (n, 6), generator=g)),
+    "tokens": (TokenNet, lambda g, n: torch.randint(0, 11, (n, 7), generator=g)),
     "shared_conv": (SharedConv, lambda g, n: torch.randn(n, 3, 5, 5, generator=g)),
     "frozen": (frozen_mlp, lambda g, n: torch.randn(n, 6, generator=g)),
 }
@@ -194,12 +258,19 @@ NEEDS_FALLBACK = {
     "param_outside": (ParamOutsideModule, lambda g, n: torch.randn(n, 6, generator=g)),
     "scaled": (Scaled, lambda g, n: torch.randn(n, 6, generator=g)),
 }
-# Models whose forward hides part of its graph from forward hooks; the fast path must notice and
-# fall back, or (the coupled mode reaches every call directly) score them right.
+# Models whose forward hides part of its graph from forward hooks, or calls layers on other rows
+# than the batch's samples, or layers whose attributes changed after construction: the fast path
+# must notice and fall back, or score them right.
 HIDDEN = {
     "dropped_call": (DroppedCall, lambda g, n: torch.randn(n, 6, generator=g)),
     "grad_branch": (GradBranch, lambda g, n: torch.randn(n, 6, generator=g)),
     "keyword_call": (KeywordCall, lambda g, n: torch.randn(n, 6, generator=g)),
+    "no_grad_features": (NoGradFeatures, lambda g, n: torch.randn(n, 6, generator=g)),
+    "per_sample": (PerSample, lambda g, n: torch.randn(n, 6, generator=g)),
+    "halves": (lambda: PerSample(2), lambda g, n: torch.randn(n, 6, generator=g)),
+    "sequence_first": (SequenceFirst, lambda g, n: torch.randn(n, 3, 5, generator=g)),
+    "sequence_first_t_is_n": (SequenceFirst, lambda g, n: torch.randn(n, n, 5, generator=g)),
+    "edited_conv": (EditedConv, lambda g, n: torch.randn(n, 3, 7, 7, generator=g)),
 }
 
 

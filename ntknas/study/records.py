@@ -7,12 +7,14 @@ configuration. Importable without torch; Optuna is imported by the functions tha
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ntknas.core.errors import UserError
+from ntknas.core.errors import InputWarning, UserError
 from ntknas.scoring.registry import METRICS
+from search_spaces.base import clipped
 
 if TYPE_CHECKING:
     import optuna
@@ -74,6 +76,7 @@ def records(study: optuna.Study) -> list[Record]:
     kept = column_directions().keys() - {"trial"}
     found: dict[str, Record] = {}
     reuses: dict[str, int] = {}
+    odd: list[tuple[int, str, object]] = []  # (trial, key, value) stored values that are no numbers
     for t in trials:
         config = config_of(t)
         if config is None:
@@ -82,9 +85,25 @@ def records(study: optuna.Study) -> list[Record]:
             reuses[config] += 1
             continue
         attrs = {**t.user_attrs, **verified.get(t.number, {})}
-        found[config] = Record(t.number, config, {k: v for k, v in attrs.items() if k in kept})
+        values = {k: v for k, v in attrs.items() if k in kept and _number(v)}
+        odd.extend((t.number, k, v) for k, v in attrs.items() if k in kept and not _number(v))
+        found[config] = Record(t.number, config, values)
         reuses[config] = 0
+    if odd:
+        number, key, value = odd[0]
+        warnings.warn(
+            f"{len(odd)} stored value(s) are no numbers and are left out (trial {number} stores "
+            f"{key}={clipped(repr(value), 40)}): they were changed outside ntknas",
+            InputWarning,
+            stacklevel=2,
+        )
     return [Record(r.trial, r.config, r.values, reuses[r.config]) for r in found.values()]
+
+
+def _number(value: object) -> bool:
+    """Whether a stored metric or result is a number (NaN and ±inf included; text, lists and
+    booleans, which only a hand edit stores, are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def config_of(trial: optuna.trial.FrozenTrial) -> str | None:
