@@ -843,6 +843,14 @@ ROWS = [
         "the command again",
     ),
     Row(
+        "rows of a --scored file scored different ways",
+        "ntknas benchmark --ground-truth gt.csv --scored scores.csv, whose lines 2 and 3 were scored with "
+        "seeds 0 and 1",
+        "--scored file scores.csv lines 2 and 3 were scored with other settings ('…seed=0…' and "
+        "'…seed=1…'): their scores do not rank together; score the ground truth again with --save",
+        "exit 2; rows of another space than --space are refused too (before: ranked together)",
+    ),
+    Row(
         "a library or plugin logs an exception",
         "a plugin module that logs an error with its traceback, or SQLAlchemy's pool when a stop "
         "lands as it closes a connection",

@@ -582,3 +582,39 @@ def test_one_network_written_two_ways_is_refused_naming_both_lines(tmp_path, aga
 
     row = KINDS["one network written two ways in a ground truth"]
     assert matches(row.message.replace("gt.csv", "…truth.csv"), str(info.value))
+
+
+@pytest.mark.parametrize("edit", ["seed=0", "bn=batch", "image_size=32", "space=nb201"])
+def test_scored_rows_of_other_settings_or_another_space_do_not_rank_together(tmp_path, edit):
+    """A --scored file whose rows were scored with different settings (one row's seed, BatchNorm
+    mode or image size changed), or in another space than --space, is refused, naming the lines."""
+    from test_bad_input import KINDS, matches
+
+    saved = tmp_path / "scores.csv"
+    assert run("--scores", "params", "--data", "synthetic", "--save", saved).exit_code == 0
+    other = {"seed=0": "seed=1", "bn=batch": "bn=eval", "image_size=32": "image_size=36"}.get(
+        edit, "space=mine"
+    )
+    lines = saved.read_text().splitlines()
+    if edit == "space=nb201":  # every row: the whole file was scored in another space
+        lines = [lines[0], *(line.replace(edit, other) for line in lines[1:])]
+    else:  # one row, the third line
+        lines[2] = lines[2].replace(edit, other)
+    saved.write_text("\n".join(lines) + "\n")
+    before = saved.read_bytes()
+    result = run("--scores", "params", "--scored", saved)
+    assert result.exit_code == 2, result.output
+    if edit == "space=nb201":
+        assert result.stderr.strip().startswith(
+            f"error: --scored file {saved} line 2 was scored with 'space=mine "
+        )
+        assert result.stderr.strip().endswith(
+            "not in space nb201: give --space as it was scored, or score the "
+            "ground truth in nb201 with --save"
+        )
+    else:
+        row = KINDS["rows of a --scored file scored different ways"]
+        documented = row.message.replace("scores.csv", str(saved)).replace("seed=0", edit)
+        documented = documented.replace("seed=1", other)
+        assert matches(f"error: {documented}", result.stderr.strip()), result.stderr
+    assert saved.read_bytes() == before

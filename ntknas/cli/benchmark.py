@@ -124,7 +124,9 @@ def command(
         if scored is not None:
             if save is not None:
                 raise UserError("--scored reads saved scores and --save writes new ones: give one of them")
-            values = benchmark.read_scores(scored, truth, None if score_names == "all" else names)
+            values = benchmark.read_scores(
+                scored, truth, None if score_names == "all" else names, chosen.name
+            )
             lacking = [n for n in budget.bounded() if n not in values]
             if lacking:
                 raise UserError(f"--scored file {scored} lacks {lacking[0]}, which the budget needs")

@@ -217,12 +217,15 @@ def score_all(
     return values, (time.perf_counter() - start) / max(1, len(configs) - len(kept))
 
 
-def read_scores(path: str | Path, truth: GroundTruth, names: list[str] | None) -> dict[str, np.ndarray]:
+def read_scores(
+    path: str | Path, truth: GroundTruth, names: list[str] | None, space: str | None = None
+) -> dict[str, np.ndarray]:
     """The metrics a ``--save`` CSV holds for the architectures of ``truth``, matched by ``index``
     and ``arch`` (all of its metric columns when ``names`` is None): NaN where a cell is empty.
     UserError, naming the line, for a missing or repeated row or column, an architecture other
-    than the ground truth's, a cell that is not a number, a negative count, or a file without a
-    single value of the metrics."""
+    than the ground truth's, a cell that is not a number, a negative count, rows scored with
+    different settings (their ``scored_with`` cells) or in a space other than ``space``, or a
+    file without a single value of the metrics."""
     header, rows = _read_csv(Path(path), "--scored file")
     if not {"index", "arch"} <= set(header):
         raise UserError(f"--scored file {path} lacks index or arch; give a CSV written by benchmark --save")
@@ -258,9 +261,32 @@ def read_scores(path: str | Path, truth: GroundTruth, names: list[str] | None) -
             )
         for n in wanted:
             values[n][i] = _score(cells[n], f"--scored file {path} line {line}: {n}", n in COSTS)
+    _check_scored_with(path, [by_index[index] for index in truth.index], space)
     if not any(np.isfinite(v).any() for v in values.values()):
         raise UserError(f"--scored file {path} holds no value of {', '.join(wanted)}; score with --save")
     return values
+
+
+def _check_scored_with(path: str | Path, used: list[tuple[int, dict[str, str]]], space: str | None) -> None:
+    """UserError unless the rows ``used`` (line, cells) of a --scored file were scored one way, in
+    ``space``: rows scored with other settings (seed, data, batch size, BatchNorm mode, image
+    size) or in another space do not rank together. A file without the column says nothing."""
+    said: dict[str, int] = {}  # each way of scoring → the first line that says it
+    for line, cells in sorted(used, key=lambda u: u[0]):
+        if SCORED_WITH in cells:
+            said.setdefault(cells[SCORED_WITH], line)
+    if len(said) > 1:
+        (first, a), (second, b) = list(said.items())[:2]
+        raise UserError(
+            f"--scored file {path} lines {a} and {b} were scored with other settings ({first!r} and "
+            f"{second!r}): their scores do not rank together; score the ground truth again with --save"
+        )
+    if space is not None and said and not next(iter(said)).startswith(f"space={space} "):
+        line, text = next(iter(said.values())), next(iter(said))
+        raise UserError(
+            f"--scored file {path} line {line} was scored with {text!r}, not in space {space}: give "
+            f"--space as it was scored, or score the ground truth in {space} with --save"
+        )
 
 
 def _score(cell: str, where: str, count: bool) -> float:
