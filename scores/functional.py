@@ -44,9 +44,28 @@ def func_gram(
             out = model(x)
     check_outputs(out, n)
     o = out.shape[1]
+    # torch.func's transforms (the model's own forward ran above): what fails here is torch.func's
     try:
-        jac = _jacobians(model, x, bn, mode, per_output, chunk_size, params)
-    except (RuntimeError, NotImplementedError) as e:  # the model's own forward ran above: torch.func's
+        restart = model.register_forward_pre_hook(lambda *_: bn.restart())
+        try:
+            if mode == "train":
+
+                def rows(p: dict[str, torch.Tensor]) -> torch.Tensor:
+                    y = functional_call(model, p, (x,))
+                    return y if per_output else y.sum(1)
+
+                jac = jacrev(rows, chunk_size=chunk_size)(params)
+            else:
+
+                def sample(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
+                    y = functional_call(model, p, (xi.unsqueeze(0),)).squeeze(0)
+                    return y if per_output else y.sum()
+
+                transform = jacrev if per_output else grad
+                jac = vmap(transform(sample), in_dims=(None, 0), chunk_size=chunk_size)(params, x)
+        finally:
+            restart.remove()
+    except (RuntimeError, NotImplementedError) as e:
         raise TransformFailed((str(e).strip().splitlines() or [type(e).__name__])[0]) from e
     count = n * o if per_output else n
     names = dict.fromkeys(group_of.values()) if group_of is not None else {"": None}
@@ -59,34 +78,3 @@ def func_gram(
 class TransformFailed(RuntimeError):
     """torch.func could not transform the model's forward (an op vmap cannot batch, a TorchScript
     module, a sparse gradient); the message is torch's first line."""
-
-
-def _jacobians(
-    model: nn.Module,
-    x: torch.Tensor,
-    bn: BatchNormControl,
-    mode: str,
-    per_output: bool,
-    chunk_size: int | None,
-    params: dict[str, torch.Tensor],
-) -> dict[str, torch.Tensor]:
-    """Per-sample (or per-row) gradients of each parameter, by torch.func."""
-    restart = model.register_forward_pre_hook(lambda *_: bn.restart())
-    try:
-        if mode == "train":
-
-            def rows(p: dict[str, torch.Tensor]) -> torch.Tensor:
-                y = functional_call(model, p, (x,))
-                return y if per_output else y.sum(1)
-
-            return jacrev(rows, chunk_size=chunk_size)(params)
-        else:
-
-            def sample(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
-                y = functional_call(model, p, (xi.unsqueeze(0),)).squeeze(0)
-                return y if per_output else y.sum()
-
-            transform = jacrev if per_output else grad
-            return vmap(transform(sample), in_dims=(None, 0), chunk_size=chunk_size)(params, x)
-    finally:
-        restart.remove()
