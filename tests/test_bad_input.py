@@ -844,8 +844,8 @@ ROWS = [
     ),
     Row(
         "rows of a --scored file scored different ways",
-        "ntknas benchmark --ground-truth gt.csv --scored scores.csv, whose lines 2 and 3 were scored with "
-        "seeds 0 and 1",
+        "a scores.csv whose lines 2 and 3 were scored with seeds 0 and 1, at ntknas benchmark "
+        "--ground-truth gt.csv --scored scores.csv",
         "--scored file scores.csv lines 2 and 3 were scored with other settings ('…seed=0…' and "
         "'…seed=1…'): their scores do not rank together; score the ground truth again with --save",
         "exit 2; rows of another space than --space are refused too (before: ranked together)",
