@@ -355,7 +355,7 @@ def test_every_top_level_layout_is_read_as_splits_or_classes_or_refused(tmp_path
     """Every set of top-level folders: split folders (each holding cat/ and dog/) alone are
     splits; class folders alone are the train split's classes; splits beside classes are refused
     as ambiguous (a class named train would else be read as the split); fewer than 2 classes are
-    refused. A hidden folder is never a split's rival."""
+    refused. A hidden folder is never a split's rival, nor a class."""
     for name in top:
         if name in data.SPLITS:
             write_folder(tmp_path / name, per=1, size=(4, 4))
@@ -375,11 +375,14 @@ def test_every_top_level_layout_is_read_as_splits_or_classes_or_refused(tmp_path
         elif split == "test":
             with pytest.raises(UserError, match="has no test/ folder"):
                 data.load(str(tmp_path), split)
-        elif len(top) < 2:  # one class folder: a hidden one, or cat or dog alone
+        elif not classes:  # a hidden folder alone: never a class
+            with pytest.raises(UserError, match=r"no images found in .*: Couldn't find any class folder"):
+                data.load(str(tmp_path), split)
+        elif len(classes) < 2:  # cat or dog alone, a hidden folder beside it or not
             with pytest.raises(UserError, match=r"has 1 class folder \(.*\); a classifier needs at least 2"):
                 data.load(str(tmp_path), split)
         else:
-            assert data.load(str(tmp_path), split).classes == tuple(sorted(top))
+            assert data.load(str(tmp_path), split).classes == tuple(sorted(classes))
 
 
 def test_the_documented_image_folder_rows(tmp_path, monkeypatch):
@@ -394,3 +397,10 @@ def test_the_documented_image_folder_rows(tmp_path, monkeypatch):
         with pytest.raises(UserError) as info:
             data.load(root)
         assert matches(row.message, str(info.value)), str(info.value)
+
+
+def test_a_data_path_under_home_is_expanded(tmp_path, monkeypatch):
+    """``--data=~/photos`` (a shell leaves ~ alone after =) reads the folder in the home folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_folder(tmp_path / "photos", per=1, size=(4, 4))
+    assert data.load("~/photos").classes == ("cat", "dog")

@@ -77,7 +77,7 @@ def load(
         return _synthetic(split).at_size(size)
     if source == CIFAR10:
         return _cifar10(split, root).at_size(size)
-    return _image_folder(Path(source), split, size)
+    return _image_folder(Path(source).expanduser(), split, size)
 
 
 def check_batch_size(batch_size: int) -> int:
@@ -193,7 +193,7 @@ def _split_folder(path: Path, split: str) -> Path:
     train/ and test/ folders, else ``path`` itself for the train split. A train/ or test/ folder
     beside other folders (a class named so, or classes left out of the split) is refused: which of
     them are the classes cannot be told."""
-    folders = [f for f in image_folder.class_folders(path) if not f.startswith(".")]  # .ipynb_checkpoints
+    folders = image_folder.class_folders(path)
     splits = [f for f in folders if f in SPLITS]
     others = [f for f in folders if f not in SPLITS]
     if splits and others:

@@ -180,11 +180,14 @@ def class_folders(root: Path) -> list[str]:
 
 
 def _folders(root: Path, skipped: list[str]) -> list[str]:
-    """The folders in ``root`` by name (links followed); ``skipped`` gets the links that lead
-    nowhere or back to ``root``."""
+    """The folders in ``root`` by name (links followed), hidden ones left out (``.git``,
+    ``.ipynb_checkpoints``: never a class); ``skipped`` gets the links that lead nowhere or back
+    to ``root``."""
     top = {_identity(root)}
     folders = []
     for entry in _entries(str(root)):
+        if entry.name.startswith("."):
+            continue
         status = _follow(entry.path)
         if isinstance(status, os.stat_result) and stat.S_ISDIR(status.st_mode):
             if _identity_of(status) in top:
