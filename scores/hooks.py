@@ -64,6 +64,7 @@ class _Site:
 
     handler: Handler
     params: list[nn.Parameter]
+    names: set[str]  # of the trainable parameters, one term each
     inputs: list[torch.Tensor] = field(default_factory=list)
     edges: list = field(default_factory=list)
     grads: dict[int, torch.Tensor] = field(default_factory=dict)
@@ -81,9 +82,9 @@ class _Capture:
         self.output_elements = 0
         self.sites: dict[nn.Module, _Site] = {}
         for module in model.modules():
-            params = [p for p in module.parameters(recurse=False) if p.requires_grad]
-            if params:
-                self.sites[module] = _Site(handler_for(module), params)
+            named = {n: p for n, p in module.named_parameters(recurse=False) if p.requires_grad}
+            if named:
+                self.sites[module] = _Site(handler_for(module), list(named.values()), set(named))
         # First of each module's forward hooks: a user's hook that changes the output afterwards
         # (out * 3) is then part of the graph the gradients come back through.
         self.handles = [m.register_forward_hook(self._on_forward, prepend=True) for m in self.sites]
@@ -182,7 +183,7 @@ def _handled(site: _Site, module: nn.Module, x: torch.Tensor, g: torch.Tensor, b
             f"the pNTK rule for {layer} failed on it ({type(e).__name__}: {e}); register (scores."
             "register_layer) the rule of the class it computes like, or a handler of its own"
         ) from e
-    wanted = {name for name, p in module.named_parameters(recurse=False) if p.requires_grad}
+    wanted = site.names
     if not isinstance(terms, dict) or set(terms) != wanted:
         got = sorted(terms) if isinstance(terms, dict) else type(terms).__name__
         raise ValueError(

@@ -85,8 +85,8 @@ def records(study: optuna.Study) -> list[Record]:
             reuses[config] += 1
             continue
         attrs = {**t.user_attrs, **verified.get(t.number, {})}
-        values = {k: v for k, v in attrs.items() if k in kept and _number(v)}
-        odd.extend((t.number, k, v) for k, v in attrs.items() if k in kept and not _number(v))
+        values = {k: v for k, v in attrs.items() if k in kept}
+        odd.extend((t.number, k, values.pop(k)) for k, v in list(values.items()) if not _number(v))
         found[config] = Record(t.number, config, values)
         reuses[config] = 0
     if odd:
