@@ -490,6 +490,14 @@ ROWS = [
         "a smaller model, or fewer --workers",
     ),
     Row(
+        "memory the machine would kill the process for",
+        "a --batch-size and --image-size whose pass the machine cannot hold, so that the kernel "
+        "would kill the process: search --space nb201 --image-size 1024 --batch-size 8",
+        "not enough memory (it tried to allocate … bytes); use a smaller --batch-size or --image-size, "
+        "a smaller model, or fewer --workers",
+        "exit 2, or the trial fails with this reason and the search goes on",
+    ),
+    Row(
         "non-finite model outputs",
         "a candidate whose outputs are NaN or inf, in a search",
         "ValueError: model output has … non-finite values (NaN/inf) of …; "

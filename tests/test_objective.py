@@ -165,3 +165,24 @@ def test_evaluate_names_a_described_string_given_for_a_configuration():
     with pytest.raises(TypeError, match=r"read an arch string with space\.parse\(text\) first"):
         score.evaluate(text)
     assert score.evaluate(score.space.parse(text))["config"] == text
+
+
+def test_a_candidate_too_large_for_memory_fails_with_the_fix_as_its_reason(monkeypatch):
+    """The reason stored on the trial is the command line's memory line, not the allocator's."""
+    from ntknas.core.errors import CandidateFailed
+    from ntknas.objectives import candidates
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 536870912 bytes. Error code 12 (Cannot allocate memory)"
+        )
+
+    score = ntknas.objective("nb201", data="synthetic", batch_size=4, metric="naswot")
+    monkeypatch.setattr(candidates.metrics, "compute", out_of_memory)
+    with pytest.raises(CandidateFailed) as failed:
+        score.evaluate(score.space.parse(score.space.describe(score.space.smallest()[0])))
+    assert str(failed.value) == (
+        "not enough memory (it tried to allocate 536870912 bytes); use a smaller --batch-size or "
+        "--image-size, a smaller model, or fewer --workers"
+    )

@@ -175,6 +175,30 @@ def test_a_space_of_singular_networks_cannot_place_ntk_score(tmp_path, monkeypat
     )
 
 
+def test_a_reference_too_large_for_memory_stops_at_its_first_network(tmp_path, monkeypatch):
+    """Running out of memory is the batch's or the image size's fault, not the space's: one line
+    naming the fix, after one network (the others would fail alike), and no other metric's error
+    is taken for it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+
+    def out_of_memory(model, x, y, names, *, errors, **kwargs):
+        calls.append(model)
+        errors["condition_number"] = RuntimeError(
+            "can't allocate memory: you tried to allocate 268435456 bytes"
+        )
+        return dict.fromkeys([*names, "seconds"], math.nan)
+
+    monkeypatch.setattr(reference.metrics, "compute", out_of_memory)
+    with pytest.raises(UserError) as error:
+        reference.for_space(Widths(), 8, 3)
+    assert str(error.value) == (
+        "not enough memory (it tried to allocate 268435456 bytes); use a smaller --batch-size or "
+        "--image-size, a smaller model, or fewer --workers"
+    )
+    assert len(calls) == 1
+
+
 def test_the_cache_lives_in_xdg_cache_home_or_the_home_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

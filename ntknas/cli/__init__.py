@@ -128,6 +128,7 @@ def main() -> None:
     # optuna.logging, which would import Optuna before a command needs it.
     logging.disable(logging.INFO)
     library_logs.one_line_each(common.warn)
+    common.BOUND_MEMORY = True
     # OpenMP threads waiting at a barrier sleep instead of spinning: beside other busy processes a
     # spinning thread holds the CPU its late sibling needs, and a search ran 9 times slower
     # (benchmarks/threads_contention.py). OpenMP reads this when torch loads, after this line; a

@@ -19,7 +19,7 @@ from rich.text import Text
 from ntknas.cli.progress import phase
 from ntknas.core import defaults
 from ntknas.core.checks import check_positive_int
-from ntknas.core.errors import CandidateFailed, UserError, first_line, warnings_to
+from ntknas.core.errors import CandidateFailed, UserError, first_line, memory_problem, warnings_to
 from ntknas.core.files import path_failure
 from ntknas.core.interrupts import interrupt
 from ntknas.core.terminal import Terminal, closed_output, standard_streams
@@ -118,12 +118,8 @@ def _resource_problem(error: Exception, storage: str | None) -> str:
     """The one line on ``error`` when memory ran out or the storage failed; else ``error`` again."""
     from ntknas.study.storage import fault
 
-    if out_of_memory(error):
-        asked = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", str(error))
-        return (
-            f"not enough memory{f' (it tried to allocate {asked[1]})' if asked else ''}; use a smaller "
-            "--batch-size or --image-size, a smaller model, or fewer --workers"
-        )
+    if (short := memory_problem(error)) is not None:
+        return short
     if (unloadable := load_failure(error)) is not None:
         return unloadable
     if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
@@ -158,18 +154,6 @@ def _open_files_limit() -> str:
         return str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     except (ImportError, OSError, ValueError):  # not a Unix
         return "unknown"
-
-
-def out_of_memory(error: BaseException) -> bool:
-    """Whether ``error`` says that memory ran out: Python's MemoryError, torch's OutOfMemoryError
-    (CUDA), or its CPU allocator's RuntimeError."""
-    text = str(error).lower()
-    return (
-        isinstance(error, MemoryError)
-        or type(error).__name__ == "OutOfMemoryError"
-        or "can't allocate memory" in text
-        or "out of memory" in text
-    )
 
 
 def fail(message: str) -> NoReturn:
@@ -211,12 +195,27 @@ def check_choice(option: str, value: str | None, choices) -> None:
         raise UserError(f"unknown {option} {value!r}; choose one of: {', '.join(choices)}")
 
 
+# Set by the console script's entry point, whose process lives for one command: only there is memory
+# bounded (resolve_device), as a limit set inside another program (a test calling the app) would
+# outlive the command.
+BOUND_MEMORY = False
+
+
 def resolve_device(device: str) -> str:
-    """``auto`` → cuda when present, else cpu; ``cpu``, ``cuda`` and ``cuda:K`` as given, checked."""
+    """``auto`` → cuda when present, else cpu; ``cpu``, ``cuda`` and ``cuda:K`` as given, checked.
+    On the CPU, in the console script's process, memory is bounded to what the machine has
+    (:func:`ntknas.core.memory.bound_to_available`): a batch or image size too large for it fails
+    in one line instead of being killed."""
     import torch
 
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        if BOUND_MEMORY:
+            from ntknas.core.memory import bound_to_available
+
+            bound_to_available()
+        return device
     if device != "cpu" and device != "cuda" and not _is_cuda_index(device):
         raise UserError(f"unknown --device {device!r}; use auto, cpu, cuda or cuda:K")
     if device.startswith("cuda"):

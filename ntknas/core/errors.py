@@ -3,13 +3,14 @@ about input that was skipped."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from search_spaces.guard import first_line  # one reading of any error's message, a plugin's too
 
-__all__ = ["CandidateFailed", "InputWarning", "UserError", "first_line", "warnings_to"]
+__all__ = ["CandidateFailed", "InputWarning", "UserError", "first_line", "memory_problem", "warnings_to"]
 
 
 class UserError(Exception):
@@ -40,3 +41,20 @@ def warnings_to(show: Callable[[str], None]) -> Iterator[None]:
         warnings.showwarning = route
         warnings.simplefilter("always", InputWarning)
         yield
+
+
+def memory_problem(error: BaseException) -> str | None:
+    """The one line on ``error`` when it says that memory ran out (Python's MemoryError, torch's
+    OutOfMemoryError on a GPU, or its CPU allocator's RuntimeError), naming the fix; else None."""
+    text = str(error)
+    if not (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"
+        or re.search(r"(?i)can't allocate memory|out of memory", text)
+    ):
+        return None
+    asked = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", text)
+    return (
+        f"not enough memory{f' (it tried to allocate {asked[1]})' if asked else ''}; use a smaller "
+        "--batch-size or --image-size, a smaller model, or fewer --workers"
+    )

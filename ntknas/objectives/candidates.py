@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import torch
 
-from ntknas.core.errors import CandidateFailed, UserError, first_line
+from ntknas.core.errors import CandidateFailed, UserError, first_line, memory_problem
 from ntknas.core.seeds import derive_seed
 from ntknas.objectives.budget import Budget
 from ntknas.scoring import metrics
@@ -129,6 +129,8 @@ def _reason(space: SearchSpace, error: BaseException) -> str:
     network is a plugin's (what its code runs outside the guard: a backward pass, a hook)."""
     if isinstance(error, PluginError):
         return str(error)
+    if (short := memory_problem(error)) is not None:  # the same for every network: no label
+        return short
     label = getattr(space, "label", None)  # a plugin space's (search_spaces.guard.Guarded)
     return _network_failed(label, "", error) if label else f"{type(error).__name__}: {first_line(error)}"
 

@@ -38,7 +38,7 @@ from importlib import resources
 from pathlib import Path
 
 import search_spaces
-from ntknas.core.errors import InputWarning, UserError
+from ntknas.core.errors import InputWarning, UserError, memory_problem
 from ntknas.core.files import write_atomically
 from ntknas.inputs import data
 from ntknas.inputs.sources import BUNDLED
@@ -202,6 +202,9 @@ def measure(
         broken = [e for e in errors.values() if isinstance(e, PluginError)]
         if broken:  # the plugin's network failed: say so, not that the space cannot be placed
             raise broken[0]
+        short = next(filter(None, map(memory_problem, errors.values())), None)
+        if short is not None:  # the batch or image size is too large for this machine: no others
+            raise UserError(short)
         terms = metrics.ntk_terms(values)  # a failed metric is NaN: no terms, or a NaN term
         if terms is not None and all(math.isfinite(v) for v in terms.values()):
             rows.append(terms)

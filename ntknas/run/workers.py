@@ -6,20 +6,19 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import os
 import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 
 import torch
 
-from ntknas.core import cgroups, defaults, library_logs
+from ntknas.core import defaults, library_logs
 from ntknas.core.errors import UserError, first_line, warnings_to
 from ntknas.core.interrupts import interrupt
+from ntknas.core.memory import available_memory, bound_to_available, own_memory
 from ntknas.objectives.objective import Objective
 from ntknas.run.request import SearchRequest
 from ntknas.run.search import INTERRUPTED_REASON, search
@@ -27,8 +26,6 @@ from ntknas.study import heartbeat
 from ntknas.study.storage import open_storage, redact
 from ntknas.study.studies import open_study
 
-MEMINFO = Path("/proc/meminfo")
-OWN_MEMORY = Path("/proc/self/smaps_rollup")
 STOPPED = 130  # exit code of a worker stopped on request
 FAILED = 2  # exit code of a worker that met an error; its message goes to the supervisor
 POLL_SECONDS = 1.0
@@ -69,57 +66,6 @@ def check_memory(workers: int) -> None:
         f"({own / 2**20:.0f} MiB each: torch and the data), and {available / 2**30:.1f} GiB is "
         f"available; use --workers {max(1, available // own)} or fewer"
     )
-
-
-def own_memory() -> int | None:
-    """Bytes of memory this process holds as its own (private pages); where /proc does not say,
-    its peak resident size (shared pages included); None when unknown."""
-    try:
-        fields = dict(line.split(":", 1) for line in OWN_MEMORY.read_text().splitlines()[1:])
-        return sum(int(fields[k].split()[0]) * 1024 for k in ("Private_Clean", "Private_Dirty"))
-    except (OSError, ValueError, KeyError):
-        pass
-    try:
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
-    except (ImportError, OSError, ValueError):
-        return None
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new processes: the system's MemAvailable, capped by what the
-    cgroup of this process may still take; None when unknown."""
-    try:
-        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines())
-        available = int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, ValueError, KeyError):
-        try:  # no /proc (macOS): the machine's memory
-            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, OSError, ValueError):
-            return None
-    for limit, used in _cgroup_memory_files():
-        try:
-            text = limit.read_text().strip()
-            if text != "max":
-                available = min(available, max(0, int(text) - int(used.read_text())))
-        except (OSError, ValueError):
-            continue
-    return available
-
-
-def _cgroup_memory_files() -> list[tuple[Path, Path]]:
-    """(limit, usage) files of this process's memory cgroup and its ancestors, v2 and v1."""
-    names = {
-        True: ("memory.max", "memory.current"),
-        False: ("memory.limit_in_bytes", "memory.usage_in_bytes"),
-    }
-    return [
-        (folder / names[v2][0], folder / names[v2][1])
-        for folder, v2 in cgroups.folders("memory")
-        if (folder / names[v2][0]).is_file()
-    ]
 
 
 def device_of(worker: int, device: str) -> str:
@@ -231,6 +177,8 @@ def _work(request: SearchRequest, score: Objective, threads: int, index: int, st
                 request.study, request.storage, request.settings, request.sampler, request.heartbeat
             )
             score = replace(score, device=device_of(index, request.device))
+            if score.device == "cpu":
+                bound_to_available()  # for this worker process's life
             search(
                 study,
                 score,
