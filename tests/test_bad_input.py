@@ -484,6 +484,13 @@ ROWS = [
         "--threads must be at most …, the CPUs of this machine; got 100000",
     ),
     Row(
+        "a thread setting its library refuses",
+        "OMP_NUM_THREADS=abc (or MKL_NUM_THREADS, OMP_WAIT_POLICY), then ntknas score --model resnet18",
+        "environment variable OMP_NUM_THREADS='abc' is not a positive whole number such as 2; ignored: "
+        "fix it or unset it",
+        "a warning; the command goes on, and OpenMP prints nothing of its own",
+    ),
+    Row(
         "images too large for memory",
         "a --batch-size or --image-size beyond the machine's memory, at ntknas score --model resnet18",
         "not enough memory (it tried to allocate … bytes); use a smaller --batch-size or --image-size, "

@@ -4,6 +4,8 @@ worker."""
 import os
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from ntknas.core import threads
 
@@ -94,3 +96,58 @@ def test_threads_per_worker_shares_the_usable_cpus(monkeypatch):
     monkeypatch.setattr(threads, "usable_cpus", lambda: 8)
     assert [threads.threads_per_worker(w) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     assert threads.threads_per_worker(4, threads=3) == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(sorted(threads.LIBRARY_SETTINGS)),
+    value=st.one_of(
+        st.text(max_size=12),
+        st.from_regex(r"[0-9, ]{1,8}", fullmatch=True),
+        st.sampled_from(["passive", "ACTIVE", " 4 ", "4,2", "0", "-1", "1.5"]),
+    ),
+)
+@example(name="OMP_NUM_THREADS", value="abc")
+@example(name="OMP_NUM_THREADS", value="4,2")
+@example(name="MKL_NUM_THREADS", value="4,2")
+def test_a_thread_setting_is_kept_only_when_its_library_accepts_it(name, value):
+    """OpenMP takes a list of positive counts, MKL one count, and a wait policy of ACTIVE or PASSIVE
+    (any case); any other value is dropped with one line naming it."""
+    environ, shown = {name: value, "PATH": "/bin"}, []
+    threads.drop_invalid_settings(environ, shown.append)
+    blank = " \t\n\r\f\v"  # what C's isspace() skips
+    if name == "OMP_WAIT_POLICY":
+        accepted = value.strip(blank).lower() in ("active", "passive") and value.isascii()
+    else:
+        parts = value.split(",") if name == "OMP_NUM_THREADS" else [value]
+        counts = [part.strip(blank) for part in parts]
+        accepted = all(c.isascii() and c.isdigit() and c[0] != "0" for c in counts)
+    assert (name in environ) == accepted
+    assert environ["PATH"] == "/bin"
+    assert accepted == (not shown)
+    if not accepted:
+        assert (
+            len(shown) == 1 and "\n" not in shown[0] and shown[0].startswith(f"environment variable {name}=")
+        )
+        assert shown[0].endswith("; ignored: fix it or unset it")
+
+
+def test_an_invalid_thread_setting_is_one_warning_and_openmp_says_nothing():
+    import subprocess
+    import sys
+
+    code = (
+        "import os; from ntknas.core import threads; threads.drop_invalid_settings(os.environ, print); "
+        "import torch"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "abc", "OMP_WAIT_POLICY": "lazy"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    from test_bad_input import KINDS, matches
+
+    assert matches(KINDS["a thread setting its library refuses"].message, done.stdout.splitlines()[0])
+    assert done.stdout.splitlines() == [
+        "environment variable OMP_NUM_THREADS='abc' is not a positive whole number such as 2; ignored: "
+        "fix it or unset it",
+        "environment variable OMP_WAIT_POLICY='lazy' is not ACTIVE or PASSIVE; ignored: fix it or unset it",
+    ]

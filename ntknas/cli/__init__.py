@@ -31,7 +31,7 @@ from ntknas.cli import (
     studies,
     verify,
 )
-from ntknas.core import library_logs
+from ntknas.core import library_logs, threads
 from ntknas.core.errors import first_line
 from ntknas.core.files import DISK_FULL, path_failure, write_failure
 from ntknas.core.interrupts import interrupt
@@ -133,6 +133,7 @@ def main() -> None:
     # spinning thread holds the CPU its late sibling needs, and a search ran 9 times slower
     # (benchmarks/threads_contention.py). OpenMP reads this when torch loads, after this line; a
     # value the user set wins.
+    threads.drop_invalid_settings(os.environ, common.warn)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # A terminal or log that is not UTF-8 (LANG=en_US.ISO-8859-1, PYTHONIOENCODING=ascii) shows
     # what it cannot encode (τ, é) as an escape (\u03c4, \xe9), instead of a UnicodeEncodeError

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 
 from ntknas.core.cgroups import MEMBERSHIP, ROOT, folders
@@ -52,3 +54,26 @@ def threads_per_worker(workers: int, threads: int | None = None) -> int:
     if threads is not None:
         return threads
     return max(1, usable_cpus() // workers)
+
+
+# OpenMP's and MKL's settings that torch's libraries read when they load, each with the values they
+# accept and how to say so.
+LIBRARY_SETTINGS = {
+    "OMP_NUM_THREADS": (
+        re.compile(r"\s*[1-9]\d*\s*(,\s*[1-9]\d*\s*)*", re.ASCII),
+        "a positive whole number such as 2",
+    ),
+    "MKL_NUM_THREADS": (re.compile(r"\s*[1-9]\d*\s*", re.ASCII), "a positive whole number such as 2"),
+    "OMP_WAIT_POLICY": (re.compile(r"\s*(active|passive)\s*", re.ASCII | re.IGNORECASE), "ACTIVE or PASSIVE"),
+}
+
+
+def drop_invalid_settings(environ: MutableMapping[str, str], warn: Callable[[str], None]) -> None:
+    """Remove from ``environ`` (before torch loads) each of ``LIBRARY_SETTINGS`` whose value its
+    library does not accept, with one warning line naming it and the fix, instead of OpenMP's own
+    "libgomp: Invalid value" line or MKL's silent fall back to one thread."""
+    for name, (valid, expected) in LIBRARY_SETTINGS.items():
+        value = environ.get(name)
+        if value is not None and not valid.fullmatch(value):
+            del environ[name]
+            warn(f"environment variable {name}={value!r} is not {expected}; ignored: fix it or unset it")
