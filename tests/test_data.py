@@ -5,6 +5,7 @@ import os
 import re
 import socket
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -190,6 +191,32 @@ def test_degenerate_and_refused_images(tmp_path):
     for name, message in cases.items():
         with pytest.raises(UserError, match=f"^{re.escape(str(tmp_path / name))} {re.escape(message)}"):
             read(tmp_path / name)
+
+
+def test_a_decoders_warning_names_the_file_it_is_about(tmp_path, monkeypatch):
+    """Pillow warns about a file it reads anyway (corrupt EXIF data) without naming it: the
+    warning comes as one InputWarning that does, once per file and message."""
+    from PIL import ImageOps
+
+    transpose = ImageOps.exif_transpose
+    CORRUPT = "Corrupt EXIF data.  Expecting to read 2 bytes but only got 0. "
+
+    def corrupt_exif(image, **kwargs):
+        for _ in range(2):
+            warnings.warn(CORRUPT, UserWarning, stacklevel=2)
+        return transpose(image, **kwargs)
+
+    Image.new("RGB", (2, 2), (10, 20, 30)).save(tmp_path / "exif.jpg")
+    monkeypatch.setattr(ImageOps, "exif_transpose", corrupt_exif)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert read(tmp_path / "exif.jpg").shape == (3, 32, 32)
+    assert [(w.category, str(w.message)) for w in seen] == [
+        (
+            InputWarning,
+            f"{tmp_path / 'exif.jpg'}: {CORRUPT.strip()}; read as it is",
+        )
+    ]
 
 
 def test_the_scan_lists_what_image_folder_lists(tmp_path):

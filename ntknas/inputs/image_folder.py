@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ntknas.core.errors import InputWarning, UserError
+from ntknas.core.errors import InputWarning, UserError, first_line
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # The decoders those extensions call for; any other content (even named .png) is refused.
@@ -102,7 +102,8 @@ def read(path: str, size: int) -> torch.Tensor:
         if status.st_size == 0:
             raise UserError(f"{path} is not a readable image (it is empty: 0 bytes); remove it or replace it")
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(f, formats=FORMATS) as image:
                     picture = _rgb(path, ImageOps.exif_transpose(image))
@@ -115,6 +116,8 @@ def read(path: str, size: int) -> torch.Tensor:
             raise
         except Exception as e:  # decoders raise many kinds (OSError, ValueError, SyntaxError, ...)
             raise UserError(f"{path} is not a readable image ({_why(e)}); remove it or replace it") from None
+    for said in dict.fromkeys(first_line(w.message) for w in seen):  # a decoder's (bad EXIF data, ...)
+        warnings.warn(f"{path}: {said}; read as it is", InputWarning, stacklevel=2)
     return _fit(Image.fromarray(picture), size)
 
 
