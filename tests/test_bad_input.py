@@ -214,6 +214,19 @@ ROWS = [
         "fetch it yourself or use --data cifar10-sample",
     ),
     Row(
+        "CIFAR-10 damaged",
+        "ntknas search --data cifar10 --data-root damaged",
+        "CIFAR-10 under damaged is incomplete or damaged (a file of damaged/cifar-10-batches-py is missing "
+        "or differs from the published one); fetch it again, or use --data cifar10-sample",
+    ),
+    Row(
+        "a source name that is also a folder here",
+        "a folder named synthetic in the working directory, then --data synthetic",
+        "--data synthetic names the synthetic source, not the folder synthetic/ here; to read that folder, "
+        "pass --data ./synthetic",
+        "a warning, once; the named source is read",
+    ),
+    Row(
         "unreachable storage",
         "ntknas search --storage postgresql://u:secret@127.0.0.1:1/db",
         "cannot reach storage postgresql://u:***@127.0.0.1:1/db: connection … failed: Connection refused; "
@@ -1000,6 +1013,8 @@ def stored(tmp_path_factory):
     }.items():
         (root / name).write_text(rows)
     (root / "empty").mkdir()
+    (root / "damaged" / "cifar-10-batches-py").mkdir(parents=True)
+    (root / "damaged" / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"cut short")
     (root / "noimages" / "a").mkdir(parents=True)
     (root / "noimages" / "a" / "notes.txt").write_text("no image here")
     (root / "notes.txt").write_text("no image here")

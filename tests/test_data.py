@@ -219,6 +219,23 @@ def test_a_decoders_warning_names_the_file_it_is_about(tmp_path, monkeypatch):
     ]
 
 
+def test_a_source_name_that_is_also_a_folder_here_is_read_as_the_source_with_one_warning(
+    tmp_path, monkeypatch
+):
+    from test_bad_input import KINDS, matches
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synthetic" / "cats").mkdir(parents=True)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        train, test = data.load("synthetic"), data.load("synthetic", "test")
+    assert len(train) == len(data.load("synthetic", size=32)) and len(test) > 0  # the source's images
+    assert [w.category for w in seen] == [InputWarning]
+    assert matches(KINDS["a source name that is also a folder here"].message, str(seen[0].message))
+    with pytest.raises(UserError, match=r"^no images found in synthetic: "):  # ./synthetic is the folder
+        data.load("./synthetic")
+
+
 def test_the_scan_lists_what_image_folder_lists(tmp_path):
     import torchvision
 

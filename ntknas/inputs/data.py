@@ -3,6 +3,9 @@ ImageFolder, or seeded noise. Nothing is ever downloaded."""
 
 from __future__ import annotations
 
+import functools
+import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -11,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ntknas.core.errors import UserError
+from ntknas.core.errors import InputWarning, UserError
 from ntknas.core.files import missing
 from ntknas.inputs import image_folder, image_size
 from ntknas.inputs.sources import BUNDLED, CIFAR10, SOURCES, SYNTHETIC
@@ -71,6 +74,8 @@ def load(
         raise UserError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     if root is not None and source != CIFAR10:
         raise UserError(f"--data-root is read for --data {CIFAR10} only, not --data {source}; drop it")
+    if source in (BUNDLED, SYNTHETIC, CIFAR10) and Path(source).is_dir():
+        _shadowed(source, os.getcwd())
     if source == BUNDLED:
         return _bundled(split).at_size(size)
     if source == SYNTHETIC:
@@ -78,6 +83,18 @@ def load(
     if source == CIFAR10:
         return _cifar10(split, root).at_size(size)
     return _image_folder(Path(source).expanduser(), split, size)
+
+
+@functools.cache
+def _shadowed(source: str, cwd: str) -> None:
+    """Warn, once per working directory, that ``source`` names a source of its own, not the folder
+    of that name in ``cwd``."""
+    warnings.warn(
+        f"--data {source} names the {source} source, not the folder {source}/ here; to read that folder, "
+        f"pass --data ./{source}",
+        InputWarning,
+        stacklevel=3,
+    )
 
 
 def check_batch_size(batch_size: int) -> int:
@@ -179,9 +196,15 @@ def _cifar10(split: str, root: str | Path | None) -> Images:
         raise UserError("--data cifar10 needs --data-root DIR (the folder holding cifar-10-batches-py)")
     try:
         ds = torchvision.datasets.CIFAR10(str(root), train=split == "train", download=False)
-    except RuntimeError:
+    except RuntimeError:  # torchvision's "Dataset not found or corrupted"
+        folder = Path(root) / "cifar-10-batches-py"
+        if folder.is_dir():
+            raise UserError(
+                f"CIFAR-10 under {root} is incomplete or damaged (a file of {folder} is missing or "
+                "differs from the published one); fetch it again, or use --data cifar10-sample"
+            ) from None
         raise UserError(
-            f"CIFAR-10 not found under {root} (expected {Path(root) / 'cifar-10-batches-py'}); "
+            f"CIFAR-10 not found under {root} (expected {folder}); "
             "ntknas never downloads: fetch it yourself or use --data cifar10-sample"
         ) from None
     pixels = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
