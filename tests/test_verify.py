@@ -518,3 +518,18 @@ def test_a_checkpoint_folder_of_another_storages_study_of_that_name_is_not_overw
     assert (
         verify.verify(study, URL, picks, bundled_slice(), ONE_EPOCH, device="cpu")[0].status == verify.SKIPPED
     )
+
+
+def test_splits_with_different_classes_are_refused_naming_the_classes_that_differ(tmp_path):
+    import shutil
+
+    write_image_folder(tmp_path / "photos", per_class=2)
+    for name in ("c", "d", "e", "f"):
+        shutil.copytree(tmp_path / "photos" / "train" / "a", tmp_path / "photos" / "train" / name)
+    shutil.copytree(tmp_path / "photos" / "test" / "a", tmp_path / "photos" / "test" / "horse")
+    with pytest.raises(UserError) as refused:
+        verify.load_splits(str(tmp_path / "photos"), None)
+    assert str(refused.value) == (
+        f"the train and test splits of {tmp_path / 'photos'} have different classes (only in train: c, "
+        "d, e, ...; only in test: horse); give both splits the same class folders"
+    )

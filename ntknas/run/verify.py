@@ -113,9 +113,21 @@ def load_splits(source: str, root: str | None, size: int = DEFAULT_IMAGE_SIZE) -
     train = data.load(source, "train", root, size)
     test = data.load(source, "test", root, size)
     if train.classes != test.classes:
+        only = {
+            split: [c for c in mine if c not in theirs]
+            for split, mine, theirs in (
+                ("train", train.classes, test.classes),
+                ("test", test.classes, train.classes),
+            )
+        }
+        differ = "; ".join(
+            f"only in {split}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}"
+            for split, names in only.items()
+            if names
+        )
         raise UserError(
-            f"the train and test splits of {source} have different classes "
-            f"({len(train.classes)} vs {len(test.classes)}); give both splits the same class folders"
+            f"the train and test splits of {source} have different classes ({differ}); give both splits "
+            "the same class folders"
         )
     if len(train) < 2:
         raise UserError(f"the train split of {source} has {len(train)} image(s); training needs at least 2")
