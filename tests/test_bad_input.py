@@ -742,6 +742,14 @@ ROWS = [
         "exit 2; `studies` still lists the storage",
     ),
     Row(
+        "a stored setting that no longer works",
+        "a study whose image_size was set to 5 with Optuna's set_user_attr (or its space, data or "
+        "batch_size to what cannot be read now), at export, verify or plot",
+        "study 'tiny' stores space=nb201, image_size=5, which cannot be used here: --image-size 5 does not "
+        "fit space nb201: …",
+        "exit 2; nothing written, the stored trials unchanged",
+    ),
+    Row(
         "a class folder named like a split",
         "a folder vehicles whose class folders are bus/, train/ and truck/, at ntknas search --data vehicles",
         "vehicles has train/ beside other folders (bus, truck): are they splits or classes? Put each "

@@ -134,7 +134,9 @@ def test_verification_updates_the_note_and_keeps_the_image(study):
 
 
 def test_stored_eigenvalues_are_drawn_without_rebuilding_the_network(study, monkeypatch):
-    [values] = rebuild.eigenvalues(Settings.load(study), [CONFIGS[1]], data_root=None, device="cpu")
+    [values] = rebuild.eigenvalues(
+        Settings.load(study), [CONFIGS[1]], study="tiny", data_root=None, device="cpu"
+    )
     attrs = {**study.trials[1].user_attrs, spectra.ATTR: spectra.to_attr(values), "reused_from": 1}
     study.add_trial(optuna.trial.create_trial(value=attrs["condition_number"], user_attrs=attrs))
     annotator = dashboard.Annotator.open(None, "tiny")

@@ -1181,7 +1181,7 @@ def test_a_plugin_network_failing_outside_the_guard_is_one_line_in_plot_and_expo
     with pytest.raises(
         PluginError, match=r"BadBackward': its network failed recomputing its pNTK: RuntimeError: boom"
     ):
-        rebuild.eigenvalues(backward, ["w=2"], data_root=None, device="cpu")
+        rebuild.eigenvalues(backward, ["w=2"], study="plugin", data_root=None, device="cpu")
     unpicklable = Settings(f"{__name__}:Unpicklable", "synthetic", 8, "batch", 0, "params")
     study = open_study("u", None, unpicklable, "random")
     study.add_trial(

@@ -104,7 +104,7 @@ def test_a_study_at_48_pixels_is_searched_verified_rebuilt_and_exported_at_48(
     assert [(r["trial"], r["config"]) for r in rows] == [(trial.number, config)]
 
     # plot and dashboard recompute the spectrum the search stored: on the same 48-pixel minibatch
-    (recomputed,) = rebuild.eigenvalues(settings, [config], data_root=None, device="cpu")
+    (recomputed,) = rebuild.eigenvalues(settings, [config], study="sized", data_root=None, device="cpu")
     assert np.allclose(np.sort(recomputed), spectra.stored(trial), rtol=1e-5)
 
     trained = []

@@ -51,7 +51,9 @@ def test_plot_writes_every_picture_and_the_verified_one_once_verified(workdir):
 
 def test_recomputed_spectra_are_the_ones_the_search_scored(workdir):
     study = make_study()
-    spectra = rebuild.eigenvalues(Settings.load(study), list(CONFIGS[:3]), data_root=None, device="cpu")
+    spectra = rebuild.eigenvalues(
+        Settings.load(study), list(CONFIGS[:3]), study=study.study_name, data_root=None, device="cpu"
+    )
     for trial, values in zip(study.trials[:3], spectra, strict=True):
         assert len(values) == 8 and np.all(np.diff(values) >= 0)
         assert values[-1] / values[0] == pytest.approx(trial.user_attrs["condition_number"], rel=1e-9)

@@ -533,3 +533,41 @@ def test_splits_with_different_classes_are_refused_naming_the_classes_that_diffe
         f"the train and test splits of {tmp_path / 'photos'} have different classes (only in train: c, "
         "d, e, ...; only in test: horse); give both splits the same class folders"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("image_size", 5, "stores space=nb201, image_size=5, which cannot be used here: --image-size 5 does"),
+        ("space", "nosuch", "stores space=nosuch, image_size=32, which cannot be used here: unknown search"),
+        ("data", "gone", "stores data=gone, "),
+        ("batch_size", 100000, "stores data=cifar10-sample, batch_size=100000, image_size=32, which cannot"),
+    ],
+)
+def test_a_stored_setting_that_no_longer_works_is_one_line_naming_it_in_every_rebuilding_command(
+    workdir, key, value, said
+):
+    """export, verify and the eigenvalues that plot and the dashboard draw rebuild networks from a
+    study's stored settings: one that cannot be used (edited by hand, a folder moved) is named as
+    the study's, never taken for an option the user gave, and nothing is written."""
+    from test_bad_input import KINDS, matches
+
+    from ntknas.study import rebuild
+    from ntknas.study.settings import Settings
+
+    study = make_study()
+    study.set_user_attr(key, value)
+    before = [t.user_attrs for t in reload().trials]
+    commands = [["export", "tiny", "--out", "out"], ["verify", "tiny", "--top", "1", "--epochs", "1"]]
+    for args in commands[: 1 if key == "batch_size" else 2]:  # verify trains with its own batch size
+        done = run(*args)
+        assert done.exit_code == 2, done.output
+        assert done.stderr.startswith(f"error: study 'tiny' {said}"), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        if key == "image_size":
+            assert matches(
+                f"error: {KINDS['a stored setting that no longer works'].message}", done.stderr.strip()
+            )
+    with pytest.raises(UserError, match=f"^study 'tiny' {re.escape(said)}"):
+        rebuild.eigenvalues(Settings.load(reload()), [CONFIGS[0]], study="tiny", data_root=None, device="cpu")
+    assert not (workdir / "out").exists() and [t.user_attrs for t in reload().trials] == before

@@ -64,7 +64,9 @@ def command(
         picks = records.ranked(rows, settings)[:top]
         configs = [str(r["config"]) for r in picks]
         with phase(f"recomputing the pNTK of the top {len(picks)} picks for their eigenspectra", err) as step:
-            values = rebuild.eigenvalues(settings, configs, data_root=data_root, device=dev, step=step)
+            values = rebuild.eigenvalues(
+                settings, configs, study=loaded.study_name, data_root=data_root, device=dev, step=step
+            )
         spectra = {int(r["trial"]): v for r, v in zip(picks, values, strict=True)}
         paths = plots.write_all(loaded.study_name, settings, rows, out_dir, spectra, force)
     for path in paths:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Annotated
 
 import typer
@@ -68,6 +68,7 @@ def command(
         check_positive_finite("--lr", lr)
         with phase("opening the study" if study is None else f"opening study '{study}'", err):
             from ntknas.run import verify  # torch and Optuna: seconds on a busy machine
+            from ntknas.study.rebuild import from_settings
             from ntknas.study.settings import Settings
             from ntknas.study.studies import load_study
 
@@ -77,7 +78,12 @@ def command(
             picks = verify.top_picks(loaded, top)
             settings = Settings.load(loaded)
         source = data_source or settings.data
-        with phase(f"loading the train and test images of {source}", err):
+        # the study's own data, when none is given: a failure to read it is the stored setting's
+        own = from_settings(settings, loaded.study_name, ("data", "image_size"))
+        with (
+            phase(f"loading the train and test images of {source}", err),
+            own if data_source is None else nullcontext(),
+        ):
             splits = verify.load_splits(source, data_root, settings.image_size)
     verify_picks(loaded, storage, picks, splits, Recipe(epochs, batch_size, lr), dev)
 

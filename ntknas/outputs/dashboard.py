@@ -245,7 +245,9 @@ class Annotator:
         if configs and report:
             name = self.study.study_name
             report(f"recomputing the pNTK spectra of {len(configs)} architecture(s) of study '{name}'")
-        values = rebuild.eigenvalues(self.settings, configs, data_root=data_root, device=device)
+        values = rebuild.eigenvalues(
+            self.settings, configs, study=self.study.study_name, data_root=data_root, device=device
+        )
         return dict(zip(configs, values, strict=True))
 
     def _annotate(

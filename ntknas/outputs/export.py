@@ -18,7 +18,6 @@ import optuna
 import torch
 from torch import nn
 
-import search_spaces
 from ntknas.core import files, jsonout
 from ntknas.core.errors import UserError, first_line
 from ntknas.core.staging import check_new_folder, staged
@@ -76,11 +75,9 @@ def export(
     check_new_folder(out)
     settings = Settings.load(study)
     trial = pick(study, number, settings)
-    space = search_spaces.get(settings.space)
+    space = rebuild.stored_space(settings, study.study_name)
     text, config = rebuild.stored_config(space, study.study_name, trial)
-    (x, _), classes = data.load_minibatch(
-        settings.data, data_root, settings.batch_size, settings.seed, settings.image_size
-    )
+    (x, _), classes = rebuild.stored_minibatch(settings, study.study_name, data_root)
     image = tuple(x.shape[1:])
     model = seeded_model(space, config, classes, settings.seed, image)
     rebuild.check_rebuilt(space, model, trial, text)

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import search_spaces
 from ntknas.core import checks, defaults, files
 from ntknas.core.errors import UserError
 from ntknas.core.seeds import derive_seed
@@ -237,7 +236,7 @@ def verify(
             f"study '{study.study_name}' was searched on {settings.image_size}-pixel images, and "
             f"{splits.name} holds {image[1]}×{image[2]}; load it at the study's size"
         )
-    space = search_spaces.get(settings.space)
+    space = rebuild.stored_space(settings, study.study_name)
     writable = optuna.load_study(study_name=study.study_name, storage=open_storage(storage_url))
     folder = checkpoint_folder(study.study_name, checkpoints)
     files.refuse_link(folder, "checkpoint folder")

@@ -3,7 +3,8 @@ eigenvalues of its pNTK on the study's minibatch (recomputed on demand, not stor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,9 +22,45 @@ from search_spaces import Config, PluginError, SearchSpace
 from search_spaces.base import clipped
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 SHOWN = 80  # characters of a damaged stored configuration that a message quotes
+
+
+def stored_space(settings: Settings, study: str) -> SearchSpace:
+    """The search space of study ``study``'s ``settings``, whose networks run at its stored image
+    size; UserError, saying that the stored settings are at fault, when not (a plugin space no
+    longer installed, settings changed outside ntknas)."""
+    from ntknas.objectives.fit import check_for_space
+
+    with from_settings(settings, study, ("space", "image_size")):
+        space = search_spaces.get(settings.space)
+        check_for_space(space, settings.image_size)
+    return space
+
+
+def stored_minibatch(
+    settings: Settings, study: str, data_root: str | None
+) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
+    """The minibatch (images, labels) and class count that study ``study`` was scored on
+    (:func:`data.load_minibatch` of its stored settings); UserError, saying that they come from
+    the stored settings, when they cannot be read now (the data moved, settings changed)."""
+    with from_settings(settings, study, ("data", "batch_size", "image_size")):
+        return data.load_minibatch(
+            settings.data, data_root, settings.batch_size, settings.seed, settings.image_size
+        )
+
+
+@contextmanager
+def from_settings(settings: Settings, study: str, keys: tuple[str, ...]) -> Iterator[None]:
+    """A UserError or unknown space within the block (its message speaks of options) as a
+    UserError about study ``study``'s stored settings ``keys``."""
+    try:
+        yield
+    except (UserError, search_spaces.UnknownSpace) as e:
+        stored = ", ".join(f"{key}={getattr(settings, key)}" for key in keys)
+        raise UserError(f"study '{study}' stores {stored}, which cannot be used here: {e}") from None
 
 
 def stored_config(space: SearchSpace, study: str, trial: optuna.trial.FrozenTrial) -> tuple[str, Config]:
@@ -109,18 +146,17 @@ def eigenvalues(
     settings: Settings,
     configs: list[str],
     *,
+    study: str,
     data_root: str | None,
     device: str,
     step: Callable[[int, int], None] | None = None,
 ) -> list[np.ndarray]:
     """The pNTK eigenvalues (ascending) of each stored configuration text (read as
     :func:`read_config` reads it), on the minibatch, BatchNorm mode and seeds of a study's
-    ``settings``: the spectrum its stored scores were read from. ``step(done, total)`` hears of
-    each configuration done."""
-    space = search_spaces.get(settings.space)
-    (x, _), classes = data.load_minibatch(
-        settings.data, data_root, settings.batch_size, settings.seed, settings.image_size
-    )
+    ``settings`` (of study ``study``): the spectrum its stored scores were read from.
+    ``step(done, total)`` hears of each configuration done."""
+    space = stored_space(settings, study)
+    (x, _), classes = stored_minibatch(settings, study, data_root)
     spectra = []
     for text in configs:
         config = read_config(space, text, f"study configuration {len(spectra) + 1}")
