@@ -8,6 +8,9 @@ Every kernel computation runs the model with dropout off and each BatchNorm in o
 - ``"train"``: train-mode statistics with gradients flowing through them (TE-NAS semantics).
   Samples are coupled.
 
+An InstanceNorm that tracks running statistics reads them in ``"eval"``, and each sample's own
+statistics in ``"batch"`` and ``"train"``, as in training.
+
 The model is restored afterwards: ``training`` flags, forwards, and buffers are left as found (no
 running statistic is ever updated).
 """
@@ -149,10 +152,23 @@ def bn_mode(model: nn.Module, mode: str) -> Iterator[BatchNormControl]:
     model.eval()
     for m, patch in patches.items():
         m.forward = patch
+    # An InstanceNorm that tracks running statistics reads them in eval mode; in the other modes it
+    # normalises each sample by its own statistics, as in training, with its running ones put aside
+    # (so that none is updated).
+    tracked = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.instancenorm._InstanceNorm) and m.track_running_stats
+    ]
+    aside = {m: (m.running_mean, m.running_var) for m in tracked} if mode != "eval" else {}
+    for m in aside:
+        m.track_running_stats, m.running_mean, m.running_var = False, None, None
     try:
         yield BatchNormControl(patches)
     finally:
         for m in patches:
             del m.forward
+        for m, (mean, var) in aside.items():
+            m.track_running_stats, m.running_mean, m.running_var = True, mean, var
         for m, training in flags.items():
             m.training = training

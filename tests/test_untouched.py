@@ -81,3 +81,30 @@ def test_scoring_in_a_loop_leaks_nothing():
         for bn in scores.BN_MODES:
             scores.pntk(model, x, bn=bn)
     assert live_tensors() == before
+
+
+@pytest.mark.parametrize("bn", scores.BN_MODES)
+def test_an_instance_norm_with_running_statistics_follows_the_mode_and_keeps_them(bn):
+    """It reads its running statistics in eval mode only: in batch and train mode each sample's own,
+    as an InstanceNorm without running statistics does, and its running ones are left as they were."""
+    from torch import nn
+
+    def net(track: bool) -> nn.Module:
+        torch.manual_seed(0)
+        norm = nn.InstanceNorm2d(4, affine=True, track_running_stats=track)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), norm, nn.ReLU(), nn.Flatten(), nn.Linear(144, 3))
+        if track:
+            norm.running_mean.fill_(5.0)
+            norm.running_var.fill_(0.1)
+        return model
+
+    tracked, untracked = net(True), net(False)
+    x = torch.randn(5, 3, 8, 8)
+    before = snapshot(tracked)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the slower path's notice
+        k, own = scores.pntk(tracked, x, bn=bn), scores.pntk(untracked, x, bn=bn)
+    assert_same(before, snapshot(tracked))
+    assert tracked[1].track_running_stats and tracked[1].running_mean.eq(5.0).all()
+    differs = float((k - own).abs().max() / own.abs().max())
+    assert differs > 0.1 if bn == "eval" else differs == 0.0
