@@ -492,6 +492,12 @@ ROWS = [
         "--max-params must be at most 9,223,372,036,854,775,807; got '1e999999999'",
     ),
     Row(
+        "an underscore that groups no thousands",
+        "ntknas search --max-params 9_1.5",
+        "--max-params must be a count such as 12000, 300k or 1.5M; got '9_1.5' (an underscore may only group "
+        "thousands, as in 1_000_000)",
+    ),
+    Row(
         "more threads than CPUs",
         "ntknas score --model resnet18 --threads 100000",
         "--threads must be at most …, the CPUs of this machine; got 100000",

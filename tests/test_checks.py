@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ntknas.core import checks, jsonout
 from ntknas.core.errors import UserError
@@ -19,6 +21,8 @@ COUNTS = [
     ("1e3", 1000),
     ("0", 0),
     ("12_000", 12000),
+    ("1_000_000", 1_000_000),
+    ("1_500.5k", 1_500_500),
     ("9223372036854775807", 2**63 - 1),
     ("9223372036.854775807G", 2**63 - 1),
     (42, 42),
@@ -43,6 +47,11 @@ def test_parse_count(text, count):
         ("-3", "--max-params must not be negative; got '-3'"),
         ("-0.5M", "--max-params must not be negative; got '-0.5M'"),
         ("1.2345k", "--max-params must be a whole count; '1.2345k' is 1234.5"),
+        (
+            "9_1.5",
+            "--max-params must be a count such as 12000, 300k or 1.5M; got '9_1.5' (an underscore may only "
+            "group thousands, as in 1_000_000)",
+        ),
         ("0.5", "--max-params must be a whole count; '0.5' is 0.5"),
         ("1e999999999", "--max-params must be at most 9,223,372,036,854,775,807; got '1e999999999'"),
         ("1e10000000", "--max-params must be at most 9,223,372,036,854,775,807; got '1e10000000'"),
@@ -57,6 +66,24 @@ def test_parse_count_refuses(text, message):
     with pytest.raises(UserError) as info:
         checks.parse_count("--max-params", text)
     assert str(info.value) == message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**15), st.lists(st.integers(1, 15), max_size=3))
+def test_underscores_in_a_count_are_read_only_as_thousands_groups(n, places):
+    """Python reads an underscore between any two digits (9_1.5 is 91.5): a count takes them only
+    where they group thousands, as format(n, "_") writes them."""
+    digits = str(n)
+    text = digits
+    for place in sorted({p for p in places if p < len(digits)}, reverse=True):
+        text = text[:place] + "_" + text[place:]
+    if "_" not in text:
+        text = format(n, "_")
+    if text == format(n, "_"):
+        assert checks.parse_count("--max-params", text) == n
+    else:
+        with pytest.raises(UserError, match="an underscore may only group thousands"):
+            checks.parse_count("--max-params", text)
 
 
 def test_number_checks():

@@ -4,6 +4,7 @@ UserError that names the option and what it got."""
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 
@@ -15,6 +16,8 @@ SEED_LIMIT = 2**32
 SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9}
 # The largest count: what a signed 64-bit integer holds (SQLite's and PostgreSQL's integers).
 COUNT_LIMIT = 2**63 - 1
+# A number whose underscores group its whole part's digits in thousands (1_000_000, 1_500.5).
+GROUPED = re.compile(r"[+-]?[0-9]{1,3}(_[0-9]{3})+(\.[0-9]+)?", re.ASCII)
 
 
 def check_at_least(option: str, value: int, minimum: int) -> int:
@@ -59,6 +62,11 @@ def parse_count(option: str, text: str | int) -> int:
     raw = str(text).strip()
     scale = SUFFIXES.get(raw[-1:].lower(), 1)
     number = raw[:-1] if scale != 1 else raw
+    if "_" in number and not GROUPED.fullmatch(number.strip()):  # Python reads 9_1.5 as 91.5
+        raise UserError(
+            f"{option} must be a count such as 12000, 300k or 1.5M; got {raw!r} (an underscore may only "
+            "group thousands, as in 1_000_000)"
+        )
     try:
         value = Decimal(number.strip())
     except InvalidOperation:
