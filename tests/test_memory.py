@@ -16,7 +16,7 @@ resource = pytest.importorskip("resource")
 
 
 def test_memory_is_read_as_linux_writes_it(monkeypatch, tmp_path):
-    (tmp_path / "meminfo").write_text("MemTotal:  8000000 kB\nMemAvailable:  4000000 kB\n")
+    (tmp_path / "meminfo").write_text("MemTotal:  8000000 kB\nMemAvailable:  4000000 kB\nSwapFree:  5 kB\n")
     (tmp_path / "rollup").write_text(
         "5-7 ---p 0 0:0 0 [rollup]\nRss: 9 kB\nPrivate_Clean: 1 kB\nPrivate_Dirty: 2 kB\n"
     )
@@ -27,11 +27,12 @@ def test_memory_is_read_as_linux_writes_it(monkeypatch, tmp_path):
     monkeypatch.setattr(memory, "_cgroup_memory_files", lambda: [(tmp_path / "max", tmp_path / "current")])
     (tmp_path / "max").write_text("max\n")
     assert memory.own_memory() == 3 * 1024 and memory.available_memory() == 4_000_000 * 1024
-    assert memory._data_size() == 807616 * 1024
+    assert memory._data_size() == 807616 * 1024 and memory._free_swap() == 5 * 1024
     (tmp_path / "max").write_text("3000000000\n")  # a cgroup limit below the system's counts
     (tmp_path / "current").write_text("1000000000\n")
     assert memory.available_memory() == 2_000_000_000
     monkeypatch.setattr(memory, "MEMINFO", tmp_path / "absent")  # no /proc, as on macOS
+    assert memory._free_swap() == 0
     assert memory.available_memory() == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     monkeypatch.setattr(memory, "STATUS", tmp_path / "absent")
     assert memory._data_size() is None and memory.bound_to_available() is None  # unknown: no bound
@@ -40,7 +41,8 @@ def test_memory_is_read_as_linux_writes_it(monkeypatch, tmp_path):
 def test_the_bound_is_what_the_process_maps_plus_what_is_available_and_is_restored(monkeypatch):
     before = resource.getrlimit(resource.RLIMIT_DATA)
     monkeypatch.setattr(memory, "_data_size", lambda: 3 * 2**30)
-    monkeypatch.setattr(memory, "available_memory", lambda: 5 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 4 * 2**30)
+    monkeypatch.setattr(memory, "_free_swap", lambda: 2**30)  # the kernel fills swap before it kills
     restore = memory.bound_to_available()
     try:
         assert restore is not None
@@ -63,6 +65,7 @@ def test_an_allocation_beyond_the_bound_is_an_error_of_one_line_not_a_kill():
         import torch
         from ntknas.core import errors, memory
         memory.available_memory = lambda: 2**30
+        memory._free_swap = lambda: 0
         memory.bound_to_available()
         try:
             torch.ones(2**30)  # 4 GiB of float32

@@ -66,6 +66,15 @@ def _cgroup_memory_files() -> list[tuple[Path, Path]]:
     ]
 
 
+def _free_swap() -> int:
+    """Bytes of swap space free (SwapFree), 0 where /proc does not say."""
+    try:
+        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines())
+        return int(fields["SwapFree"].split()[0]) * 1024
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def _data_size() -> int | None:
     """Bytes of this process's data segment (VmData: the private writable memory it has mapped,
     what RLIMIT_DATA bounds); None where /proc does not say."""
@@ -80,7 +89,8 @@ def _data_size() -> int | None:
 
 def bound_to_available() -> Callable[[], None] | None:
     """Bound this process's data memory (the soft RLIMIT_DATA) to what it maps now plus what the
-    machine has available (:func:`available_memory`), so that an allocation the machine cannot
+    machine has available (:func:`available_memory`, and free swap, which the kernel fills before
+    it kills), so that an allocation the machine cannot
     give fails at once with an error (torch: "can't allocate memory", Python: MemoryError), which
     is reported in one line, instead of the kernel's out-of-memory killer ending the process
     without a word and leaving its trial running. Returns what restores the previous limit; None
@@ -97,7 +107,7 @@ def bound_to_available() -> Callable[[], None] | None:
         return None
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-        bound = data + available
+        bound = data + available + _free_swap()
         if hard != resource.RLIM_INFINITY:
             bound = min(bound, hard)
         if soft != resource.RLIM_INFINITY and soft <= bound:
