@@ -498,6 +498,12 @@ ROWS = [
         "thousands, as in 1_000_000)",
     ),
     Row(
+        "an output path thousands of folders deep",
+        "an --out, --save or --storage path of 1,500 nested folders (3,001 characters) is made as any "
+        "other; one beyond the system's limit (PATH_MAX), at export --out e/e/…/x",
+        "cannot use --out e/e/…/x: File name too long; choose another --out",
+    ),
+    Row(
         "more threads than CPUs",
         "ntknas score --model resnet18 --threads 100000",
         "--threads must be at most …, the CPUs of this machine; got 100000",

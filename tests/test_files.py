@@ -1,8 +1,10 @@
 """Outputs: checked before any work, written atomically, never over an input."""
 
+import contextlib
 import errno
 import os
 import stat
+from pathlib import Path
 
 import pytest
 import unprivileged
@@ -10,7 +12,7 @@ from full_disk import fail_writes
 
 from ntknas.core import files
 from ntknas.core.errors import UserError
-from ntknas.core.staging import staged
+from ntknas.core.staging import check_new_folder, staged
 
 
 def test_check_writable(tmp_path):
@@ -224,3 +226,49 @@ def test_missing_says_why_a_path_names_nothing_and_every_reader_says_it(tmp_path
         assert f"{loop} is a loop of symbolic links" in done.stderr and len(done.stderr.splitlines()) == 1, (
             args
         )
+
+
+def test_folders_thousands_of_levels_deep_are_made_or_refused_by_the_system_never_recursion(tmp_path):
+    """Path.mkdir(parents=True) recurses once per missing level: 1,500 levels (3,001 characters,
+    within PATH_MAX) ended export, plot and benchmark --save in a RecursionError traceback."""
+    try:
+        deep = tmp_path / Path(*["d"] * 1500) / "x"
+        files.make_folders(deep)
+        assert deep.is_dir()
+        files.make_folders(deep)  # there already: nothing to do
+        files.write_atomically(tmp_path / Path(*["e"] * 1500) / "kept.csv", "a,b\n", "--save file")
+        assert (tmp_path / Path(*["e"] * 1500) / "kept.csv").read_text() == "a,b\n"
+        with pytest.raises(OSError) as too_long:  # beyond PATH_MAX: the system's refusal
+            files.make_folders(tmp_path / Path(*["f"] * 2500))
+        assert too_long.value.errno == errno.ENAMETOOLONG and not (tmp_path / "f").exists()  # none left
+        from test_bad_input import KINDS, matches
+
+        out = "/".join(["e"] * 2500) + "/x"
+        with pytest.raises(UserError) as refused:
+            check_new_folder(tmp_path / out)
+        shown = str(refused.value).replace(str(tmp_path) + "/", "")
+        assert matches(KINDS["an output path thousands of folders deep"].message, shown), shown
+        assert not (tmp_path / "e").exists() or (tmp_path / "e" / "e").exists()  # only the 1,500 made above
+    finally:  # emptied level by level: rmtree, as pytest's clean-up, would recurse
+        _remove_chain(tmp_path, "d", 1500, "x")
+        _remove_chain(tmp_path, "e", 1500, "kept.csv")
+
+
+def _remove_chain(root: Path, name: str, depth: int, leaf: str) -> None:
+    """Remove ``root/name/…/name`` (``depth`` levels) and the one entry ``leaf`` at its bottom (a file
+    or an empty folder), deepest first."""
+    end = root / Path(*[name] * depth) / leaf
+    with contextlib.suppress(FileNotFoundError):
+        if end.is_dir():
+            end.rmdir()
+        else:
+            end.unlink()
+    for level in range(depth, 0, -1):
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(root / Path(*[name] * level))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

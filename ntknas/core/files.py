@@ -3,6 +3,7 @@ written atomically, so that a reader never sees a half-written file and an input
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -132,6 +133,33 @@ def refuse_link(path: str | Path, what: str) -> None:
         )
 
 
+def make_folders(folder: str | Path, mode: int = 0o777) -> None:
+    """Make ``folder`` (with ``mode``, less the umask) and its missing parents, as
+    ``Path.mkdir(parents=True, exist_ok=True)`` does, but level by level in a loop: a path
+    thousands of folders deep is an OSError of the system (too long) or made, never Python's
+    RecursionError. FileExistsError when a part is a file; on any error, the folders it made are
+    removed again."""
+    chain = [Path(os.path.abspath(folder))]  # the folder, then its parents up to one that exists
+    while not chain[-1].is_dir() and chain[-1].parent != chain[-1]:
+        chain.append(chain[-1].parent)
+    made: list[Path] = []
+    try:
+        for part in reversed(chain):
+            if part.is_dir():
+                continue
+            try:
+                part.mkdir(mode if part == chain[0] else 0o777)
+                made.append(part)
+            except FileExistsError:
+                if not part.is_dir():
+                    raise
+    except OSError:
+        for part in reversed(made):  # nothing partial is left behind
+            with contextlib.suppress(OSError):
+                part.rmdir()
+        raise
+
+
 def write_new(path: str | Path, data: bytes) -> None:
     """Write ``data`` to the new file ``path`` (never a link or an existing file) and flush it to
     disk. OSError when that fails: the caller removes the partial file, with its folder."""
@@ -154,7 +182,7 @@ def write_atomically(path: str | Path, content: bytes | str, option: str, follow
     data = content.encode() if isinstance(content, str) else content
     temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(target.parent)
         mode = stat.S_IMODE(target.stat().st_mode) if follow and target.exists() else None
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
         try:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ntknas.core.errors import UserError
-from ntknas.core.files import write_failure
+from ntknas.core.files import make_folders, write_failure
 
 # What renaming the staged folder onto ``out`` says when ``out`` is there already, and not empty.
 TAKEN = frozenset({errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR})
@@ -73,9 +73,10 @@ def staged(out: Path, option: str = "--out") -> Iterator[Path]:
     absent or an empty folder (see :func:`check_new_folder`). An OSError in the block is a write
     that failed (a full disk, a quota, a disk error): it becomes the one line of
     :func:`~ntknas.core.files.write_failure`, and nothing is left behind."""
-    made = [p for p in out.absolute().parents if not p.exists()]
+    made: list[Path] = []
     try:
-        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        made = [p for p in out.absolute().parents if not p.exists()]
+        make_folders(out.absolute().parent)
         temp = out.absolute().with_name(f".{out.name}.{secrets.token_hex(4)}.partial")
         temp.mkdir()
     except OSError as e:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import search_spaces
 from ntknas.core.errors import InputWarning, UserError, memory_problem
-from ntknas.core.files import write_atomically
+from ntknas.core.files import make_folders, write_atomically
 from ntknas.inputs import data
 from ntknas.inputs.sources import BUNDLED
 from ntknas.objectives.candidates import seeded_model
@@ -283,7 +283,7 @@ def cache_folder() -> Path | None:
         return None
     folder = root / "ntknas" / "references"
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_folders(folder, 0o700)
         for part in (folder.parent, folder):
             info = os.lstat(part)
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():

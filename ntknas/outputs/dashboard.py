@@ -93,7 +93,7 @@ class ArtifactFolder(FileSystemArtifactStore):
 def open_store(folder: Path) -> ArtifactFolder:
     """The artifact store in ``folder``, created if missing."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        files.make_folders(folder)
     except OSError as e:
         raise UserError(
             f"cannot use {folder} for artifacts: {e.strerror or e}; pass another --artifacts folder"

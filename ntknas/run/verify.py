@@ -316,7 +316,7 @@ def _alone(folder: Path, study_name: str) -> Iterator[None]:
     except ImportError:
         yield
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    files.make_folders(folder)
     lock = folder / ".verify.lock"
     fd = os.open(lock, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:

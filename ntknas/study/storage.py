@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from ntknas.core import defaults
 from ntknas.core.errors import InputWarning, UserError
 from ntknas.core.extras import install_hint
-from ntknas.core.files import missing
+from ntknas.core.files import make_folders, missing
 from ntknas.study import sqlite_wait
 from ntknas.study.heartbeat import Retry
 from search_spaces.guard import message_of
@@ -453,7 +453,7 @@ def _prepare_sqlite(parsed: URL, url: str, read_only: bool) -> str:
                 f"{path.name}; make the folder writable, or give --storage a copy elsewhere"
             )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(path.parent)
         _write_ahead_logging(path, url)
     except (OSError, sqlite3.Error) as e:
         raise UserError(f"cannot open storage {mask(url)}: {e}; check the path and its permissions") from None
