@@ -236,6 +236,33 @@ def test_a_source_name_that_is_also_a_folder_here_is_read_as_the_source_with_one
         data.load("./synthetic")
 
 
+def test_an_entry_nested_past_the_systems_path_limit_is_named_as_skipped(tmp_path):
+    """A folder whose path is longer than PATH_MAX cannot be opened: it is one of the skipped
+    entries the warning names, never left out unsaid (it was taken for a dangling link, and only
+    links and image files were named)."""
+    write_folder(tmp_path / "photos")
+    fds = [os.open(tmp_path / "photos" / "cat", os.O_RDONLY)]
+    try:
+        for _ in range(2100):  # made relative to an open folder: no path is ever that long
+            os.mkdir("d", dir_fd=fds[-1])
+            fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            listing = image_folder.scan(tmp_path / "photos")
+        assert len(listing.files) == 6
+        [warning] = seen
+        assert warning.category is InputWarning
+        assert str(warning.message).startswith(
+            f"skipped 1 entry of {tmp_path / 'photos'} that cannot be images: "
+        )
+        assert str(warning.message).endswith("/d/d (its path is longer than the system allows)")
+    finally:
+        for parent in reversed(fds[:-1]):  # deepest first, each relative to its parent
+            os.rmdir("d", dir_fd=parent)
+        for fd in fds:
+            os.close(fd)
+
+
 def test_the_scan_lists_what_image_folder_lists(tmp_path):
     import torchvision
 

@@ -216,7 +216,11 @@ def _follow(path: str) -> os.stat_result | str:
     try:
         return os.stat(path)
     except OSError as e:
-        return "a link that loops" if e.errno == errno.ELOOP else "a dangling link"
+        if e.errno == errno.ELOOP:
+            return "a link that loops"
+        if e.errno == errno.ENAMETOOLONG:
+            return "its path is longer than the system allows"
+        return "a dangling link" if os.path.islink(path) else (e.strerror or type(e).__name__).lower()
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -250,9 +254,8 @@ def _walk(
         for entry in _entries(current):
             status = _follow(entry.path)
             imagelike = entry.name.lower().endswith(EXTENSIONS)
-            if isinstance(status, str):
-                if imagelike or entry.is_symlink():
-                    skipped.append(f"{entry.path} ({status})")
+            if isinstance(status, str):  # whatever it is, it is named, never dropped unsaid
+                skipped.append(f"{entry.path} ({status})")
             elif stat.S_ISDIR(status.st_mode):
                 if _identity_of(status) in ancestors:
                     skipped.append(f"{entry.path} (a link back to a folder that contains it)")
