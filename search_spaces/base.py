@@ -51,7 +51,12 @@ class SearchSpace(ABC):
     @property
     def origin(self) -> str:
         """Where the space's code lives, as ``module.Class``."""
-        return f"{type(self).__module__}.{type(self).__qualname__}"
+        return f"{self.source_module}.{type(self).__qualname__}"
+
+    @property
+    def source_module(self) -> str:
+        """The name of the module that holds the space's class."""
+        return type(self).__module__
 
     @abstractmethod
     def sample(self, trial: optuna.Trial) -> Config:

@@ -339,6 +339,10 @@ class Guarded(SearchSpace):
     def origin(self) -> str:
         return self.space.origin
 
+    @property
+    def source_module(self) -> str:
+        return self.space.source_module
+
     def sample(self, trial: optuna.Trial) -> Config:
         with calling(self.label, "sample()"):
             return self.space.sample(_Asking(trial))

@@ -134,6 +134,32 @@ def test_another_space_is_measured_once_then_read_from_the_cache(tmp_path, monke
         assert reference.lookup(space, 8, 3) is None  # another protocol's cache is not used
 
 
+def test_a_space_whose_code_changed_is_measured_again(tmp_path, monkeypatch):
+    """The cache is named after the space's class and size, its module's source and its first
+    network: a build() that makes other networks under the same class and size (a plugin edited
+    between two commands) is not placed in the old reference, nor is an edit of its module."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "edited_space.py").write_text(
+        "from torch import nn\nfrom test_reference import Widths\n\n\nclass Edited(Widths):\n"
+        "    name = 'edited'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import edited_space
+
+    space = edited_space.Edited()
+    reference.for_space(space, 8, 3)
+    assert reference.lookup(space, 8, 3) is not None
+    build = Widths.build
+    monkeypatch.setattr(edited_space.Edited, "build", lambda self, c, *a, **k: build(self, 2 * c, *a, **k))
+    assert reference.lookup(space, 8, 3) is None  # wider networks: measured again
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert reference.lookup(space, 8, 3) is not None  # the same code again: the same cache
+    with (tmp_path / "edited_space.py").open("a") as f:
+        f.write("# an edit in the module's code\n")
+    assert reference.lookup(space, 8, 3) is None
+
+
 def reference_batch(image_size):
     from ntknas.inputs import data
     from ntknas.inputs.sources import BUNDLED

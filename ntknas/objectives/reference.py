@@ -265,13 +265,30 @@ def sample(space: SearchSpace, count: int) -> list:
 
 def cache_path(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH) -> Path | None:
     """Where the measured reference of a space is cached (None: nowhere, see :func:`cache_folder`);
-    the name holds the space's class and size, so a changed plugin space is measured again."""
+    the name holds a digest of what the reference depends on (:func:`_identity`), so that a
+    changed plugin space is measured again."""
     root = cache_folder()
     if root is None:
         return None
-    identity = f"{space.origin}:{space.size}:v{VERSION}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(_identity(space, image_size, classes).encode()).hexdigest()[:12]
     return root / f"{_name(space.name, image_size, classes, batch)}-{digest}.json"
+
+
+def _identity(space: SearchSpace, image_size: int, classes: int) -> str:
+    """The space's class, size and module source, and the first network of its reference sample
+    (its modules and initial weights), with this protocol's version: a change to a space's code
+    that keeps its class name and size (a wider layer, another activation) changes it."""
+    import sys
+
+    from ntknas.scoring.measure import weights_fingerprint
+
+    module = sys.modules.get(space.source_module)
+    try:
+        source = hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest() if module else ""
+    except (OSError, TypeError, AttributeError):  # no file (built in a notebook, frozen)
+        source = ""
+    model = seeded_model(space, sample(space, 1)[0], classes, SEED, (3, image_size, image_size))
+    return f"{space.origin}:{space.size}:v{VERSION}:{source}:{model!r}:{weights_fingerprint(model)!r}"
 
 
 def cache_folder() -> Path | None:
