@@ -754,6 +754,14 @@ ROWS = [
         "exit 2; `studies` still lists the storage",
     ),
     Row(
+        "a stored Optuna direction edited by hand",
+        "a study whose study_directions row was set to MAXIMIZE for an objective that ranks lower first, "
+        "at results, export, verify, plot, dashboard or a resumed search",
+        "study 'tiny' stores the Optuna direction(s) maximize, and its settings rank by minimize: its "
+        "settings were changed outside ntknas; set them back, or start another study with --study NEW_NAME",
+        "exit 2; `studies` still lists the storage",
+    ),
+    Row(
         "a stored setting that no longer works",
         "a study whose image_size was set to 5 with Optuna's set_user_attr (or its space, data or "
         "batch_size to what cannot be read now), at export, verify or plot",

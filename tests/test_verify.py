@@ -571,3 +571,28 @@ def test_a_stored_setting_that_no_longer_works_is_one_line_naming_it_in_every_re
     with pytest.raises(UserError, match=f"^study 'tiny' {re.escape(said)}"):
         rebuild.eigenvalues(Settings.load(reload()), [CONFIGS[0]], study="tiny", data_root=None, device="cpu")
     assert not (workdir / "out").exists() and [t.user_attrs for t in reload().trials] == before
+
+
+def test_a_stored_optuna_direction_edited_by_hand_is_refused_where_the_study_is_read_or_resumed(workdir):
+    """Optuna's sampler optimises the stored direction while ntknas ranks by the settings': a study
+    whose direction was edited by hand would search one way and report the other."""
+    import sqlite3
+
+    from test_bad_input import KINDS, matches
+
+    from ntknas.study.studies import open_study
+
+    make_study()
+    with sqlite3.connect("results/ntknas.db") as db:
+        db.execute("update study_directions set direction = 'MAXIMIZE'")  # condition_number: lower first
+    before = [t.user_attrs for t in reload().trials]
+    for args in (["results", "tiny"], ["export", "tiny", "--out", "out"], ["verify", "tiny", "--top", "1"]):
+        done = run(*args)
+        assert done.exit_code == 2, done.output
+        assert matches(
+            f"error: {KINDS['a stored Optuna direction edited by hand'].message}", done.stderr.strip()
+        )
+    with pytest.raises(UserError, match="stores the Optuna direction"):
+        open_study("tiny", URL, SETTINGS, "random")  # a resumed search
+    assert run("studies").exit_code == 0
+    assert [t.user_attrs for t in reload().trials] == before and not (workdir / "out").exists()

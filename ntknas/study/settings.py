@@ -100,8 +100,23 @@ class Settings:
 
     @classmethod
     def load(cls, study: optuna.Study) -> Settings:
-        """The settings ``study`` remembers; UserError when it was not made by ``ntknas search``."""
-        return cls.from_attrs(study.study_name, study.user_attrs)
+        """The settings ``study`` remembers; UserError when it was not made by ``ntknas search``,
+        or when its Optuna directions are not the settings' (:meth:`check_directions`)."""
+        settings = cls.from_attrs(study.study_name, study.user_attrs)
+        settings.check_directions(study)
+        return settings
+
+    def check_directions(self, study: optuna.Study) -> None:
+        """UserError unless ``study``'s Optuna directions, which its sampler optimises, are these
+        settings' (:meth:`directions`), by which ntknas ranks and picks: they differ only when
+        changed outside ntknas."""
+        stored = [d.name.lower() for d in study.directions]
+        if stored != self.directions():
+            raise UserError(
+                f"study '{study.study_name}' stores the Optuna direction(s) {', '.join(stored)}, and its "
+                f"settings rank by {', '.join(self.directions())}: its settings were changed outside "
+                "ntknas; set them back, or start another study with --study NEW_NAME"
+            )
 
     @classmethod
     def from_attrs(cls, name: str, stored: dict) -> Settings:

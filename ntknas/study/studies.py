@@ -49,6 +49,7 @@ def open_study(
             settings.save(study)  # its creation was interrupted (Ctrl-C, SIGTERM) by this command
         else:
             settings.check_against(name, stored)
+            settings.check_directions(study)
     else:
         settings.save(study)
     return study
