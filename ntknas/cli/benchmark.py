@@ -131,7 +131,7 @@ def command(
             if lacking:
                 raise UserError(f"--scored file {scored} lacks {lacking[0]}, which the budget needs")
             per_arch = math.nan
-            warn_unscored(values, truth, {}, "its cell is empty in the --scored file")
+            warn_unscored(values, truth, {}, "its cell is empty or NaN in the --scored file")
         else:
             check_space_at(chosen, image_size)
             scoring = {
