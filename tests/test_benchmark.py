@@ -432,6 +432,13 @@ def test_scored_ranks_saved_scores_against_another_target_without_scoring(tmp_pa
         app, ["benchmark", "--ground-truth", truth, "--scored", params_only, "--search", "3"]
     )
     assert first_held.exit_code == 0 and "by params, 10 runs" in first_held.stdout, first_held.output
+    assert first_held.stderr == ""  # no scoring option given: nothing to say
+    ignored = runner.invoke(app, [*other, "--bn", "eval", "--image-size", "16", "--data", "synthetic"])
+    assert ignored.exit_code == 0, ignored.output
+    assert ignored.stderr.replace("\n", " ").strip() == (
+        "warning: --bn, --data, --image-size have no effect with --scored: its scores were measured with "
+        "the settings its scored_with column records"
+    )
 
 
 def test_scored_files_that_do_not_fit(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import TYPE_CHECKING, Annotated
 
@@ -132,6 +133,8 @@ def command(
                 raise UserError(f"--scored file {scored} lacks {lacking[0]}, which the budget needs")
             per_arch = math.nan
             warn_unscored(values, truth, {}, "its cell is empty or NaN in the --scored file")
+            given = {"batch_size": batch_size, "bn": bn, "data_source": data_source, "image_size": image_size}
+            _warn_unused(given | {"repeats": repeats, "device": device})
         else:
             check_space_at(chosen, image_size)
             scoring = {
@@ -252,6 +255,20 @@ def warn_unscored(
         count = "any of the" if every else f"{len(missing)} of"
         outcome = "its τ and ρ are n/a" if every else "they rank last"
         warn(f"{name} has no value for {count} {len(v)} architectures ({first}); {outcome}")
+
+
+def _warn_unused(scoring: dict[str, object]) -> None:
+    """One warning naming the scoring options given other values than their defaults, which
+    ``--scored`` does not use: its scores were measured with the settings its rows record."""
+    defaults = inspect.signature(command).parameters
+    options = {name: "--data" if name == "data_source" else f"--{name.replace('_', '-')}" for name in scoring}
+    changed = [options[name] for name, value in scoring.items() if value != defaults[name].default]
+    if changed:
+        verb = "has" if len(changed) == 1 else "have"
+        warn(
+            f"{', '.join(changed)} {verb} no effect with --scored: its scores were measured with the "
+            "settings its scored_with column records"
+        )
 
 
 def _scored_with(space: SearchSpace, settings: dict) -> str:
