@@ -596,3 +596,29 @@ def test_a_stored_optuna_direction_edited_by_hand_is_refused_where_the_study_is_
         open_study("tiny", URL, SETTINGS, "random")  # a resumed search
     assert run("studies").exit_code == 0
     assert [t.user_attrs for t in reload().trials] == before and not (workdir / "out").exists()
+
+
+def test_a_trial_of_a_builtin_space_edited_by_hand_is_not_blamed_on_build(workdir):
+    """A built-in space builds the same network for a configuration every time: a rebuilt network
+    that differs from the stored one means the trial was changed (or scored by another version),
+    and the message says so instead of naming a plugin's build() rule."""
+    import json
+    import sqlite3
+
+    make_study()
+    edited = json.dumps(CONFIGS[2])  # trial 0 now claims another architecture
+    with sqlite3.connect("results/ntknas.db") as db:
+        db.execute(
+            "update trial_user_attributes set value_json = ? where key = 'config' and trial_id = "
+            "(select trial_id from trials where number = 0)",
+            (edited,),
+        )
+    done = run("export", "tiny", "--trial", "0", "--out", "out")
+    assert done.exit_code == 2, done.output
+    assert re.fullmatch(
+        r"error: trial 0 stores (params|weights_fingerprint)=\S+, and its configuration '\|nor_conv_1x1~0\|"
+        r".*' builds a network with \1=\S+: the trial was changed outside ntknas, or scored by another "
+        r"version of space nb201; pick another trial, or search again",
+        done.stderr.replace("\n", " ").strip(),
+    ), done.stderr
+    assert "build()" not in done.stderr and not (workdir / "out").exists()

@@ -109,7 +109,8 @@ def check_rebuilt(space: SearchSpace, model: nn.Module, trial: optuna.trial.Froz
     study's data, has another count of trainable parameters than the network the search scored
     (stored as ``params``), or other initial weights (``weights_fingerprint``, when stored):
     ``build()`` gave another network for the same configuration, and its weights would go out (or
-    be trained) under the other's scores."""
+    be trained) under the other's scores. For a built-in space, whose build is deterministic, a
+    UserError: the stored trial was changed, or scored by another version of the space."""
     shown = clipped(text, SHOWN)
     checks = (
         (
@@ -138,6 +139,12 @@ def check_rebuilt(space: SearchSpace, model: nn.Module, trial: optuna.trial.Froz
             continue  # not stored (an older study), or damaged: nothing to compare with
         with plugin_network(space, doing):
             now = measure(model)
+        if now != stored and getattr(space, "label", None) is None:  # a built-in space builds alike
+            raise UserError(
+                f"trial {trial.number} stores {attribute}={stored!r}, and its configuration {shown!r} "
+                f"builds a network with {attribute}={now!r}: the trial was changed outside ntknas, or "
+                f"scored by another version of space {space.name}; pick another trial, or search again"
+            )
         if now != stored:
             raise _fault(space, rule(now, stored))
 
