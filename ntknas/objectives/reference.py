@@ -118,9 +118,11 @@ def lookup(space: SearchSpace, image_size: int, classes: int, batch: int = BATCH
     """The shipped or cached reference of ``space`` for batches of ``batch`` images of
     ``image_size`` pixels and ``classes`` outputs; None when it has not been measured."""
     shipped = _shipped(space, image_size, classes, batch)
-    path = cache_path(space, image_size, classes, batch)
-    if shipped is not None or path is None:
+    if shipped is not None:
         return shipped
+    path = cache_path(space, image_size, classes, batch)
+    if path is None:
+        return None
     try:
         found = Reference.from_json(_read_regular(path))
         found.check(space.name, image_size, classes, batch)
