@@ -115,7 +115,8 @@ def test_a_study_at_48_pixels_is_searched_verified_rebuilt_and_exported_at_48(
     builds.clear()
     verified = run("verify", "nb201", "--top", 1, "--epochs", 1, "--batch-size", 4)
     assert verified.exit_code == 0, verified.output
-    assert builds == [48] and trained == [(4, 3, 48, 48)] * 2  # 8 training photos, batches of 4
+    # the stored image size checked on one network of the space, then the pick; 8 photos, batches of 4
+    assert builds == [48, 48] and trained == [(4, 3, 48, 48)] * 2
     assert verify.stored_results(study)[trial.number]["verified_status"] == verify.TRAINED
 
     exported = run("export", "nb201", "--out", "pick")
