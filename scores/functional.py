@@ -15,6 +15,7 @@ from torch.func import functional_call, grad, jacrev, vmap
 
 from scores.bn import BatchNormControl
 from scores.checks import check_outputs
+from scores.coupling import check_rows_alone
 from scores.terms import gram64
 
 
@@ -36,13 +37,11 @@ def func_gram(
     """
     n = x.shape[0]
     params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
-    with torch.no_grad():
-        if mode == "batch":
-            with bn.recording():
-                out = model(x)
-        else:
-            out = model(x)
+    with torch.no_grad(), bn.recording():  # in batch mode, replayed to each sample's pass
+        out = model(x)
     check_outputs(out, n)
+    if mode != "train":  # vmap over samples: only for a model that treats them apart
+        check_rows_alone(model, x, out, bn)
     o = out.shape[1]
     # torch.func's transforms (the model's own forward ran above): what fails here is torch.func's
     try:

@@ -14,6 +14,7 @@ are back-propagated in chunks through one batched (vmapped) backward pass each.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -23,6 +24,7 @@ from torch.autograd.graph import get_gradient_edge
 
 from scores.bn import BatchNormControl
 from scores.checks import check_differentiable, check_outputs
+from scores.coupling import Coupled, check_rows_alone
 from scores.layers import Handler, handler_for
 from scores.terms import Chunking, Direct, Term, combine, gram64
 
@@ -31,10 +33,11 @@ class Unsupported(Exception):
     """The fast path cannot handle this model; the message says why."""
 
 
-# Layers applied to each position of a sequence: on a (T, N, F) tensor whose T is the batch's N,
-# the first dimension is no sample, and shapes alone cannot tell (an (N, T, F) input whose T is N
-# goes to the slower path too).
-TOKENWISE = (nn.Linear, nn.LayerNorm)
+# Layers applied to each position of a sequence, and the axes of their input that may be positions:
+# on a (T, N, F) tensor (token ids (T, N) for an Embedding) whose T is the batch's N, the first
+# dimension is no sample, and shapes alone cannot tell (an (N, T, F) input whose T is N goes to the
+# slower path too).
+TOKENWISE = {nn.Linear: slice(1, -1), nn.LayerNorm: slice(1, -1), nn.Embedding: slice(1, None)}
 
 
 def uncovered(model: nn.Module) -> list[str]:
@@ -79,6 +82,8 @@ class _Capture:
         self.bn = bn
         self.stream = stream
         self.roots: list = []
+        # outputs whose own gradient hooks the capture cannot see past: (tensor, hooks of ours)
+        self.watched: list[tuple[torch.Tensor, int]] = []
         self.output_elements = 0
         self.sites: dict[nn.Module, _Site] = {}
         for module in model.modules():
@@ -111,15 +116,31 @@ class _Capture:
         x = args[0]
         if x.shape[0] != self.n or out.shape[0] != self.n:
             raise Unsupported(f"{layer} was called on {x.shape[0]} rows, not on the batch's {self.n} samples")
-        if isinstance(module, TOKENWISE) and self.n in x.shape[1:-1]:
+        positions = next((axes for kind, axes in TOKENWISE.items() if isinstance(module, kind)), None)
+        if positions is not None and self.n in x.shape[positions]:
             raise Unsupported(f"{layer} was called on a sequence whose length is the batch's size {self.n}")
+        if isinstance(module, nn.modules.conv._ConvNd) and x.dim() != len(module.kernel_size) + 2:
+            raise Unsupported(f"{layer} was called on an unbatched input of shape {tuple(x.shape)}")
+        edge = get_gradient_edge(out)
         site.inputs.append(x)
-        site.edges.append(get_gradient_edge(out))
+        site.edges.append(edge)
         self.output_elements += out.numel()
         if self.stream is not None:
-            self.handles.append(out.register_hook(partial(self._on_grad, module, len(site.inputs) - 1)))
-            if not x.requires_grad:
-                self.roots.append(site.edges[-1])
+            call = len(site.inputs) - 1
+            if x.requires_grad:
+                # On the node, not the tensor: a node's pre-hook sees the gradient after the
+                # tensor's own hooks (a hook the model registers on this output later) changed it.
+                self.handles.append(edge.node.register_prehook(partial(self._on_node, module, call, edge)))
+            else:  # a root (token ids in): back-propagation stops at its node, whose hooks never run
+                self.handles.append(out.register_hook(partial(self._on_grad, module, call)))
+                self.roots.append(edge)
+                self.watched.append((out, 1))
+        else:  # the batched backward stops at each edge, before the tensor's own hooks
+            self.watched.append((out, 0))
+
+    def _on_node(self, module: nn.Module, call: int, edge, grads: tuple) -> None:
+        if grads[edge.output_nr] is not None:  # else the node ran for another of its outputs
+            self._on_grad(module, call, grads[edge.output_nr])
 
     def _on_grad(self, module: nn.Module, call: int, g: torch.Tensor) -> None:
         site = self.sites[module]
@@ -161,6 +182,14 @@ class _Capture:
                 if uses.get(id(p), 0) > len(live[module]):
                     raise Unsupported(f"a parameter of {type(module).__name__} is used outside its forward()")
         return live
+
+    def check_unhooked(self) -> None:
+        """Coupled (only the per-sample loop is exact) when the model put gradient hooks of its own
+        on a layer output that the capture reads at its edge, before such hooks run. torch lists a
+        tensor's hooks only in its private ``_backward_hooks``."""
+        if any(len(getattr(t, "_backward_hooks", None) or ()) > ours for t, ours in self.watched):
+            raise Coupled("a layer's output carries a gradient hook of the model's own")
+        self.watched.clear()
 
     def check_reached(self, live: dict[nn.Module, set[int]]) -> None:
         """Unsupported unless every call in ``live`` received its output's gradient (a branch fed
@@ -232,18 +261,27 @@ def hooks_gram(
         site.grads.clear()
 
     capture = _Capture(model, n, bn, None if coupled else stream)
+    source = None
+    if not coupled and x.is_floating_point():
+        # Back-propagated to the input, every layer's node runs, and its pre-hook sees the gradient
+        # the model's own tensor hooks made; the model gets a copy, its in-place ops its own.
+        source = x.detach().requires_grad_()
+        x = source.clone()
     try:
-        out = model(x)
+        with bn.recording() if not coupled else nullcontext():  # replayed to check the rows apart
+            out = model(x)
         check_outputs(out, n)
         check_differentiable(out)
         live = capture.check_graph(out)
+        capture.check_unhooked()
         if coupled:
             for module, rows in _coupled_rows(capture, out, chunking):
                 k[group(module)] += gram64(rows)
             return k, out.shape[1]
-        if not capture.roots:
+        targets = [source, *capture.roots] if source is not None else capture.roots
+        if not targets:
             raise Unsupported("no layer takes the input directly")
-        torch.autograd.grad(out.sum(), capture.roots, allow_unused=True)
+        torch.autograd.grad(out.sum(), targets, allow_unused=True)
         capture.check_reached(live)
         for module, site in capture.sites.items():
             if site.grads:  # a call whose output never reached the loss adds nothing
@@ -251,6 +289,7 @@ def hooks_gram(
         for g, parts in directs.items():
             if parts:
                 k[g] += gram64(torch.cat(parts, dim=1))
+        check_rows_alone(model, x, out, bn)
         return k, out.shape[1]
     finally:
         capture.remove()

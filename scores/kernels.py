@@ -11,6 +11,7 @@ from torch import nn
 
 from scores.bn import bn_mode, check_bn_mode
 from scores.checks import check_chunk_size, check_inputs, in_place_changes_named, trainable
+from scores.coupling import Coupled
 from scores.device import placed, resolve
 from scores.eigen import spectrum
 from scores.functional import TransformFailed, func_gram
@@ -139,6 +140,8 @@ def _kernel(
                 if reasons:
                     raise Unsupported(", ".join(reasons))
                 k, o = hooks_gram(net, x, control, bn == "train", chunking, module_groups)
+            except Coupled as why:
+                implementation = _per_sample_loop(implementation, why)
             except Unsupported as why:
                 if implementation == "hooks":
                     raise ValueError(
@@ -152,6 +155,8 @@ def _kernel(
         if implementation == "func" and fallback and not per_output:
             try:
                 k, o = func_gram(net, x, control, bn, per_output, chunk_size, param_groups)
+            except Coupled as why:
+                implementation = _per_sample_loop("auto", why)
             except RuntimeError as why:  # an op vmap cannot batch (a GRU, a max_norm embedding)
                 reason = (str(why).strip().splitlines() or [type(why).__name__])[0]
                 warnings.warn(
@@ -163,13 +168,36 @@ def _kernel(
         elif implementation == "func" or per_output:
             try:
                 k, o = func_gram(net, x, control, bn, per_output, chunk_size, param_groups)
+            except Coupled as why:
+                what = "entk" if per_output else "implementation='func'"
+                raise ValueError(
+                    f"{what} cannot score this model ({why}); use implementation='loop'"
+                    + ("" if per_output else " or 'auto'")
+                ) from None
             except TransformFailed as why:
                 what = "entk (always on torch.func)" if per_output else "implementation='func'"
                 better = "" if per_output else "; use implementation='auto'"
                 raise ValueError(f"{what} cannot score this model (torch.func: {why}){better}") from None
         if implementation == "loop":
             k, o = loop_gram(net, x, param_groups)
+    if not all(bool(torch.isfinite(part).all()) for part in k.values()):
+        raise ValueError(
+            "the pNTK has entries that are not finite, though the model's outputs are: the per-sample "
+            "gradients overflow the model's precision when multiplied; scale the inputs down "
+            "(normalise them), or score a float64 copy of the model"
+        )
     return {g: ((part + part.T) / 2).cpu() for g, part in k.items()}, o
+
+
+def _per_sample_loop(implementation: str, why: Coupled) -> str:
+    """``"loop"``, with a warning, when ``implementation`` is ``"auto"``: the one path that
+    back-propagates each sample's output through the whole batch; else ValueError."""
+    if implementation != "auto":
+        raise ValueError(
+            f"implementation={implementation!r} cannot score this model ({why}); use implementation='auto'"
+        ) from None
+    warnings.warn(f"ntknas: {why}; using the per-sample loop, one backward pass per sample", stacklevel=4)
+    return "loop"
 
 
 def _group_names(model: nn.Module, groups: Mapping[str, str] | Callable[[str], str] | None) -> dict[str, str]:

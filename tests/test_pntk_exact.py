@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 from test_bad_input import KINDS, matches
-from zoo import HIDDEN, NEEDS_FALLBACK, ZOO, make, reference_pntk
+from zoo import COUPLED, HIDDEN, NEEDS_FALLBACK, ZOO, make, reference_pntk
 
 import scores
 
@@ -73,6 +73,32 @@ def test_a_forward_that_hides_calls_from_hooks_is_scored_right(name, bn):
         assert str(e).startswith("implementation='hooks' cannot score this model (")
     else:
         assert rel(k, ref) < TOL
+
+
+@pytest.mark.parametrize("bn", ["eval", "batch"])
+@pytest.mark.parametrize("name", sorted(COUPLED))
+def test_a_model_that_mixes_samples_is_scored_by_the_per_sample_loop(name, bn):
+    """The fast paths take row n of every layer as sample n: a model whose rows depend on other
+    samples (a roll, a mean over the batch, a layer across the sample axis) is caught by running
+    two samples alone, and ``auto`` gives way to the loop, whose kernel is the per-row gradients
+    of one whole-batch forward; ``hooks`` and ``func`` refuse in one line."""
+    model, x = make(name)
+    m = copy.deepcopy(model).eval()
+    out = m(x)
+    params = [p for p in m.parameters() if p.requires_grad]
+    rows = [torch.cat([g.flatten() for g in torch.autograd.grad(out[i].sum(), params, retain_graph=True)])
+            for i in range(x.shape[0])]  # fmt: skip
+    j = torch.stack(rows)
+    ref = j @ j.T / out.shape[1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert rel(scores.pntk(model, x, bn=bn), ref) < TOL
+    assert any("using the per-sample loop" in str(w.message) for w in caught), [
+        str(w.message) for w in caught
+    ]
+    for impl in ("hooks", "func"):
+        with pytest.raises(ValueError, match=f"^implementation='{impl}' cannot score this model"):
+            scores.pntk(model, x, bn=bn, implementation=impl)
 
 
 def test_modes_differ_where_they_should():

@@ -270,7 +270,9 @@ def test_expressivity_from_the_pntks_pass_equals_its_own_pass(space_name: str, c
     shared = metrics.compute(net, x, y, ["expressivity", "lambda_max"])
     for h in handles:
         h.remove()
-    assert passes == [8]  # one forward pass served the pNTK and expressivity
+    # one forward pass served the pNTK and expressivity; then two samples alone, to check that the
+    # network treats samples apart (scores.coupling)
+    assert passes == [8, 2]
     # the products in float32, as the pNTK's (a float32 network's outputs are no finer than that)
     assert 0 < alone == pytest.approx(by_hand, rel=1e-7)
     assert shared["expressivity"] == pytest.approx(alone, rel=1e-9)
@@ -296,7 +298,7 @@ def test_naswot_and_expressivity_from_the_pntks_pass_equal_their_own_passes(spac
     passes.clear()
     shared = metrics.compute(net, x, y, ["naswot", "expressivity", "lambda_max"])
     handle.remove()
-    assert passes == [8]  # one forward pass served the pNTK, NASWOT and expressivity
+    assert passes == [8, 2]  # one pass served the pNTK, NASWOT and expressivity; two samples alone
     assert math.isfinite(alone["naswot"]) and shared["naswot"] == pytest.approx(alone["naswot"], rel=1e-12)
     assert shared["expressivity"] == pytest.approx(alone["expressivity"], rel=1e-9)
 

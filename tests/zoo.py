@@ -258,9 +258,81 @@ NEEDS_FALLBACK = {
     "param_outside": (ParamOutsideModule, lambda g, n: torch.randn(n, 6, generator=g)),
     "scaled": (Scaled, lambda g, n: torch.randn(n, 6, generator=g)),
 }
+
+
 # Models whose forward hides part of its graph from forward hooks, or calls layers on other rows
 # than the batch's samples, or layers whose attributes changed after construction: the fast path
 # must notice and fall back, or score them right.
+class HookedOutputs(nn.Module):
+    """Tensor hooks the forward registers on layer outputs (the first layer's and a middle one's),
+    scaling their gradients: the kernel is that of the hooked gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.o = nn.Linear(6, 5), nn.Linear(5, 5), nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        if h.requires_grad:
+            h.register_hook(lambda g: -5 * g)
+        h = self.b(torch.tanh(h))
+        if h.requires_grad:
+            h.register_hook(lambda g: 0.5 * g)
+        return self.o(torch.tanh(h))
+
+
+class TokensFirst(nn.Module):
+    """An Embedding on sequence-first token ids (T, N), T = N = 6."""
+
+    def __init__(self):
+        super().__init__()
+        self.e, self.o = nn.Embedding(10, 3), nn.Linear(18, 2)
+
+    def forward(self, x):
+        return self.o(self.e(x.t()).transpose(0, 1).flatten(1))
+
+
+class Rolled(nn.Module):
+    """Each sample's output computed from the previous sample's features."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.o = nn.Linear(6, 5), nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.o(torch.tanh(self.a(x)).roll(1, 0))
+
+
+class Centred(nn.Module):
+    """Features centred by their mean over the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.o = nn.Linear(6, 5), nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        return self.o(torch.tanh(h - h.mean(0, keepdim=True)))
+
+
+class AcrossSamples(nn.Module):
+    """A convolution whose channels are the batch's 6 samples (the input read as unbatched)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.o = nn.Conv1d(6, 6, 3, padding=1), nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.o(torch.tanh(self.c(x)))
+
+
+# Models whose output rows depend on other samples: the pNTK is the per-row gradients of one
+# whole-batch forward, which only the per-sample loop computes.
+COUPLED = {
+    "rolled": (Rolled, lambda g, n: torch.randn(n, 6, generator=g)),
+    "centred": (Centred, lambda g, n: torch.randn(n, 6, generator=g)),
+    "across_samples": (AcrossSamples, lambda g, n: torch.randn(n, 5, generator=g)),
+}
 HIDDEN = {
     "dropped_call": (DroppedCall, lambda g, n: torch.randn(n, 6, generator=g)),
     "grad_branch": (GradBranch, lambda g, n: torch.randn(n, 6, generator=g)),
@@ -271,12 +343,14 @@ HIDDEN = {
     "sequence_first": (SequenceFirst, lambda g, n: torch.randn(n, 3, 5, generator=g)),
     "sequence_first_t_is_n": (SequenceFirst, lambda g, n: torch.randn(n, n, 5, generator=g)),
     "edited_conv": (EditedConv, lambda g, n: torch.randn(n, 3, 7, 7, generator=g)),
+    "hooked_outputs": (HookedOutputs, lambda g, n: torch.randn(n, 6, generator=g)),
+    "tokens_first": (TokensFirst, lambda g, n: torch.randint(0, 10, (n, n), generator=g)),
 }
 
 
 def make(name: str, n: int = 6, dtype=torch.float64, seed: int = 0):
     """A seeded (model, inputs) pair from the zoo, with randomised BatchNorm running statistics."""
-    ctor, inputs = {**ZOO, **NEEDS_FALLBACK, **HIDDEN}[name]
+    ctor, inputs = {**ZOO, **NEEDS_FALLBACK, **HIDDEN, **COUPLED}[name]
     torch.manual_seed(seed)
     model = ctor()
     g = torch.Generator().manual_seed(seed + 1)
