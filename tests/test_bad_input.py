@@ -530,6 +530,22 @@ ROWS = [
         "exit 2, or the trial fails with this reason and the search goes on",
     ),
     Row(
+        "a model that mixes the samples of a batch",
+        "scores.pntk of a model whose output for a sample depends on other samples (a roll, a mean over "
+        "the batch)",
+        "ntknas: a sample's output depends on the other samples of the batch; using the per-sample loop, "
+        "one backward pass per sample",
+        "a warning; the per-sample loop scores it exactly (implementation='hooks' or 'func' refuse)",
+    ),
+    Row(
+        "a kernel that overflows its precision",
+        "scores.pntk of a float32 model on inputs of 1e20",
+        "the pNTK has entries that are not finite, though the model's outputs are: the per-sample "
+        "gradients overflow the model's precision when multiplied; scale the inputs down (normalise "
+        "them), or score a float64 copy of the model",
+        "ValueError",
+    ),
+    Row(
         "non-finite model outputs",
         "a candidate whose outputs are NaN or inf, in a search",
         "ValueError: model output has … non-finite values (NaN/inf) of …; "
