@@ -168,8 +168,9 @@ def test_search_results_verify_plot_and_export_a_plugin_space(plugin, searched, 
     study = stored(workdir, "toy")
     assert study.user_attrs["space"] == "toy" and len(scored_trials(study)) == 3
     # the check that its networks run on the image size, ntk_score's reference (all 6 networks of the
-    # space, measured once), then the 3 trials; synthetic data: 10 classes of 3 × 32 × 32 images
-    assert builds(workdir) == [[10, 3, 32]] * (1 + 6 + 3)
+    # space, measured once, and its first network again at looking up the cache and at writing it:
+    # the cache's name holds it), then the 3 trials; synthetic data: 10 classes of 3 × 32 × 32 images
+    assert builds(workdir) == [[10, 3, 32]] * (1 + 6 + 2 + 3)
     again = ntknas(
         workdir,
         plugin["site"],
@@ -183,21 +184,23 @@ def test_search_results_verify_plot_and_export_a_plugin_space(plugin, searched, 
         "sqlite:///results/t2.db",
     )
     assert again.returncode == 0 and "reference" not in again.stderr, again.stderr
-    assert builds(workdir) == [[10, 3, 32]] * (1 + 3)  # the reference came from the cache
+    # the image-size check, the cache's name (its first network), then the 3 trials: the reference
+    # came from the cache
+    assert builds(workdir) == [[10, 3, 32]] * (1 + 1 + 3)
 
     rows = json.loads(ntknas(workdir, plugin["site"], "results", "--format", "json").stdout)
     assert len(rows) == 3 and all(r["config"].startswith("width=") and r["params"] > 0 for r in rows)
 
     verified = ntknas(workdir, plugin["site"], "verify", "--top", "1", "--epochs", "1", "--batch-size", "250")
     assert verified.returncode == 0, verified.stderr
-    assert builds(workdir) == [[10, 3, 32]]
+    assert builds(workdir) == [[10, 3, 32]] * 2  # the stored image size checked on one network; the pick
     best = rows[0]
     assert stored_results(stored(workdir, "toy"))[best["trial"]]["verified_status"] == "trained"
 
     plotted = ntknas(workdir, plugin["site"], "plot", "--top", "2", "--out", "plots")
     assert plotted.returncode == 0, plotted.stderr
     assert {p.name for p in (workdir / "plots").iterdir()} >= {"spectrum.png", "history.png", "verified.png"}
-    assert builds(workdir) == [[10, 3, 32]] * 2  # the spectra of the top 2, recomputed
+    assert builds(workdir) == [[10, 3, 32]] * (1 + 2)  # the image-size check; the top 2's spectra
 
     exported = ntknas(workdir, plugin["site"], "export", "--out", "pick")
     assert exported.returncode == 0, exported.stderr
@@ -241,9 +244,9 @@ def test_a_module_class_space_without_an_entry_point_in_two_spawned_workers(plug
     assert result.returncode == 0, result.stderr
     assert len(scored_trials(stored(tmp_path, name))) == 3
     # the image-size check (with 10 outputs), ntk_score's reference for 2 classes (the space's 6
-    # networks, measured before the workers start), then the 3 trials, built in the workers, which
-    # imported the module
-    assert builds(tmp_path) == [[10, 3, 32]] + [[2, 3, 32]] * (6 + 3)
+    # networks, measured before the workers start, and the first again for the cache's name at
+    # lookup and at writing), then the 3 trials, built in the workers, which imported the module
+    assert builds(tmp_path) == [[10, 3, 32]] + [[2, 3, 32]] * (6 + 2 + 3)
     assert stored(tmp_path, name).user_attrs["space"] == name
     exported = ntknas(tmp_path, bare, "export", "--out", "pick")
     assert exported.returncode == 0, exported.stderr
