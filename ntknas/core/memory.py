@@ -90,11 +90,11 @@ def _data_size() -> int | None:
 def bound_to_available() -> Callable[[], None] | None:
     """Bound this process's data memory (the soft RLIMIT_DATA) to what it maps now plus what the
     machine has available (:func:`available_memory`, and free swap, which the kernel fills before
-    it kills), so that an allocation the machine cannot
-    give fails at once with an error (torch: "can't allocate memory", Python: MemoryError), which
-    is reported in one line, instead of the kernel's out-of-memory killer ending the process
-    without a word and leaving its trial running. Returns what restores the previous limit; None
-    where nothing was bounded (no RLIMIT_DATA, sizes unknown, or a lower limit already set).
+    it kills), so that an allocation the machine cannot give fails at once with an error (torch:
+    "can't allocate memory", Python: MemoryError), which is reported in one line, instead of the
+    kernel's out-of-memory killer ending the process without a word and leaving its trial running.
+    Returns what restores the previous limit; None where nothing was bounded (no RLIMIT_DATA,
+    sizes unknown, or a lower limit already set).
 
     For computing on the CPU only: a GPU's memory is not the process's data, and torch reports a
     GPU running out as an error of its own."""
