@@ -49,3 +49,35 @@ def test_building_a_model_warns_nothing(name, recwarn):
     change unless told which one; they are told the one they use now."""
     torchvision_models.build(name, 10, image_size=75)
     assert [str(w.message) for w in recwarn] == []
+
+
+def test_score_shows_what_a_model_gives_and_names_what_it_cannot(monkeypatch):
+    """A model whose activations are functional (torchvision's googlenet) has no ReLU module for
+    NASWOT, so ntk_score, which reads it, cannot be measured: one warning names it and the reason,
+    and every other score stands (before: exit 2, nothing shown)."""
+    import json
+
+    import torch.nn.functional as F
+    from typer.testing import CliRunner
+
+    from ntknas.cli import app
+    from ntknas.objectives import torchvision_models
+
+    class Functional(nn.Module):
+        def __init__(self, classes: int) -> None:
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4 * 30 * 30, classes)
+
+        def forward(self, x):
+            return self.fc(F.relu(self.conv(x)).flatten(1))
+
+    monkeypatch.setattr(torchvision_models, "build", lambda name, classes, image_size: Functional(classes))
+    args = ["score", "--model", "resnet18", "--data", "synthetic", "--batch-size", "4", "--format", "json"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert done.stderr.strip().splitlines()[-1] == (
+        "warning: ntk_score is n/a for this model: naswot needs activation modules (nn.ReLU, nn.GELU, ...) "
+        "in the model; it has none"
+    )
+    shown = json.loads(done.stdout)
+    assert shown["ntk_score"] is None and shown["condition_number"] > 1 and shown["params"] == 108 + 4 + 36010

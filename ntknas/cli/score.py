@@ -28,11 +28,11 @@ from ntknas.cli.common import (
 )
 from ntknas.core import jsonout
 from ntknas.core.checks import check_seed
-from ntknas.core.errors import UserError
+from ntknas.core.errors import UserError, first_line, memory_problem
 from ntknas.inputs.image_size import DEFAULT as DEFAULT_IMAGE_SIZE
 from ntknas.inputs.sources import BUNDLED
 from ntknas.outputs import tables
-from ntknas.scoring.registry import DEFAULT, RECORDED
+from ntknas.scoring.registry import DEFAULT, RECORDED, SPECTRUM
 from scores.modes import BN_MODES
 
 
@@ -93,7 +93,9 @@ def command(
             net = torchvision_models.build(model, classes, image_size=image_size)
             names = [DEFAULT, *RECORDED]
             placed = space_reference(search_spaces.get("resnet"), 32, 10, int(batch[0].shape[0]))
-            measured = metrics.compute(net, *batch, names, bn=bn, device=dev, reference=placed)
+            errors: dict[str, Exception] = {}
+            measured = metrics.compute(net, *batch, names, bn=bn, device=dev, reference=placed, errors=errors)
+            _show_unmeasured(errors)
             result = {"model": model, **measured}
         else:
             objective, reference = DEFAULT, None
@@ -123,3 +125,16 @@ def command(
         write_out(jsonout.dumps(result) + "\n")
         return
     out.print(tables.key_values(f"pNTK on {batch_size} images ({data_source}, bn={bn})", result))
+
+
+def _show_unmeasured(errors: dict[str, Exception]) -> None:
+    """One warning per reason some metrics could not be measured on the model (they show as n/a,
+    the others stand); the first error again when the pNTK itself failed or memory ran out."""
+    fatal = [e for name, e in errors.items() if name in SPECTRUM or memory_problem(e) is not None]
+    if fatal:
+        raise fatal[0]
+    by_reason: dict[str, list[str]] = {}
+    for name, error in errors.items():
+        by_reason.setdefault(first_line(error), []).append(name)
+    for reason, failed in by_reason.items():
+        warn(f"{', '.join(failed)} {'is' if len(failed) == 1 else 'are'} n/a for this model: {reason}")
