@@ -132,22 +132,24 @@ def run(
 def _stop_now(processes: list, request: SearchRequest, storage, first: int) -> None:
     """Stop the workers at once: SIGTERM, on which each fails its running trial as "interrupted"
     and exits; a worker still alive ``STOP_SECONDS`` later (deep in a native call, or hung) is
-    killed, and its running trials are failed here, with any trial numbered ``first`` or later
-    still unlabelled (the killed worker may have asked for it without labelling it yet; were it a
-    live worker's on another machine, that worker finds it failed and goes on to its next)."""
+    killed. Then the workers' running trials are failed here, with any trial numbered ``first`` or
+    later still unlabelled (a worker stopped or killed between asking for a trial and labelling it
+    leaves one; were it a live worker's on another machine, that worker finds it failed and goes
+    on to its next)."""
     for p in processes:
         if p.is_alive():
             p.terminate()
     deadline = time.monotonic() + STOP_SECONDS
     for p in processes:
         p.join(max(0.0, deadline - time.monotonic()))
-    stuck = [p for p in processes if p.is_alive()]
-    for p in stuck:
-        p.kill()
-        p.join()
-    if stuck:
-        gone = {heartbeat.worker_label(p.pid) for p in stuck}
-        heartbeat.fail_running_of(storage, request.study, gone, INTERRUPTED_REASON, unlabelled_from=first)
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+            p.join()
+    # Every worker is gone: what any of them left running is failed here, stopped or killed (a
+    # signal can land between asking for a trial and labelling it, where a worker cannot fail it)
+    gone = {heartbeat.worker_label(p.pid) for p in processes}
+    heartbeat.fail_running_of(storage, request.study, gone, INTERRUPTED_REASON, unlabelled_from=first)
 
 
 def check(ended: list[Ended], completed: int, trials: int) -> list[str]:
