@@ -35,10 +35,8 @@ def own_memory() -> int | None:
 def available_memory() -> int | None:
     """Bytes of memory available to new processes: the system's MemAvailable, capped by what the
     cgroup of this process may still take; None when unknown."""
-    try:
-        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines())
-        available = int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, ValueError, KeyError):
+    available = _meminfo("MemAvailable")
+    if available is None:
         try:  # no /proc (macOS): the machine's memory
             return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (AttributeError, OSError, ValueError):
@@ -68,11 +66,16 @@ def _cgroup_memory_files() -> list[tuple[Path, Path]]:
 
 def _free_swap() -> int:
     """Bytes of swap space free (SwapFree), 0 where /proc does not say."""
+    return _meminfo("SwapFree") or 0
+
+
+def _meminfo(key: str) -> int | None:
+    """Bytes that /proc/meminfo gives for ``key`` (written in kB); None where it does not say."""
     try:
         fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines())
-        return int(fields["SwapFree"].split()[0]) * 1024
+        return int(fields[key].split()[0]) * 1024
     except (OSError, ValueError, KeyError):
-        return 0
+        return None
 
 
 def _data_size() -> int | None:
